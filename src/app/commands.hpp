@@ -1,0 +1,19 @@
+#pragma once
+// The subcommands of hep-mlbench. Each lives in its own cmd_<name>.cpp and registers itself
+// on the CLI11 app; main() runs the one the user chose. A command returns the exit status.
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <memory>
+
+namespace hmb::app {
+
+struct Command {
+  CLI::App* sub = nullptr;     // the parsed subcommand (sub->parsed() tells if it was chosen)
+  std::function<int()> run;    // what to run when it was chosen; returns the exit status
+};
+
+// Each adds its subcommand to `app`.
+Command add_selftest_command(CLI::App& app);
+
+}  // namespace hmb::app

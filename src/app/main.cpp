@@ -1,0 +1,49 @@
+// hep-mlbench: the MLPF (gnn_lsh) training benchmark. main() parses the command line, sets up
+// logging, and runs the chosen subcommand; the exit status is its verdict.
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <exception>
+#include <iostream>
+#include <vector>
+
+#include "app/commands.hpp"
+#include "app/version.hpp"
+#include "util/error.hpp"
+#include "util/log.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"hep-mlbench " + hmb::app::version() +
+               ": trains the MLPF gnn_lsh particle-flow network and measures how fast and how "
+               "well this machine does it."};
+  app.set_version_flag("--version", [] { return hmb::app::version_text(); },
+                       "Print the version of hep-mlbench and of every library, then exit");
+  bool quiet = false, debug = false;
+  app.add_flag("-q,--quiet", quiet, "Only warnings and errors on the console");
+  app.add_flag("-d,--debug", debug, "Debug output");
+  app.require_subcommand(1);
+
+  const std::vector<hmb::app::Command> commands = {
+      hmb::app::add_selftest_command(app),
+  };
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  hmb::setup_logging(quiet ? hmb::LogMode::quiet : debug ? hmb::LogMode::debug : hmb::LogMode::normal);
+  try {
+    for (const auto& c : commands)
+      if (c.sub->parsed()) return c.run();
+  } catch (const hmb::Error& e) {
+    spdlog::error("{}", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    spdlog::error("unexpected failure: {}", e.what());
+    return 2;
+  }
+  return 1;
+}

@@ -1,0 +1,156 @@
+#pragma once
+// One definition per option: its name (the YAML key and the --flag), the field of a plain
+// config struct it fills, its help text and its allowed values. From that single table come
+// the command-line flags (CLI11), the YAML reader (yaml-cpp), the echo printed at start-up and
+// the JSON stored with the results. Defaults are the struct's member initialisers.
+//
+// Precedence: struct defaults < YAML file (--config) < command-line flags.
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <yaml-cpp/yaml.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "util/error.hpp"
+
+namespace hmb::config {
+
+// Parses `text` as a T, or throws Error naming the option. Defined for the types options use.
+template <class T>
+T parse_value(const std::string& option, const std::string& text);
+template <class T>
+std::string format_value(const T& value);
+template <class T>
+nlohmann::json json_value(const T& value);
+
+template <class Cfg>
+class OptionTable {
+ public:
+  struct Option {
+    std::string name;     // "batch-size": YAML key and --batch-size
+    std::string help;     // one line; allowed values and default are appended for --help
+    std::string allowed;  // e.g. "fp32|tf32|bf16|fp16" (documentation and check), or ""
+    std::function<void(Cfg&, const std::string&)> set;
+    std::function<std::string(const Cfg&)> get;
+    std::function<nlohmann::json(const Cfg&)> get_json;
+  };
+
+  // Adds an option bound to `field`. `check` (optional) validates the parsed value and returns
+  // an empty string when fine, else what is wrong ("must be at least 1").
+  template <class T>
+  OptionTable& add(std::string name, T Cfg::*field, std::string help, std::string allowed = {},
+                   std::function<std::string(const T&)> check = {}) {
+    Option o;
+    o.name = name;
+    o.help = std::move(help);
+    o.allowed = allowed;
+    o.set = [name, field, allowed, check](Cfg& c, const std::string& text) {
+      T v = parse_value<T>(name, text);
+      if (!allowed.empty() && !is_allowed(allowed, text)) {
+        throw Error("option --" + name + ": '" + text + "' is not one of " + allowed);
+      }
+      if (check) {
+        std::string why = check(v);
+        if (!why.empty()) throw Error("option --" + name + ": '" + text + "' " + why);
+      }
+      c.*field = std::move(v);
+    };
+    o.get = [field](const Cfg& c) { return format_value(c.*field); };
+    o.get_json = [field](const Cfg& c) { return json_value(c.*field); };
+    options_.push_back(std::move(o));
+    return *this;
+  }
+
+  const std::vector<Option>& options() const { return options_; }
+
+  // Registers every option on `app` as `--name value` (single tokens as well: `--name=value`).
+  // Values are only collected here; apply() turns them into the config.
+  void attach(CLI::App& app, const Cfg& defaults) {
+    for (const auto& o : options_) {
+      std::string h = o.help;
+      if (!o.allowed.empty()) h += " {" + o.allowed + "}";
+      std::string d = o.get(defaults);
+      h += " [default: " + (d.empty() ? std::string("none") : d) + "]";
+      app.add_option_function<std::string>(
+             "--" + o.name, [this, n = o.name](const std::string& v) { given_[n] = v; }, h)
+          ->type_name("");
+    }
+  }
+
+  // defaults < YAML (if any) < flags given on the command line.
+  void apply(Cfg& cfg, const std::optional<YAML::Node>& yaml = std::nullopt) const {
+    if (yaml) apply_yaml(cfg, *yaml);
+    for (const auto& [name, text] : given_) find(name).set(cfg, text);
+  }
+
+  void apply_yaml(Cfg& cfg, const YAML::Node& node) const {
+    if (!node.IsDefined() || node.IsNull()) return;
+    require(node.IsMap(), "configuration file: the top level must be a mapping of option: value");
+    for (const auto& kv : node) {
+      const auto key = kv.first.as<std::string>();
+      const Option* o = try_find(key);
+      require(o != nullptr, "configuration file: unknown option '" + key +
+                                "' (see hep-mlbench <subcommand> --help for the valid keys)");
+      require(kv.second.IsScalar(), "configuration file: option '" + key + "' must be a single value");
+      o->set(cfg, kv.second.as<std::string>());
+    }
+  }
+
+  // For start-up echo: name = value, in table order.
+  std::vector<std::pair<std::string, std::string>> echo(const Cfg& cfg) const {
+    std::vector<std::pair<std::string, std::string>> rows;
+    for (const auto& o : options_) rows.emplace_back(o.name, o.get(cfg));
+    return rows;
+  }
+
+  nlohmann::json to_json(const Cfg& cfg) const {
+    nlohmann::json j = nlohmann::json::object();
+    for (const auto& o : options_) j[o.name] = o.get_json(cfg);
+    return j;
+  }
+
+  // The same as a YAML document that apply_yaml reads back.
+  std::string to_yaml(const Cfg& cfg) const {
+    YAML::Emitter out;
+    out << YAML::BeginMap;
+    for (const auto& o : options_) out << YAML::Key << o.name << YAML::Value << o.get(cfg);
+    out << YAML::EndMap;
+    return std::string(out.c_str()) + "\n";
+  }
+
+  bool was_given(const std::string& name) const { return given_.count(name) != 0; }
+
+ private:
+  static bool is_allowed(const std::string& allowed, const std::string& v) {
+    size_t start = 0;
+    while (start <= allowed.size()) {
+      size_t bar = allowed.find('|', start);
+      if (bar == std::string::npos) bar = allowed.size();
+      if (allowed.compare(start, bar - start, v) == 0 && v.size() == bar - start) return true;
+      start = bar + 1;
+    }
+    return false;
+  }
+  const Option* try_find(const std::string& name) const {
+    for (const auto& o : options_)
+      if (o.name == name) return &o;
+    return nullptr;
+  }
+  const Option& find(const std::string& name) const {
+    const Option* o = try_find(name);
+    require(o != nullptr, "unknown option --" + name);
+    return *o;
+  }
+
+  std::vector<Option> options_;
+  std::map<std::string, std::string> given_;
+};
+
+}  // namespace hmb::config

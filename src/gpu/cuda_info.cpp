@@ -1,0 +1,82 @@
+// CUDA path of cuda_info.hpp (built with HMB_WITH_CUDA). No call here needs a GPU or a driver:
+// each query reports "no driver" or "unavailable" instead of failing.
+#include "gpu/cuda_info.hpp"
+
+#include <ATen/detail/CUDAHooksInterface.h>
+#include <cuda.h>
+#include <cuda_runtime_api.h>
+#include <nccl.h>
+
+#include <string>
+
+#include "gpu/nvml_loader.hpp"
+
+#ifdef HMB_HAVE_CUPTI
+#include <cupti.h>
+#endif
+
+namespace hmb::gpu {
+
+namespace {
+// CUDA encodes versions as 1000*major + 10*minor.
+std::string cuda_version_string(int v) {
+  return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10);
+}
+}  // namespace
+
+bool built_with_cuda() { return true; }
+
+std::vector<LibraryVersion> cuda_library_versions() {
+  std::vector<LibraryVersion> out;
+
+  int rt = 0;
+  std::string rt_s = cudaRuntimeGetVersion(&rt) == cudaSuccess ? cuda_version_string(rt) : "unavailable";
+  out.push_back({"CUDA runtime", cuda_version_string(CUDART_VERSION), rt_s});
+
+  int drv = 0;
+  std::string drv_s = "no driver";
+  if (cudaDriverGetVersion(&drv) == cudaSuccess && drv > 0) drv_s = cuda_version_string(drv);
+  out.push_back({"CUDA driver", "-", drv_s});
+
+  // cuDNN is loaded by LibTorch; ask it which one (0 when LibTorch has no CUDA hooks).
+  std::string cudnn = "not loaded";
+  try {
+    const auto& hooks = at::detail::getCUDAHooks();
+    if (hooks.hasCuDNN()) {
+      long v = hooks.versionCuDNN();
+      cudnn = std::to_string(v / 10000) + "." + std::to_string((v % 10000) / 100) + "." +
+              std::to_string(v % 100);
+    }
+  } catch (const std::exception&) {
+  }
+  out.push_back({"cuDNN", "-", cudnn});
+
+  int nccl = 0;
+  std::string nccl_s = "unavailable";
+  if (ncclGetVersion(&nccl) == ncclSuccess) {
+    nccl_s = std::to_string(nccl / 10000) + "." + std::to_string((nccl % 10000) / 100) + "." +
+             std::to_string(nccl % 100);
+  }
+  out.push_back({"NCCL",
+                 std::to_string(NCCL_MAJOR) + "." + std::to_string(NCCL_MINOR) + "." +
+                     std::to_string(NCCL_PATCH),
+                 nccl_s});
+
+#ifdef HMB_HAVE_CUPTI
+  // CUPTI needs the driver: without libcuda.so.1 even cuptiGetVersion() crashes, so ask it
+  // only when a driver answered above.
+  std::string cupti_s = "not queried (no driver)";
+  if (drv > 0) {
+    uint32_t cupti = 0;
+    cupti_s = cuptiGetVersion(&cupti) == CUPTI_SUCCESS ? "API " + std::to_string(cupti) : "unavailable";
+  }
+  out.push_back({"CUPTI", "API " + std::to_string(CUPTI_API_VERSION), cupti_s});
+#else
+  out.push_back({"CUPTI", "off (HMB_WITH_CUPTI=OFF)", "-"});
+#endif
+
+  out.push_back(nvml_version());
+  return out;
+}
+
+}  // namespace hmb::gpu

@@ -1,0 +1,22 @@
+#pragma once
+// Versions of the CUDA-side libraries, built against and found at run time. Implemented in
+// cuda_info.cpp when hep-mlbench is built with HMB_WITH_CUDA, else by cuda_info_stub.cpp.
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace hmb::gpu {
+
+struct LibraryVersion {
+  std::string name;      // "CUDA runtime", "NCCL", ...
+  std::string built;     // the headers hep-mlbench was compiled with ("-" when not built)
+  std::string runtime;   // what this process finds ("no driver", "not loaded", ...)
+};
+
+// CUDA runtime and driver, cuDNN, NCCL, CUPTI and NVML.
+std::vector<LibraryVersion> cuda_library_versions();
+
+// True when hep-mlbench was compiled with its CUDA path.
+bool built_with_cuda();
+
+}  // namespace hmb::gpu

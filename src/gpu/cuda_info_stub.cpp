@@ -1,0 +1,14 @@
+// CPU-only build of cuda_info.hpp (HMB_WITH_CUDA=OFF): says that the CUDA path is not built.
+#include "gpu/cuda_info.hpp"
+
+namespace hmb::gpu {
+
+bool built_with_cuda() { return false; }
+
+std::vector<LibraryVersion> cuda_library_versions() {
+  const std::string off = "not built (HMB_WITH_CUDA=OFF)";
+  return {{"CUDA runtime", off, "-"}, {"cuDNN", off, "-"}, {"NCCL", off, "-"},
+          {"CUPTI", off, "-"},        {"NVML", off, "-"}};
+}
+
+}  // namespace hmb::gpu

@@ -1,0 +1,52 @@
+#include "train/device.hpp"
+
+#include <spdlog/spdlog.h>
+#include <torch/cuda.h>
+
+#include "util/error.hpp"
+
+namespace hmb::train {
+
+DeviceChoice choose_device(const std::string& gpus, int visible) {
+  DeviceChoice c;
+  if (gpus == "cpu" || gpus == "0") {
+    c.summary = "CPU (requested with --gpus " + gpus + ")";
+    return c;
+  }
+  int wanted = 0;
+  if (gpus == "all") {
+    if (visible == 0) {
+      c.summary = "CPU (no CUDA device visible: falling back to the CPU)";
+      return c;
+    }
+    wanted = visible;
+  } else {
+    char* end = nullptr;
+    long n = std::strtol(gpus.c_str(), &end, 10);
+    require(!gpus.empty() && end == gpus.c_str() + gpus.size() && n >= 1,
+            "option --gpus: '" + gpus + "' is not 'all', 'cpu' or a count of GPUs >= 1");
+    require(n <= visible, "option --gpus: asked for " + gpus + " GPU(s) but " +
+                              std::to_string(visible) +
+                              " CUDA device(s) are visible; use --gpus all, a smaller count, "
+                              "or --gpus cpu");
+    wanted = static_cast<int>(n);
+  }
+  c.device = torch::Device(torch::kCUDA, 0);
+  c.num_gpus = wanted;
+  c.summary = "CUDA, " + std::to_string(wanted) + " of " + std::to_string(visible) +
+              " visible GPU(s)";
+  return c;
+}
+
+DeviceChoice select_device(const std::string& gpus) {
+  const int visible = static_cast<int>(torch::cuda::device_count());
+  DeviceChoice c = choose_device(gpus, visible);
+  if (c.device.is_cpu() && gpus == "all") {
+    spdlog::warn("device: {}", c.summary);
+  } else {
+    spdlog::info("device: {}", c.summary);
+  }
+  return c;
+}
+
+}  // namespace hmb::train

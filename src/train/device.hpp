@@ -1,0 +1,25 @@
+#pragma once
+// Which device the run trains on. The choice is a pure function of the request and of what is
+// visible, so that the CPU fallback is tested on machines without a GPU.
+#include <torch/types.h>
+
+#include <string>
+
+namespace hmb::train {
+
+struct DeviceChoice {
+  torch::Device device{torch::kCPU};
+  int num_gpus = 0;        // GPUs this process group will use (0 on CPU)
+  std::string summary;     // what was chosen and why, for the log and the report
+};
+
+// `gpus` is the --gpus value: "all", "cpu" (or "0"), or a count N >= 1.
+// `visible` is the number of CUDA devices this process sees.
+// "all" with no GPU visible falls back to the CPU and says so; "N" with fewer than N visible
+// is an error (the user asked for hardware this machine does not have).
+DeviceChoice choose_device(const std::string& gpus, int visible);
+
+// choose_device() with the number of CUDA devices LibTorch sees; logs the choice.
+DeviceChoice select_device(const std::string& gpus);
+
+}  // namespace hmb::train
