@@ -1,0 +1,43 @@
+#include "config/run_config.hpp"
+
+namespace hmb::config {
+
+namespace {
+template <class T>
+std::function<std::string(const T&)> at_least(T lo) {
+  return [lo](const T& v) { return v >= lo ? std::string() : "must be at least " + std::to_string(lo); };
+}
+std::function<std::string(const double&)> positive() {
+  return [](const double& v) { return v > 0 ? std::string() : std::string("must be positive"); };
+}
+}  // namespace
+
+OptionTable<RunConfig> run_options() {
+  OptionTable<RunConfig> t;
+  t.add("data", &RunConfig::data, "event file to train on (HDF5, hep-mlbench format v1)")
+      .add("preset", &RunConfig::preset, "model preset", "tiny|small|delphes")
+      .add("init-weights", &RunConfig::init_weights, "state_dict (.pt) to start from instead of the seeded initialisation")
+      .add("epochs", &RunConfig::epochs, "training epochs", "", at_least<int>(1))
+      .add("steps", &RunConfig::steps, "stop after this many steps in total (0: run all epochs)", "", at_least<std::int64_t>(0))
+      .add("max-train-events", &RunConfig::max_train_events, "use only the first N training events (0: all)", "", at_least<std::int64_t>(0))
+      .add("max-val-events", &RunConfig::max_val_events, "validate on the first N validation events (0: all)", "", at_least<std::int64_t>(0))
+      .add("warmup-steps", &RunConfig::warmup_steps, "steps left out of the timed window", "", at_least<int>(0))
+      .add("batch-size", &RunConfig::batch_size, "events per step on each device", "", at_least<int>(1))
+      .add("lr", &RunConfig::lr, "AdamW learning rate", "", positive())
+      .add("weight-decay", &RunConfig::weight_decay, "AdamW weight decay", "", at_least<double>(0.0))
+      .add("seed", &RunConfig::seed, "the one seed behind weights, LSH codebooks and shuffling")
+      .add("deterministic", &RunConfig::deterministic, "deterministic algorithms only (bit-for-bit repeatable runs)")
+      .add("threads", &RunConfig::threads, "CPU threads for LibTorch (0: all cores)", "", at_least<int>(0))
+      .add("gpus", &RunConfig::gpus, "GPUs to train on: all, cpu, or a count")
+      .add("precision", &RunConfig::precision, "arithmetic (tf32, bf16, fp16 need CUDA)", "fp32|tf32|bf16|fp16")
+      .add("loader-threads", &RunConfig::loader_threads, "background threads preparing batches", "", at_least<int>(1))
+      .add("prefetch", &RunConfig::prefetch, "batches prepared ahead", "", at_least<int>(1))
+      .add("bucket-by-size", &RunConfig::bucket_by_size, "group events of similar size into batches to cut padding")
+      .add("stage", &RunConfig::stage, "copy the event file into memory before training", "none|ram")
+      .add("results", &RunConfig::results, "folder for the report, the resolved configuration and the log")
+      .add("log-every", &RunConfig::log_every, "progress line every N steps", "", at_least<int>(1))
+      .add("batch-sizes", &RunConfig::batch_sizes, "sweep: comma-separated batch sizes, e.g. 1,2,4,8");
+  return t;
+}
+
+}  // namespace hmb::config

@@ -1,0 +1,46 @@
+#pragma once
+// The options of a training run (`hep-mlbench train`, `sweep`, and the container entrypoint).
+// Defaults are the member initialisers; names, help and checks are in run_config.cpp's table.
+#include <cstdint>
+#include <string>
+
+#include "config/option_table.hpp"
+
+namespace hmb::config {
+
+struct RunConfig {
+  // what to train on and with
+  std::string data;                  // event file (HDF5 format v1)
+  std::string preset = "tiny";       // model preset: tiny | small | delphes
+  std::string init_weights;          // state_dict (.pt) to start from, or "" for seeded init
+  // how long
+  int epochs = 2;
+  std::int64_t steps = 0;            // > 0: stop after this many training steps in total
+  std::int64_t max_train_events = 0; // > 0: use only the first N training events (small runs)
+  std::int64_t max_val_events = 0;   // > 0: validate on the first N validation events
+  int warmup_steps = 2;              // steps left out of the timed window
+  // optimisation
+  int batch_size = 4;                // events per step per device
+  double lr = 1e-4;
+  double weight_decay = 0.01;
+  // reproducibility and hardware
+  std::uint64_t seed = 42;
+  bool deterministic = true;
+  int threads = 0;                   // CPU threads for LibTorch (0: as many as cores)
+  std::string gpus = "all";          // all | cpu | N
+  std::string precision = "fp32";    // fp32 | tf32 | bf16 | fp16
+  // input pipeline
+  int loader_threads = 2;
+  int prefetch = 4;                  // batches queued ahead per loader
+  bool bucket_by_size = false;       // group events of similar size to cut padding
+  std::string stage = "none";        // none | ram
+  // output
+  std::string results = "results";
+  int log_every = 10;                // progress line every N steps (rank 0)
+  std::string batch_sizes;           // sweep: comma-separated list, e.g. 1,2,4,8
+};
+
+// The single definition of every RunConfig option.
+OptionTable<RunConfig> run_options();
+
+}  // namespace hmb::config
