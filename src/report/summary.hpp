@@ -1,0 +1,39 @@
+#pragma once
+// The HEPscore report, hep-mlbench_summary.json: `app`, `run_info`, `report` (wl-scores,
+// wl-stats, log) plus `context`. docs/report.md defines every figure and its unit;
+// docs/summary.schema.json is its JSON Schema.
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+#include "train/records.hpp"
+
+namespace hmb::report {
+
+inline constexpr const char* kSummaryFile = "hep-mlbench_summary.json";
+inline constexpr const char* kScoreKey = "mlpf_train_events_per_s";
+inline constexpr int kSchemaVersion = 1;
+
+// How the workload was started (the hep-workloads command line).
+struct RunInfo {
+  int copies = 1;
+  int threads_per_copy = 1;
+  long events_per_thread = 0;     // training events per thread (0: the whole sample)
+  std::string extra_arguments;    // everything else, as given
+  std::string containment = "none";  // docker | singularity | podman | none
+};
+
+// The summary of one run (one copy).
+nlohmann::json make_summary(const train::RunResult& run, const RunInfo& info);
+
+// The summary of a run that failed before or while training: log "ERROR" and why.
+nlohmann::json make_error_summary(const std::string& reason, const RunInfo& info,
+                                  const train::RunResult* partial = nullptr);
+
+// Several copies: scores add up (total throughput of the machine), stats are over copies.
+nlohmann::json combine_copies(const std::vector<nlohmann::json>& copies, const RunInfo& info);
+
+// Writes `summary` to <dir>/hep-mlbench_summary.json atomically; returns the path.
+std::string write_summary(const nlohmann::json& summary, const std::string& dir);
+
+}  // namespace hmb::report

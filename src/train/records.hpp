@@ -1,0 +1,80 @@
+#pragma once
+// What a training run measured: the only thing the console summary and the report read.
+// Units are in the names (_s seconds, _mb MiB, _per_s per second, _j joules, _w watts).
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace hmb::train {
+
+struct StepRecord {
+  int epoch = 0;
+  std::int64_t step = 0;          // global step index, from 1
+  std::int64_t events = 0;        // training events in this step, all ranks
+  double step_s = 0;              // wall time of the step, data wait included
+  double data_wait_s = 0;         // time the trainer waited for the loader
+  double loss = 0;                // total training loss of the step (rank 0's batch)
+  bool timed = false;             // inside the timed window (after warm-up)
+};
+
+struct ValidationRecord {
+  std::int64_t events = 0;
+  std::int64_t elements = 0;          // real (unpadded) elements
+  double loss = 0, loss_classification = 0, loss_regression = 0;
+  double accuracy = 0;                // argmax class == true class, over real elements
+  double accuracy_particles = 0;      // the same over elements whose true class != 0
+  std::vector<std::int64_t> confusion;  // 6x6 row-major: [true][predicted]
+};
+
+struct EpochRecord {
+  int epoch = 0;                  // from 1
+  double train_s = 0;             // training wall time of the epoch (validation excluded)
+  double validation_s = 0;
+  std::int64_t steps = 0;
+  std::int64_t events = 0;        // training events, all ranks
+  double events_per_s = 0;        // events / train_s
+  double data_wait_s = 0;
+  double train_loss = 0;          // mean of the step losses
+  ValidationRecord validation;
+};
+
+struct GpuRecord {                // filled where CUPTI / NVML are available
+  std::optional<double> busy_fraction;      // kernel time / timed wall time
+  std::optional<double> achieved_flop_per_s;
+  std::optional<double> energy_j;
+  std::optional<double> mean_power_w;
+  std::optional<double> peak_memory_mb;
+};
+
+struct RunResult {
+  std::string status = "ok";      // ok | failed | interrupted
+  std::string error;              // why, when not ok
+  nlohmann::json config;          // the resolved configuration
+  std::string device;             // "cpu", "cuda"
+  std::string device_summary;
+  int world_size = 1;             // ranks
+  int threads = 0;                // CPU threads LibTorch used
+  std::int64_t parameters = 0;
+  double flop_per_event_train = 0;  // cost model, for the average event of the sample
+  std::string data_checksum;
+  std::string initial_weights_checksum;
+  std::string final_weights_checksum;
+  bool deterministic = true;
+  std::vector<StepRecord> steps;
+  std::vector<EpochRecord> epochs;
+  // timed window (all epochs, warm-up steps excluded)
+  std::int64_t warmup_steps = 0;
+  std::int64_t timed_steps = 0;
+  std::int64_t timed_events = 0;
+  double timed_s = 0;
+  double events_per_s = 0;
+  double data_wait_fraction = 0;  // data wait / wall time, timed window
+  double padding_fraction = 0;    // padded / (padded + real) elements in training batches
+  double wall_s = 0;              // whole run, start-up included
+  double peak_rss_mb = 0;
+  GpuRecord gpu;
+};
+
+}  // namespace hmb::train

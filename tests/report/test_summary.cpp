@@ -1,0 +1,68 @@
+#include <catch2/catch.hpp>
+
+#include "report/summary.hpp"
+
+namespace {
+hmb::train::RunResult sample_run() {
+  hmb::train::RunResult r;
+  r.config = {{"seed", 42}, {"preset", "tiny"}, {"batch-size", 4}, {"precision", "fp32"}};
+  r.device = "cpu";
+  r.data_checksum = "abc";
+  r.final_weights_checksum = "def";
+  for (int e = 1; e <= 3; ++e) {
+    hmb::train::EpochRecord rec;
+    rec.epoch = e;
+    rec.train_s = 10.0 * e;
+    rec.events_per_s = 100.0 / e;
+    rec.validation.accuracy = 0.9;
+    rec.validation.loss = 1.5;
+    r.epochs.push_back(rec);
+  }
+  r.events_per_s = 42.5;
+  return r;
+}
+}  // namespace
+
+TEST_CASE("summary: HEPscore's keys, the score and stats with units", "[report]") {
+  hmb::report::RunInfo info;
+  info.threads_per_copy = 4;
+  auto s = hmb::report::make_summary(sample_run(), info);
+  REQUIRE(s.contains("app"));
+  REQUIRE(s.contains("run_info"));
+  REQUIRE(s.contains("report"));
+  CHECK(s["report"]["log"] == "ok");
+  CHECK(s["report"]["wl-scores"][hmb::report::kScoreKey] == 42.5);
+  CHECK(s["report"]["wl-stats"]["epoch_time"]["count"] == 3);
+  CHECK(s["report"]["wl-stats"]["epoch_time"]["median"] == 20.0);
+  CHECK(s["report"]["wl-stats"]["epoch_time"]["unit"] == "s");
+  CHECK(s["report"]["wl-stats"]["throughput"]["unit"] == "events/s");
+  CHECK(s["run_info"]["threads_per_copy"] == 4);
+  CHECK(s["app"]["bmkdata_checksum"] == "abc");
+}
+
+TEST_CASE("summary: a failed run says ERROR and why, with no score", "[report]") {
+  auto run = sample_run();
+  run.status = "failed";
+  run.error = "loss is NaN at step 7";
+  auto s = hmb::report::make_summary(run, {});
+  CHECK(s["report"]["log"] == "ERROR");
+  CHECK(s["report"]["wl-scores"].empty());
+  CHECK_THAT(s["report"]["error"].get<std::string>(), Catch::Contains("NaN"));
+  auto e = hmb::report::make_error_summary("data file missing", {});
+  CHECK(e["report"]["log"] == "ERROR");
+  CHECK(e["report"]["error"] == "data file missing");
+}
+
+TEST_CASE("summary: copies add their throughput; one failed copy fails the run", "[report]") {
+  auto a = hmb::report::make_summary(sample_run(), {});
+  auto b = a;
+  hmb::report::RunInfo info;
+  info.copies = 2;
+  auto both = hmb::report::combine_copies({a, b}, info);
+  CHECK(both["report"]["wl-scores"][hmb::report::kScoreKey] == 85.0);
+  CHECK(both["run_info"]["copies"] == 2);
+  auto bad = hmb::report::make_error_summary("copy 1 died", info);
+  auto mixed = hmb::report::combine_copies({a, bad}, info);
+  CHECK(mixed["report"]["log"] == "ERROR");
+  CHECK_THAT(mixed["report"]["error"].get<std::string>(), Catch::Contains("copy 1 died"));
+}
