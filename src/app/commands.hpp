@@ -16,5 +16,6 @@ struct Command {
 // Each adds its subcommand to `app`.
 Command add_selftest_command(CLI::App& app);
 Command add_compare_command(CLI::App& app);
+Command add_workload_command(CLI::App& app);
 
 }  // namespace hmb::app

@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   const std::vector<hmb::app::Command> commands = {
       hmb::app::add_selftest_command(app),
       hmb::app::add_compare_command(app),
+      hmb::app::add_workload_command(app),
   };
 
   try {

@@ -10,6 +10,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cstdint>
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <optional>
@@ -126,6 +127,27 @@ class OptionTable {
   }
 
   bool was_given(const std::string& name) const { return given_.count(name) != 0; }
+
+  // The options given on the command line as single tokens again ("--name", "value", ...),
+  // to hand them on to another process.
+  std::vector<std::string> given_args() const {
+    std::vector<std::string> out;
+    for (const auto& [name, text] : given_) {
+      out.push_back("--" + name);
+      out.push_back(text);
+    }
+    return out;
+  }
+
+  // attach() for every option except those named in `skip`.
+  void attach_except(CLI::App& app, const Cfg& defaults, const std::vector<std::string>& skip) {
+    std::vector<Option> kept, all = options_;
+    for (const auto& o : options_)
+      if (std::find(skip.begin(), skip.end(), o.name) == skip.end()) kept.push_back(o);
+    options_ = kept;
+    attach(app, defaults);
+    options_ = all;
+  }
 
  private:
   static bool is_allowed(const std::string& allowed, const std::string& v) {

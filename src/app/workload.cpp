@@ -1,0 +1,171 @@
+#include "app/workload.hpp"
+
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "util/atomic_file.hpp"
+#include "util/error.hpp"
+
+extern char** environ;
+
+namespace hmb::app {
+
+namespace fs = std::filesystem;
+
+std::string detect_containment() {
+  if (std::getenv("APPTAINER_CONTAINER") || std::getenv("SINGULARITY_CONTAINER") ||
+      fs::exists("/.singularity.d"))
+    return "singularity";
+  if (fs::exists("/run/.containerenv")) return "podman";
+  if (fs::exists("/.dockerenv")) return "docker";
+  return "none";
+}
+
+namespace {
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& a : v) s += (s.empty() ? "" : " ") + a;
+  return s;
+}
+
+std::string timestamp() {
+  std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", std::gmtime(&t));
+  return buf;
+}
+
+// Starts `self train ...` for one copy with stdout+stderr into <dir>/hep-mlbench.log.
+pid_t start_copy(const std::string& self, const std::vector<std::string>& args, const std::string& dir) {
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  const std::string log = dir + "/hep-mlbench.log";
+  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  std::vector<char*> argv;
+  argv.push_back(const_cast<char*>(self.c_str()));
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  int rc = posix_spawn(&pid, self.c_str(), &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  require(rc == 0, "workload: cannot start '" + self + "': " + std::string(std::strerror(rc)));
+  return pid;
+}
+
+nlohmann::json read_copy_summary(const std::string& dir, int copy, int status) {
+  const std::string path = dir + "/" + report::kSummaryFile;
+  std::ifstream in(path);
+  if (in.good()) {
+    try {
+      return nlohmann::json::parse(in);
+    } catch (const std::exception&) {
+    }
+  }
+  std::string why = "copy " + std::to_string(copy) + " ";
+  if (WIFSIGNALED(status)) {
+    why += "was killed by signal " + std::to_string(WTERMSIG(status));
+    if (WTERMSIG(status) == SIGKILL) why += " (out of memory?)";
+  } else {
+    why += "exited with status " + std::to_string(WEXITSTATUS(status));
+  }
+  why += " and left no summary; see " + dir + "/hep-mlbench.log";
+  return report::make_error_summary(why, {});
+}
+}  // namespace
+
+int fail_workload(const WorkloadOptions& opt, const std::string& reason) {
+  spdlog::error("{}", reason);
+  report::RunInfo info;
+  info.copies = opt.copies;
+  info.containment = detect_containment();
+  try {
+    ensure_writable_dir(opt.resultsdir);
+    report::write_summary(report::make_error_summary(reason, info), opt.resultsdir);
+  } catch (const Error& e) {
+    spdlog::error("{}", e.what());
+    return 3;
+  }
+  return 1;
+}
+
+int run_workload(const WorkloadOptions& opt, const std::string& self_exe) {
+  report::RunInfo info;
+  info.copies = opt.copies;
+  info.containment = detect_containment();
+  info.extra_arguments = join(opt.train_args);
+  const unsigned cores = opt.ncores > 0 ? static_cast<unsigned>(opt.ncores) : std::max(1u, std::thread::hardware_concurrency());
+  info.threads_per_copy = opt.threads > 0 ? opt.threads : static_cast<int>(std::max(1u, cores / static_cast<unsigned>(opt.copies)));
+  info.events_per_thread = opt.events;
+
+  // The results folder must be writable, or nothing can be reported: say so on stderr.
+  try {
+    ensure_writable_dir(opt.resultsdir);
+  } catch (const Error& e) {
+    spdlog::error("{}", e.what());
+    return 3;
+  }
+  const std::string run_dir = opt.write_in_place ? opt.resultsdir
+                                                 : (fs::path(opt.resultsdir) / ("hep-mlbench-" + timestamp())).string();
+  std::vector<nlohmann::json> summaries;
+  try {
+    fs::create_directories(run_dir);
+    std::vector<std::pair<pid_t, std::string>> running;
+    for (int i = 0; i < opt.copies; ++i) {
+      const std::string dir = (fs::path(run_dir) / ("proc_" + std::to_string(i))).string();
+      fs::create_directories(dir);
+      std::vector<std::string> args = {"train", "--results", dir, "--threads", std::to_string(info.threads_per_copy)};
+      if (opt.events > 0) {
+        args.insert(args.end(), {"--max-train-events", std::to_string(opt.events * info.threads_per_copy)});
+      }
+      if (opt.debug) args.insert(args.begin(), "--debug");
+      args.insert(args.end(), opt.train_args.begin(), opt.train_args.end());
+      spdlog::info("workload: copy {} in {}: hep-mlbench {}", i, dir, join(args));
+      running.emplace_back(start_copy(self_exe, args, dir), dir);
+    }
+    for (size_t i = 0; i < running.size(); ++i) {
+      int status = 0;
+      while (waitpid(running[i].first, &status, 0) < 0 && errno == EINTR) {
+      }
+      summaries.push_back(read_copy_summary(running[i].second, static_cast<int>(i), status));
+    }
+  } catch (const std::exception& e) {
+    summaries.push_back(report::make_error_summary(std::string("workload: ") + e.what(), info));
+  }
+
+  nlohmann::json merged = report::combine_copies(summaries, info);
+  merged["app"]["containment"] = info.containment;
+  try {
+    const std::string path = report::write_summary(merged, run_dir);
+    spdlog::info("workload: summary {}", path);
+  } catch (const Error& e) {
+    spdlog::error("{}", e.what());
+    return 3;
+  }
+  if (opt.mop == "all") {
+    // Keep each copy's log and summary; remove everything else it wrote.
+    for (int i = 0; i < opt.copies; ++i) {
+      const fs::path dir = fs::path(run_dir) / ("proc_" + std::to_string(i));
+      std::error_code ec;
+      for (const auto& e : fs::directory_iterator(dir, ec)) {
+        const auto name = e.path().filename().string();
+        if (name != "hep-mlbench.log" && name != report::kSummaryFile) fs::remove_all(e.path(), ec);
+      }
+    }
+  }
+  const bool ok = merged["report"]["log"] == "ok";
+  if (!ok) spdlog::error("workload failed: {}", merged["report"].value("error", std::string("unknown")));
+  return ok ? 0 : 1;
+}
+
+}  // namespace hmb::app

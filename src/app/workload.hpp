@@ -1,0 +1,35 @@
+#pragma once
+// The hep-workloads entrypoint (`hep-mlbench workload`, the container's ENTRYPOINT): runs
+// `copies` training processes, each in <run dir>/proc_<i>/, and merges their reports into one
+// hep-mlbench_summary.json as HEPscore expects. docs/hepscore.md says what copies, threads
+// and events mean for this workload.
+#include <string>
+#include <vector>
+
+#include "report/summary.hpp"
+
+namespace hmb::app {
+
+struct WorkloadOptions {
+  int copies = 1;
+  int threads = 0;             // per copy; 0: cores / copies
+  long events = 0;             // training events per thread per epoch; 0: the whole sample
+  std::string resultsdir = "/results";
+  bool write_in_place = false;  // -W: summary straight into resultsdir
+  bool debug = false;
+  std::string mop = "none";    // none | all: what to remove of per-copy files afterwards
+  int ncores = 0;              // cores HEPscore gives the workload (0: all)
+  std::vector<std::string> train_args;  // --key value pairs passed on to `train`
+};
+
+// "docker", "podman", "singularity" or "none", from what the container runtime leaves behind.
+std::string detect_containment();
+
+// A failure before any copy started (a bad option value, say): writes a summary with
+// log "ERROR" and the reason where the summary would have gone, and returns the exit status.
+int fail_workload(const WorkloadOptions& opt, const std::string& reason);
+
+// Runs the workload and returns the exit status (0 only when every copy succeeded).
+int run_workload(const WorkloadOptions& opt, const std::string& self_exe);
+
+}  // namespace hmb::app
