@@ -1,0 +1,53 @@
+#include "model/model_config.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include "model/presets_yaml.hpp"
+#include "util/error.hpp"
+
+namespace hmb::model {
+
+namespace {
+YAML::Node presets_node() {
+  static const YAML::Node node = YAML::Load(kPresetsYaml);
+  return node;
+}
+
+int get_int(const YAML::Node& n, const std::string& preset_name, const char* key) {
+  require(n[key].IsDefined(), "model preset '" + preset_name + "': missing key '" + key + "'");
+  return n[key].as<int>();
+}
+}  // namespace
+
+std::vector<std::string> preset_names() {
+  std::vector<std::string> names;
+  for (const auto& kv : presets_node()) names.push_back(kv.first.as<std::string>());
+  return names;
+}
+
+ModelConfig preset(const std::string& name) {
+  const YAML::Node all = presets_node();
+  if (!all[name].IsDefined()) {
+    std::string known;
+    for (const auto& n : preset_names()) known += (known.empty() ? "" : ", ") + n;
+    throw Error("unknown model preset '" + name + "' (known: " + known + ")");
+  }
+  const YAML::Node n = all[name];
+  ModelConfig c;
+  c.name = name;
+  c.input_dim = get_int(n, name, "input_dim");
+  c.num_classes = get_int(n, name, "num_classes");
+  c.width = get_int(n, name, "width");
+  c.num_convs = get_int(n, name, "num_convs");
+  c.bin_size = get_int(n, name, "bin_size");
+  c.max_num_bins = get_int(n, name, "max_num_bins");
+  c.distance_dim = get_int(n, name, "distance_dim");
+  c.num_node_messages = get_int(n, name, "num_node_messages");
+  c.ffn_dist_hidden_dim = get_int(n, name, "ffn_dist_hidden_dim");
+  c.dropout = n["dropout"].IsDefined() ? n["dropout"].as<double>() : 0.0;
+  require(c.width > 0 && c.bin_size > 0 && c.distance_dim > 0 && c.num_convs > 0 && c.max_num_bins >= 2,
+          "model preset '" + name + "': sizes must be positive");
+  return c;
+}
+
+}  // namespace hmb::model

@@ -1,0 +1,28 @@
+#pragma once
+// The shape of an MLPF gnn_lsh model. Presets live in src/model/presets.yaml (embedded in
+// the binary), never in code.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace hmb::model {
+
+struct ModelConfig {
+  std::string name;
+  int input_dim = 12;
+  int num_classes = 6;
+  int width = 512;             // embedding_dim = width
+  int num_convs = 3;           // CombinedGraphLayers per stack
+  int bin_size = 640;
+  int max_num_bins = 200;      // codebook: distance_dim x max_num_bins/2
+  int distance_dim = 128;
+  int num_node_messages = 2;   // GHConvDense per graph layer
+  int ffn_dist_hidden_dim = 128;
+  double dropout = 0.0;
+};
+
+// The named preset; Error listing the known names otherwise.
+ModelConfig preset(const std::string& name);
+std::vector<std::string> preset_names();
+
+}  // namespace hmb::model

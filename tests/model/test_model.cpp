@@ -1,0 +1,122 @@
+#include <catch2/catch.hpp>
+#include <torch/torch.h>
+
+#include "model/cost_model.hpp"
+#include "model/loss.hpp"
+#include "model/mlpf.hpp"
+#include "model/weights_io.hpp"
+#include "util/error.hpp"
+
+using namespace hmb::model;
+
+namespace {
+// The parameter count from the shapes in docs/model.md, written out independently.
+std::int64_t count_from_shapes(std::int64_t w, std::int64_t convs, std::int64_t d, std::int64_t h, std::int64_t msgs) {
+  auto linear = [](std::int64_t i, std::int64_t o) { return i * o + o; };
+  auto ffn = [&](std::int64_t i, std::int64_t o, std::int64_t wd) { return linear(i, wd) + 2 * wd + linear(wd, o); };
+  const std::int64_t layer = 2 * w + linear(w, h) + linear(h, h) + linear(h, d) + msgs * (3 * w * w + w);
+  return 2 * ffn(12, w, w) + 2 * convs * layer + ffn(12 + w, 6, w) + 5 * ffn(12 + w + 6, 2, w);
+}
+
+torch::Tensor events(std::vector<int> lengths) {
+  int n = *std::max_element(lengths.begin(), lengths.end());
+  auto x = torch::zeros({static_cast<long>(lengths.size()), n, 12});
+  for (size_t i = 0; i < lengths.size(); ++i) {
+    auto e = torch::randn({lengths[i], 12});
+    e.select(1, 0).fill_(1 + static_cast<double>(i % 2));
+    x[static_cast<long>(i)].narrow(0, 0, lengths[i]).copy_(e);
+  }
+  return x;
+}
+}  // namespace
+
+TEST_CASE("model: the delphes preset has the parameter count of the doc's shapes", "[model]") {
+  auto cfg = preset("delphes");
+  MLPF m(cfg);
+  const auto expected = count_from_shapes(512, 3, 128, 128, 2);
+  CHECK(expected == 12224784);
+  CHECK(m->num_parameters() == expected);
+  // The frozen codebooks are buffers: 128 x 100 per graph layer, 6 layers, not trainable.
+  std::int64_t frozen = 0;
+  for (const auto& b : m->named_buffers()) frozen += b.value().numel();
+  CHECK(frozen == 6 * 128 * 100);
+}
+
+TEST_CASE("model: presets come from the configuration and bad names are refused", "[model]") {
+  CHECK(preset("tiny").width < preset("small").width);
+  CHECK(preset("small").width < preset("delphes").width);
+  CHECK_THROWS_WITH(preset("huge"), Catch::Contains("huge") && Catch::Contains("delphes"));
+}
+
+TEST_CASE("model: shapes, and padding rows do not change real elements' outputs", "[model]") {
+  torch::manual_seed(3);
+  auto cfg = preset("tiny");
+  MLPF m(cfg);
+  m->eval();
+  auto x = events({50});
+  auto padded = torch::cat({x, torch::zeros({1, 10, 12})}, 1);  // 60 < bin size 64: same bins
+  auto a = m->forward(x, x.select(-1, 0) != 0);
+  auto b = m->forward(padded, padded.select(-1, 0) != 0);
+  CHECK(a.logits.sizes() == torch::IntArrayRef({1, 50, 6}));
+  CHECK(a.momentum.sizes() == torch::IntArrayRef({1, 50, 5}));
+  CHECK(b.logits.sizes() == torch::IntArrayRef({1, 60, 6}));
+  CHECK(torch::allclose(a.logits, b.logits.narrow(1, 0, 50), 1e-5, 1e-5));
+  CHECK(torch::allclose(a.momentum, b.momentum.narrow(1, 0, 50), 1e-5, 1e-5));
+}
+
+TEST_CASE("model: a forward pass is deterministic", "[model]") {
+  torch::manual_seed(5);
+  MLPF m(preset("tiny"));
+  auto x = events({150, 97});
+  auto mask = x.select(-1, 0) != 0;
+  CHECK(torch::equal(m->forward(x, mask).logits, m->forward(x, mask).logits));
+}
+
+TEST_CASE("cost model: the delphes preset is about 33 MFLOP per element forward", "[model][cost]") {
+  auto c = cost_per_element(preset("delphes"));
+  CHECK(c.forward_per_element == Approx(33.2e6).epsilon(0.02));
+  CHECK(c.train_per_element == Approx(3 * c.forward_per_element));
+}
+
+TEST_CASE("weights: save and load round-trip; wrong keys and shapes are refused", "[model][weights]") {
+  torch::manual_seed(1);
+  MLPF a(preset("tiny"));
+  const std::string path = "/tmp/hmb-weights-test.pt";
+  save_state_dict(*a, path);
+  torch::manual_seed(2);
+  MLPF b(preset("tiny"));
+  load_state_dict(*b, path);
+  for (const auto& [name, t] : state_dict(*a)) {
+    bool found = false;
+    for (const auto& [n2, t2] : state_dict(*b))
+      if (n2 == name) {
+        found = true;
+        CHECK(torch::equal(t, t2));
+      }
+    CHECK(found);
+  }
+  MLPF other(preset("small"));
+  CHECK_THROWS_WITH(load_state_dict(*other, path), Catch::Contains("shape"));
+  CHECK_THROWS_WITH(load_state_dict(*b, "/nonexistent/w.pt"), Catch::Contains("cannot be opened"));
+}
+
+TEST_CASE("loss: parts are finite, positive, and zero-particle batches have no regression", "[model][loss]") {
+  torch::manual_seed(4);
+  MLPF m(preset("tiny"));
+  auto x = events({70, 40});
+  auto mask = x.select(-1, 0) != 0;
+  auto ygen = torch::zeros({2, 70, 7});
+  auto out = m->forward(x, mask);
+  auto none = compute_loss(out, ygen, mask);
+  CHECK(none.regression.item<double>() == 0.0);
+  CHECK(none.classification.item<double>() > 0.0);
+  ygen.select(-1, 0).copy_(torch::randint(0, 6, {2, 70}));
+  ygen.narrow(-1, 2, 5).copy_(torch::randn({2, 70, 5}));
+  auto some = compute_loss(out, ygen, mask);
+  CHECK(std::isfinite(some.total.item<double>()));
+  CHECK(some.regression.item<double>() > 0.0);
+  auto counts = zero_counts(6, torch::kCPU);
+  accumulate(counts, out, some, ygen, mask);
+  CHECK(counts.confusion.sum().item<std::int64_t>() == 110);
+  CHECK(counts.n_real.item<std::int64_t>() == 110);
+}
