@@ -17,5 +17,7 @@ struct Command {
 Command add_selftest_command(CLI::App& app);
 Command add_compare_command(CLI::App& app);
 Command add_workload_command(CLI::App& app);
+Command add_generate_command(CLI::App& app);
+Command add_info_command(CLI::App& app);
 
 }  // namespace hmb::app

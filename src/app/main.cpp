@@ -25,6 +25,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   const std::vector<hmb::app::Command> commands = {
+      hmb::app::add_generate_command(app),
+      hmb::app::add_info_command(app),
       hmb::app::add_selftest_command(app),
       hmb::app::add_compare_command(app),
       hmb::app::add_workload_command(app),
