@@ -19,5 +19,6 @@ Command add_compare_command(CLI::App& app);
 Command add_workload_command(CLI::App& app);
 Command add_generate_command(CLI::App& app);
 Command add_info_command(CLI::App& app);
+Command add_train_command(CLI::App& app);
 
 }  // namespace hmb::app

@@ -23,11 +23,13 @@ int main(int argc, char** argv) {
   app.add_flag("-q,--quiet", quiet, "Only warnings and errors on the console");
   app.add_flag("-d,--debug", debug, "Debug output");
   app.require_subcommand(1);
+  app.fallthrough();  // -q and -d also work after the subcommand
 
   const std::vector<hmb::app::Command> commands = {
       hmb::app::add_generate_command(app),
       hmb::app::add_info_command(app),
       hmb::app::add_selftest_command(app),
+      hmb::app::add_train_command(app),
       hmb::app::add_compare_command(app),
       hmb::app::add_workload_command(app),
   };

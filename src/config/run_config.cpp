@@ -33,7 +33,6 @@ OptionTable<RunConfig> run_options() {
       .add("loader-threads", &RunConfig::loader_threads, "background threads preparing batches", "", at_least<int>(1))
       .add("prefetch", &RunConfig::prefetch, "batches prepared ahead", "", at_least<int>(1))
       .add("bucket-by-size", &RunConfig::bucket_by_size, "group events of similar size into batches to cut padding")
-      .add("stage", &RunConfig::stage, "copy the event file into memory before training", "none|ram")
       .add("results", &RunConfig::results, "folder for the report, the resolved configuration and the log")
       .add("log-every", &RunConfig::log_every, "progress line every N steps", "", at_least<int>(1))
       .add("batch-sizes", &RunConfig::batch_sizes, "sweep: comma-separated batch sizes, e.g. 1,2,4,8");

@@ -33,7 +33,6 @@ struct RunConfig {
   int loader_threads = 2;
   int prefetch = 4;                  // batches queued ahead per loader
   bool bucket_by_size = false;       // group events of similar size to cut padding
-  std::string stage = "none";        // none | ram
   // output
   std::string results = "results";
   int log_every = 10;                // progress line every N steps (rank 0)
