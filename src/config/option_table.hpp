@@ -81,7 +81,8 @@ class OptionTable {
       h += " [default: " + (d.empty() ? std::string("none") : d) + "]";
       app.add_option_function<std::string>(
              "--" + o.name, [this, n = o.name](const std::string& v) { given_[n] = v; }, h)
-          ->type_name("");
+          ->type_name("")
+          ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // repeated: the last wins
     }
   }
 

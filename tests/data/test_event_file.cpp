@@ -1,0 +1,60 @@
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "data/generator.hpp"
+#include "util/error.hpp"
+
+using namespace hmb::data;
+
+TEST_CASE("event file: write, read back, validate, checksum", "[data][format]") {
+  GeneratorConfig c;
+  c.events = 3;
+  c.threads = 1;
+  auto t = generate_events(c);
+  const auto path = (std::filesystem::temp_directory_path() / ("hmb-rt-" + std::to_string(::getpid()) + ".h5")).string();
+  write_event_file(path, t, generator_source_json(c));
+  EventFileInfo info;
+  auto back = read_event_file(path, &info, true);
+  CHECK(back.X == t.X);
+  CHECK(back.ygen == t.ygen);
+  CHECK(back.offsets == t.offsets);
+  CHECK(back.split == t.split);
+  CHECK(info.checksum == content_checksum(t));
+  CHECK(info.checksum_verified);
+  CHECK(info.n_train == 2);
+  CHECK(info.n_validation == 1);
+  CHECK_THAT(info.source_json, Catch::Contains("\"seed\""));
+  // No temporary file is left beside it.
+  int files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(std::filesystem::temp_directory_path()))
+    files += e.path().string().rfind(path + ".tmp", 0) == 0;
+  CHECK(files == 0);
+
+  // Truncated: refused, naming the file.
+  const auto cut = path + ".cut.h5";
+  std::filesystem::copy_file(path, cut, std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::resize_file(cut, std::filesystem::file_size(cut) / 2);
+  CHECK_THROWS_WITH(read_event_file(cut), Catch::Contains(cut));
+  // Missing.
+  CHECK_THROWS_WITH(read_event_file(path + ".missing"), Catch::Contains("does not exist"));
+  // Not HDF5 at all.
+  const auto junk = path + ".junk";
+  std::ofstream(junk) << "not an hdf5 file";
+  CHECK_THROWS_WITH(read_event_file(junk), Catch::Contains("not an HDF5 file"));
+  for (const auto& p : {path, cut, junk}) std::filesystem::remove(p);
+}
+
+TEST_CASE("event file: an empty split is refused", "[data][format]") {
+  EventTable t;
+  std::vector<float> x(12, 1.0f), y(7, 0.0f);
+  t.append(x.data(), y.data(), 1, 0);
+  t.append(x.data(), y.data(), 1, 0);
+  const auto path = (std::filesystem::temp_directory_path() / ("hmb-empty-" + std::to_string(::getpid()) + ".h5")).string();
+  write_event_file(path, t, "{}");
+  CHECK_THROWS_WITH(read_event_file(path), Catch::Contains("/split") && Catch::Contains("no validation events"));
+  std::filesystem::remove(path);
+}

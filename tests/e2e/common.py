@@ -1,0 +1,43 @@
+"""Helpers for hep-mlbench's end-to-end tests (plain Python, run by CTest)."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+BIN = os.environ.get("HMB_BIN") or sys.argv[1]
+SOURCE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SCHEMA = os.path.join(SOURCE, "docs", "summary.schema.json")
+
+
+def run(args, env=None, check=True, timeout=600):
+    p = subprocess.run([BIN] + [str(a) for a in args], capture_output=True, text=True, env=env, timeout=timeout)
+    if check and p.returncode != 0:
+        sys.stderr.write(p.stdout + p.stderr)
+        raise AssertionError(f"hep-mlbench {' '.join(map(str, args))} exited {p.returncode}")
+    return p
+
+
+def workdir(name):
+    return tempfile.mkdtemp(prefix=f"hmb-{name}-")
+
+
+def summary(results_dir):
+    with open(os.path.join(results_dir, "hep-mlbench_summary.json")) as f:
+        return json.load(f)
+
+
+def validate(summary_json):
+    import jsonschema
+    with open(SCHEMA) as f:
+        jsonschema.validate(summary_json, json.load(f))
+
+
+def generate(path, events, seed=7, threads=2):
+    run(["-q", "generate", "--events", events, "--seed", seed, "--threads", threads, "--output", path])
+    return path
+
+
+def stat(s, key):
+    v = s["report"]["wl-stats"][key]
+    return v["value"] if isinstance(v, dict) and "value" in v else v

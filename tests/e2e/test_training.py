@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""Training end to end: bit-for-bit repeats, seeds, learning, schema, compare, NaN, signals.
+
+usage: test_training.py HEP_MLBENCH_BINARY
+"""
+import csv
+import os
+import signal
+import subprocess
+import time
+
+from common import BIN, generate, run, stat, summary, validate, workdir
+
+d = workdir("train")
+data = generate(os.path.join(d, "events.h5"), 30)
+small = ["--data", data, "--preset", "tiny", "--batch-size", 4, "--lr", "2e-3", "--threads", 1,
+         "--max-train-events", 16, "--max-val-events", 6, "--warmup-steps", 1, "--log-every", 2]
+
+
+def train(name, *extra, check=True):
+    out = os.path.join(d, name)
+    p = run(["train", *small, "--results", out, *extra], check=check)
+    return out, p
+
+
+def losses(results):
+    with open(os.path.join(results, "steps.csv")) as f:
+        return [row["loss"] for row in csv.DictReader(f)]
+
+
+# 1. Two identical runs agree bit for bit; another seed does not.
+a, _ = train("a", "--epochs", 2)
+b, _ = train("b", "--epochs", 2)
+c, _ = train("c", "--epochs", 2, "--seed", 43)
+sa, sb, sc = summary(a), summary(b), summary(c)
+for s in (sa, sb, sc):
+    validate(s)
+    assert s["report"]["log"] == "ok"
+    assert s["report"]["wl-scores"]["mlpf_train_events_per_s"] > 0
+assert losses(a) == losses(b), "identical runs gave different losses"
+assert stat(sa, "final_weights_checksum") == stat(sb, "final_weights_checksum")
+assert stat(sa, "validation_accuracy") == stat(sb, "validation_accuracy")
+assert stat(sa, "final_weights_checksum") != stat(sc, "final_weights_checksum")
+assert losses(a) != losses(c)
+print("ok: identical runs are bit-identical; another seed differs")
+
+# 2. compare: same workload agrees, another seed is another workload.
+assert run(["compare", os.path.join(a, "hep-mlbench_summary.json"), os.path.join(b, "hep-mlbench_summary.json")]).returncode == 0
+p = run(["compare", os.path.join(a, "hep-mlbench_summary.json"), os.path.join(c, "hep-mlbench_summary.json")], check=False)
+assert p.returncode != 0 and "DIFFERS" in p.stdout, p.stdout
+print("ok: compare")
+
+# 3. Warm-up steps are outside the timed window: 2 epochs x 4 steps, 1 warm-up -> 7 timed.
+assert stat(sa, "timed_events") == 7 * 4, stat(sa, "timed_events")
+assert stat(sa, "warmup_steps") == 1
+
+# 4. It learns: accuracy on elements with a true particle beats the majority class by a margin.
+learn, _ = train("learn", "--epochs", 4, "--max-train-events", 24)
+s = summary(learn)
+conf = stat(s, "confusion")
+particle_rows = [conf[6 * t:6 * t + 6] for t in range(1, 6)]
+majority = max(sum(r) for r in particle_rows) / sum(sum(r) for r in particle_rows)
+acc = stat(s, "validation_accuracy_particles")
+print(f"learning: accuracy on particles {acc:.4f}, majority-class baseline {majority:.4f}")
+assert acc > majority + 0.05, (acc, majority)
+
+# 5. A NaN loss stops the run with a failed report and a non-zero exit.
+nan_dir, p = train("nan", "--epochs", 1, "--lr", "1e30", check=False)
+s = summary(nan_dir)
+validate(s)
+assert p.returncode != 0 and s["report"]["log"] == "ERROR", p.returncode
+assert "NaN" in s["report"]["error"] or "infinite" in s["report"]["error"], s["report"]["error"]
+print("ok: NaN loss ->", s["report"]["error"])
+
+# 6. SIGTERM stops cleanly: what was measured is kept, the run is marked interrupted.
+out = os.path.join(d, "term")
+proc = subprocess.Popen([BIN, "train", *map(str, small), "--epochs", "50", "--results", out],
+                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+deadline = time.time() + 120
+while time.time() < deadline:  # wait until training has started
+    log = os.path.join(out, "hep-mlbench.log")
+    if os.path.exists(log) and "step 2/" in open(log).read():
+        break
+    time.sleep(0.2)
+proc.send_signal(signal.SIGTERM)
+rc = proc.wait(timeout=120)
+s = summary(out)
+validate(s)
+assert rc == 128 + signal.SIGTERM, rc
+assert s["report"]["log"] == "ERROR" and "interrupted" in s["report"]["error"], s["report"]
+assert len(stat(s, "epochs")) >= 1
+print("ok: SIGTERM ->", s["report"]["error"])
+
+# 7. Bad option values and bad files are refused with a failed report.
+bad, p = train("badopt", "--batch-size", 0, check=False)
+assert p.returncode != 0 and "--batch-size" in p.stderr, p.stderr
+bad, p = train("nodata", "--data", os.path.join(d, "missing.h5"), check=False)
+s = summary(bad)
+assert p.returncode != 0 and s["report"]["log"] == "ERROR" and "does not exist" in s["report"]["error"]
+print("ok: bad options and files")
+print("test_training: all passed")

@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""The HEPscore entrypoint end to end, run as HEPscore runs it: `workload -W -w DIR args`
+with an empty environment; the summary checked against the schema and HEPscore's needs.
+
+usage: test_workload.py HEP_MLBENCH_BINARY
+"""
+import os
+
+from common import generate, run, stat, summary, validate, workdir
+
+d = workdir("workload")
+data = generate(os.path.join(d, "events.h5"), 20)
+args = ["--data", data, "--preset", "tiny", "--epochs", 1, "--batch-size", 4, "--max-val-events", 4,
+        "--warmup-steps", 1]
+EMPTY_ENV = {}  # as under `singularity run -c -e`: no HOME, no PATH
+
+# 1. One copy, as HEPscore runs it.
+res = os.path.join(d, "run1")
+os.makedirs(res)
+run(["workload", "-W", "-w", res, "-t", 1, "-e", 8, *args], env=EMPTY_ENV)
+s = summary(res)
+validate(s)
+for key in ("app", "run_info", "report"):
+    assert key in s, key
+assert s["report"]["log"] == "ok"
+assert s["report"]["wl-scores"]["mlpf_train_events_per_s"] > 0
+assert s["run_info"]["copies"] == 1 and s["run_info"]["threads_per_copy"] == 1
+assert s["run_info"]["events_per_thread"] == 8
+assert os.path.exists(os.path.join(res, "proc_0", "hep-mlbench.log"))
+print("ok: one copy, score", s["report"]["wl-scores"])
+
+# 2. Two copies: the score is the machine's total.
+res2 = os.path.join(d, "run2")
+run(["workload", "-W", "-w", res2, "-c", 2, "-t", 1, "-e", 8, "--mop", "all", *args], env=EMPTY_ENV)
+s2 = summary(res2)
+validate(s2)
+per_copy = [c["report"]["wl-scores"]["mlpf_train_events_per_s"] for c in s2["report"]["copies"]]
+assert abs(sum(per_copy) - s2["report"]["wl-scores"]["mlpf_train_events_per_s"]) < 1e-9
+assert not os.path.exists(os.path.join(res2, "proc_1", "final_weights.pt"))  # mopped up
+assert os.path.exists(os.path.join(res2, "proc_1", "hep-mlbench.log"))      # logs kept
+print("ok: two copies", per_copy)
+
+# 3. A corrupt data file: ERROR in the summary, non-zero exit.
+bad = os.path.join(d, "corrupt.h5")
+with open(data, "rb") as f:
+    head = f.read(100000)
+with open(bad, "wb") as f:
+    f.write(head)  # truncated
+res3 = os.path.join(d, "run3")
+p = run(["workload", "-W", "-w", res3, "-t", 1, *args, "--data", bad], env=EMPTY_ENV, check=False)
+s3 = summary(res3)
+validate(s3)
+assert p.returncode != 0 and s3["report"]["log"] == "ERROR", (p.returncode, s3["report"])
+assert "corrupt.h5" in s3["report"]["error"], s3["report"]["error"]
+print("ok: corrupt file ->", s3["report"]["error"][:120])
+
+# 4. A bad option value: ERROR summary, non-zero exit, the option named.
+res4 = os.path.join(d, "run4")
+p = run(["workload", "-W", "-w", res4, *args, "--precision", "fp8"], env=EMPTY_ENV, check=False)
+s4 = summary(res4)
+assert p.returncode != 0 and s4["report"]["log"] == "ERROR" and "--precision" in s4["report"]["error"]
+print("ok: bad option ->", s4["report"]["error"])
+
+# 5. An unwritable results folder: said on stderr, non-zero exit.
+p = run(["workload", "-W", "-w", "/proc/hep-mlbench-results", *args], env=EMPTY_ENV, check=False)
+assert p.returncode != 0 and "/proc/hep-mlbench-results" in p.stderr, p.stderr
+print("ok: unwritable results folder")
+
+# 6. --help works and exits 0.
+p = run(["workload", "--help"])
+assert "--copies" in p.stdout and "--resultsdir" in p.stdout
+print("test_workload: all passed")
