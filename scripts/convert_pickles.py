@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Convert the public Delphes PU200 pickles (tev14_pythia8_*.pkl.bz2) to hep-mlbench's HDF5
+event format v1 (docs/data-format.md).
+
+Each input file is a bz2-compressed pickle of {"X": [...], "ygen": [...], "ycand": [...]}, lists
+of float64 arrays, one per event: X (n, 12), ygen (n, 7). ycand is not used by the benchmark.
+The first 80% of the sorted files are for training, the rest for validation (with a single
+file: the first 80% of its events).
+
+usage: convert_pickles.py --output FILE.h5 INPUT [INPUT ...]     (INPUT may be a glob pattern)
+"""
+import argparse
+import bz2
+import glob
+import hashlib
+import json
+import math
+import os
+import pickle
+import sys
+
+import h5py
+import numpy as np
+
+FORMAT, VERSION = "hep-mlbench-events", 1
+CHECKSUM_DEFINITION = "SHA-256 over the little-endian bytes of /offsets, /X, /ygen, /split, in that order"
+
+
+def fail(msg):
+    sys.exit(f"convert_pickles: ERROR: {msg}")
+
+
+def load(path):
+    try:
+        with bz2.open(path, "rb") as f:
+            d = pickle.load(f)
+    except Exception as e:  # noqa: BLE001 - any unreadable file is reported the same way
+        fail(f"'{path}' is not a bz2-compressed pickle ({e}): download it again")
+    if not isinstance(d, dict) or "X" not in d or "ygen" not in d:
+        fail(f"'{path}': expected a dict with keys X and ygen, found {type(d).__name__}")
+    if len(d["X"]) != len(d["ygen"]):
+        fail(f"'{path}': {len(d['X'])} X arrays but {len(d['ygen'])} ygen arrays")
+    events = []
+    for i, (x, y) in enumerate(zip(d["X"], d["ygen"])):
+        x, y = np.asarray(x), np.asarray(y)
+        if x.ndim != 2 or x.shape[1] != 12 or y.shape != (x.shape[0], 7):
+            fail(f"'{path}', event {i}: X {x.shape} / ygen {y.shape}, expected (n, 12) / (n, 7)")
+        if not (np.isfinite(x).all() and np.isfinite(y).all()):
+            fail(f"'{path}', event {i}: NaN or inf in the inputs")
+        events.append((x.astype("<f4"), y.astype("<f4")))
+    return events
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--output", required=True)
+    ap.add_argument("--train-fraction", type=float, default=0.8)
+    ap.add_argument("inputs", nargs="+")
+    a = ap.parse_args()
+    files = sorted({p for pattern in a.inputs for p in (glob.glob(pattern) or [pattern])})
+    for p in files:
+        if not os.path.exists(p):
+            fail(f"input '{p}' does not exist")
+    per_file = [load(p) for p in files]
+    if len(files) > 1:
+        n_train_files = max(1, min(len(files) - 1, math.floor(len(files) * a.train_fraction)))
+        split = [0 if fi < n_train_files else 1 for fi, evs in enumerate(per_file) for _ in evs]
+    else:
+        n = len(per_file[0])
+        n_train = max(1, min(n - 1, round(n * a.train_fraction)))
+        split = [0 if i < n_train else 1 for i in range(n)]
+    events = [e for evs in per_file for e in evs]
+    if len(events) < 2 or 0 not in split or 1 not in split:
+        fail("need at least one training and one validation event")
+    X = np.concatenate([x for x, _ in events]) if events else np.zeros((0, 12), "<f4")
+    Y = np.concatenate([y for _, y in events])
+    offsets = np.zeros(len(events) + 1, dtype="<i8")
+    offsets[1:] = np.cumsum([len(x) for x, _ in events])
+    split = np.asarray(split, dtype="i1")
+    h = hashlib.sha256()
+    for arr in (offsets, X, Y, split):
+        h.update(np.ascontiguousarray(arr).tobytes())
+    source = {"kind": "converter", "converter": "scripts/convert_pickles.py",
+              "files": [os.path.basename(p) for p in files], "train_fraction": a.train_fraction}
+    tmp = f"{a.output}.tmp.{os.getpid()}"
+    with h5py.File(tmp, "w", libver="earliest", track_order=False) as f:
+        for name, arr in (("X", X), ("ygen", Y), ("offsets", offsets), ("split", split)):
+            f.create_dataset(name, data=arr, track_times=False)
+        f.attrs["format"] = np.bytes_(FORMAT)
+        f.attrs["format_version"] = np.int64(VERSION)
+        f.attrs["n_events"] = np.int64(len(events))
+        f.attrs["n_train"] = np.int64((split == 0).sum())
+        f.attrs["n_validation"] = np.int64((split == 1).sum())
+        f.attrs["n_elements"] = np.int64(len(X))
+        f.attrs["source"] = np.bytes_(json.dumps(source))
+        f.attrs["checksum_sha256"] = np.bytes_(h.hexdigest())
+        f.attrs["checksum_definition"] = np.bytes_(CHECKSUM_DEFINITION)
+    os.replace(tmp, a.output)
+    print(f"convert_pickles: {len(files)} files, {len(events)} events ({(split == 0).sum()} train), "
+          f"{len(X)} elements -> {a.output}, checksum {h.hexdigest()}")
+
+
+if __name__ == "__main__":
+    main()
