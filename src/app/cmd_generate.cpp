@@ -63,9 +63,14 @@ Command add_generate_command(CLI::App& app) {
 
 Command add_info_command(CLI::App& app) {
   auto file = std::make_shared<std::string>();
-  auto* sub = app.add_subcommand("info", "Summary and checksum of an event file");
-  sub->add_option("file", *file, "event file (HDF5)")->required();
-  return {sub, [file] {
+  auto preset = std::make_shared<std::string>();
+  auto* sub = app.add_subcommand("info", "Summary and checksum of an event file, or the shapes and cost of a model preset");
+  sub->add_option("file", *file, "event file (HDF5)");
+  sub->add_option("--preset", *preset, "model preset: print its shapes, parameter count and FLOPs");
+  return {sub, [file, preset] {
+            require(!file->empty() || !preset->empty(), "info: give an event file or --preset NAME");
+            if (!preset->empty()) info_preset(*preset);
+            if (file->empty()) return 0;
             data::EventFileInfo info;
             auto t = data::read_event_file(*file, &info, true);
             std::printf("file             %s\nformat           %s v%d\nevents           %lld (train %lld, validation %lld)\n"

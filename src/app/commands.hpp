@@ -20,5 +20,9 @@ Command add_workload_command(CLI::App& app);
 Command add_generate_command(CLI::App& app);
 Command add_info_command(CLI::App& app);
 Command add_train_command(CLI::App& app);
+Command add_bench_command(CLI::App& app);
+
+// Prints a model preset's shapes, parameter count and FLOPs (info --preset).
+void info_preset(const std::string& name);
 
 }  // namespace hmb::app

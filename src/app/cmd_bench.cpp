@@ -1,0 +1,177 @@
+// `hep-mlbench bench`: figures that are measured, not asserted (speed belongs here, not in
+// unit tests). `--what data` times the generator and the loader; `--what model` one forward +
+// backward of a 6,400-element event; `--what step` a training step against the matrix
+// products it contains.
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdio>
+
+#include "app/commands.hpp"
+#include "data/generator.hpp"
+#include "data/loader.hpp"
+#include "model/cost_model.hpp"
+#include "model/loss.hpp"
+#include "model/mlpf.hpp"
+#include "util/error.hpp"
+#include "util/process.hpp"
+
+namespace hmb::app {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+void bench_data(std::int64_t events, int threads) {
+  data::GeneratorConfig g;
+  g.events = events;
+  for (int t : {1, threads}) {
+    g.threads = t;
+    auto t0 = Clock::now();
+    auto table = data::generate_events(g);
+    const double s = since(t0);
+    std::printf("generator  threads %d  %8.1f events/s  (%lld events in %.2f s; 2,000 events: %.0f s)\n", t,
+                static_cast<double>(events) / s, static_cast<long long>(events), s, 2000.0 * s / static_cast<double>(events));
+  }
+  g.threads = threads;
+  auto table = std::make_shared<const data::EventTable>(data::generate_events(g));
+  const double bytes_per_event = static_cast<double>(table->X.size() + table->ygen.size()) * 4.0 / static_cast<double>(events);
+  for (int t : {1, threads}) {
+    data::LoaderConfig c;
+    c.batch_size = 4;
+    c.threads = t;
+    c.prefetch = 8;
+    data::Loader loader(table, data::Split::train, c);
+    auto t0 = Clock::now();
+    std::int64_t n = 0;
+    for (int rep = 0; rep < 5; ++rep) {
+      loader.start_epoch(rep);
+      while (auto b = loader.next()) n += static_cast<std::int64_t>(b->event_ids.size());
+    }
+    const double s = since(t0);
+    std::printf("loader     threads %d  %8.1f events/s  %8.1f MB/s  (%.1f events/s per thread)\n", t,
+                static_cast<double>(n) / s, static_cast<double>(n) * bytes_per_event / s / 1e6, static_cast<double>(n) / s / t);
+  }
+}
+
+torch::Tensor fake_event(std::int64_t n) {
+  auto x = torch::randn({1, n, 12});
+  x.select(-1, 0).fill_(1);
+  return x;
+}
+
+void bench_model(const std::string& preset, std::int64_t elements) {
+  torch::manual_seed(1);
+  model::MLPF net(model::preset(preset));
+  auto x = fake_event(elements);
+  auto mask = x.select(-1, 0) != 0;
+  auto ygen = torch::zeros({1, elements, 7});
+  ygen.select(-1, 0).copy_(torch::randint(0, 6, {1, elements}));
+  ygen.narrow(-1, 2, 5).copy_(torch::rand({1, elements, 5}));
+  double best = 1e30;
+  for (int rep = 0; rep < 3; ++rep) {
+    auto t0 = Clock::now();
+    net->zero_grad();
+    auto out = net->forward(x, mask);
+    model::compute_loss(out, ygen, mask).total.backward();
+    best = std::min(best, since(t0));
+  }
+  const double flop = model::train_flop(net->config(), static_cast<double>(elements));
+  std::printf("model %s: forward + backward of one %lld-element event on CPU: %.3f s (best of 3), %.2f GFLOP/s, "
+              "peak RSS %.0f MiB, %lld parameters\n",
+              preset.c_str(), static_cast<long long>(elements), best, flop / best / 1e9, peak_rss_mb(),
+              static_cast<long long>(net->num_parameters()));
+}
+
+void bench_step(const std::string& preset, int batch, std::int64_t elements) {
+  const auto cfg = model::preset(preset);
+  torch::manual_seed(1);
+  model::MLPF net(cfg);
+  torch::optim::AdamW opt(net->parameters(), torch::optim::AdamWOptions(1e-4));
+  auto x = torch::cat(std::vector<torch::Tensor>(static_cast<size_t>(batch), fake_event(elements)), 0);
+  auto mask = x.select(-1, 0) != 0;
+  auto ygen = torch::zeros({batch, elements, 7});
+  auto step = [&] {
+    opt.zero_grad();
+    model::compute_loss(net->forward(x, mask), ygen, mask).total.backward();
+    opt.step();
+  };
+  step();
+  double step_s = 1e30;
+  for (int rep = 0; rep < 3; ++rep) {
+    auto t0 = Clock::now();
+    step();
+    step_s = std::min(step_s, since(t0));
+  }
+  // The same matrix products alone: each forward product (M x K) @ (K x N) plus the two of
+  // its backward pass, with the shapes of this batch.
+  const std::int64_t rows = batch * ((elements + cfg.bin_size - 1) / cfg.bin_size * cfg.bin_size);
+  const std::int64_t w = cfg.width, h = cfg.ffn_dist_hidden_dim, d = cfg.distance_dim, b = cfg.bin_size;
+  struct Mm { std::int64_t batch, m, k, n, count; };
+  const std::int64_t stacks = 2 * cfg.num_convs, bins = rows / b;
+  std::vector<Mm> mms = {{1, batch * elements, 12, w, 2}, {1, batch * elements, w, w, 2},
+                         {1, rows, w, h, stacks}, {1, rows, h, h, stacks}, {1, rows, h, d, stacks},
+                         {bins, b, d, b, stacks}, {1, rows, w, w, 3 * cfg.num_node_messages * stacks},
+                         {bins, b, b, w, cfg.num_node_messages * stacks},
+                         {1, batch * elements, 12 + w, w, 1}, {1, batch * elements, 12 + w + 6, w, 5}};
+  double mm_s = 0;
+  for (const auto& mm : mms) {
+    auto a = torch::randn({mm.batch, mm.m, mm.k}), bb = torch::randn({mm.batch, mm.k, mm.n});
+    auto g = torch::randn({mm.batch, mm.m, mm.n});
+    double best = 1e30;
+    for (int rep = 0; rep < 3; ++rep) {
+      auto t0 = Clock::now();
+      auto c = torch::matmul(a, bb);                       // forward
+      auto ga = torch::matmul(g, bb.transpose(1, 2));      // grad of a
+      auto gb = torch::matmul(a.transpose(1, 2), g);       // grad of b
+      best = std::min(best, since(t0));
+    }
+    mm_s += best * static_cast<double>(mm.count);
+  }
+  std::printf("step %s, batch %d x %lld elements: training step %.3f s, its matrix products alone %.3f s, "
+              "ratio %.2f (aim: <= 1.3)\n",
+              preset.c_str(), batch, static_cast<long long>(elements), step_s, mm_s, step_s / mm_s);
+}
+}  // namespace
+
+void info_preset(const std::string& name) {
+  const auto cfg = model::preset(name);
+  model::MLPF net(cfg);
+  const auto cost = model::cost_per_element(cfg);
+  std::printf("preset           %s\nwidth            %d\ngraph layers     %d per stack, %d messages each\n"
+              "bin size         %d (codebook %d x %d)\ndistance dim     %d (hidden %d)\n"
+              "parameters       %lld trainable\nFLOP per element %.4g forward, %.4g training step\n"
+              "FLOP per event   %.4g training step (6,400 elements)\n",
+              name.c_str(), cfg.width, cfg.num_convs, cfg.num_node_messages, cfg.bin_size, cfg.distance_dim,
+              cfg.max_num_bins / 2, cfg.distance_dim, cfg.ffn_dist_hidden_dim,
+              static_cast<long long>(net->num_parameters()), cost.forward_per_element, cost.train_per_element,
+              cost.train_per_element * 6400);
+  for (const auto& p : net->named_parameters())
+    if (p.key().rfind("conv_id.1", 0) != 0 && p.key().rfind("conv_id.2", 0) != 0 && p.key().rfind("conv_reg", 0) != 0)
+      std::printf("  %-58s %s\n", p.key().c_str(), c10::str(p.value().sizes()).c_str());
+}
+
+Command add_bench_command(CLI::App& app) {
+  struct Args {
+    std::string what = "data", preset = "delphes";
+    std::int64_t events = 64, elements = 6400;
+    int threads = 2, batch = 2;
+  };
+  auto a = std::make_shared<Args>();
+  auto* sub = app.add_subcommand("bench", "Print speed figures: data (generator, loader), model (fwd+bwd), step (vs matmuls)");
+  sub->add_option("--what", a->what, "data | model | step")->capture_default_str()->check(CLI::IsMember({"data", "model", "step"}));
+  sub->add_option("--preset", a->preset, "model preset (model, step)")->capture_default_str();
+  sub->add_option("--events", a->events, "events (data)")->capture_default_str();
+  sub->add_option("--elements", a->elements, "elements per event (model, step)")->capture_default_str();
+  sub->add_option("--threads", a->threads, "threads (data)")->capture_default_str();
+  sub->add_option("--batch-size", a->batch, "events per step (step)")->capture_default_str();
+  return {sub, [a] {
+            if (a->what == "data") bench_data(a->events, a->threads);
+            if (a->what == "model") bench_model(a->preset, a->elements);
+            if (a->what == "step") bench_step(a->preset, a->batch, a->elements);
+            return 0;
+          }};
+}
+
+}  // namespace hmb::app
