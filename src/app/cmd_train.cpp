@@ -10,6 +10,8 @@
 
 #include "app/commands.hpp"
 #include "config/run_config.hpp"
+#include "report/page.hpp"
+#include "report/stats.hpp"
 #include "report/summary.hpp"
 #include "train/trainer.hpp"
 #include "util/atomic_file.hpp"
@@ -82,6 +84,7 @@ Command add_train_command(CLI::App& app) {
               result = train::run_training(cfg);
               summary = report::make_summary(result, info);
               write_file_atomic(cfg.results + "/steps.csv", steps_csv(result));
+              write_file_atomic(cfg.results + "/report.html", report::make_page(result));
             } catch (const Error& e) {
               summary = report::make_error_summary(e.what(), info);
               result.status = "failed";
@@ -99,6 +102,64 @@ Command add_train_command(CLI::App& app) {
             }
             if (!result.steps.empty()) spdlog::error("run failed: {}", result.error);
             return 1;
+          }};
+}
+
+Command add_sweep_command(CLI::App& app) {
+  auto table = std::make_shared<config::OptionTable<config::RunConfig>>(config::run_options());
+  auto* sub = app.add_subcommand("sweep", "The training measurement over a list of batch sizes (--batch-sizes 1,2,4,8), one row each");
+  table->attach(*sub, config::RunConfig{});
+  return {sub, [table] {
+            config::RunConfig base;
+            table->apply(base);
+            require(!base.batch_sizes.empty(), "sweep: --batch-sizes is required, e.g. --batch-sizes 1,2,4,8");
+            std::vector<int> sizes;
+            std::stringstream list(base.batch_sizes);
+            for (std::string item; std::getline(list, item, ',');) {
+              sizes.push_back(config::parse_value<int>("batch-sizes", item));
+              require(sizes.back() >= 1, "option --batch-sizes: '" + item + "' must be at least 1");
+            }
+            ensure_writable_dir(base.results);
+            add_log_file(base.results + "/hep-mlbench.log");
+            install_stop_handlers();
+            nlohmann::json rows = nlohmann::json::array();
+            std::ostringstream csv;
+            csv << "batch_size,events_per_s,step_ms_median,data_wait_fraction,padding_fraction,peak_rss_mb,status\n";
+            bool all_ok = true;
+            for (int b : sizes) {
+              config::RunConfig cfg = base;
+              cfg.batch_size = b;
+              cfg.results = base.results + "/bs" + std::to_string(b);
+              ensure_writable_dir(cfg.results);
+              train::RunResult r;
+              try {
+                r = train::run_training(cfg);
+              } catch (const Error& e) {
+                r.status = "failed";
+                r.error = e.what();
+              }
+              report::write_summary(report::make_summary(r, {}), cfg.results);
+              std::vector<double> step_ms;
+              for (const auto& st : r.steps)
+                if (st.timed) step_ms.push_back(st.step_s * 1e3);
+              const double median = report::summarize(step_ms).median;
+              rows.push_back({{"batch_size", b}, {"events_per_s", r.events_per_s}, {"step_ms_median", median},
+                              {"data_wait_fraction", r.data_wait_fraction}, {"padding_fraction", r.padding_fraction},
+                              {"peak_rss_mb", r.peak_rss_mb}, {"status", r.status}, {"error", r.error}});
+              csv << b << "," << r.events_per_s << "," << median << "," << r.data_wait_fraction << ","
+                  << r.padding_fraction << "," << r.peak_rss_mb << "," << r.status << "\n";
+              all_ok &= r.status == "ok";
+              if (r.status == "interrupted") break;
+            }
+            write_file_atomic(base.results + "/sweep.csv", csv.str());
+            write_file_atomic(base.results + "/sweep.json", rows.dump(2) + "\n");
+            std::printf("# batch_size  events/s    ms/step(median)  data-wait  padding  peak RSS MiB  status\n");
+            for (const auto& row : rows)
+              std::printf("  %10d  %9.3f  %15.1f  %8.2f%%  %6.1f%%  %12.0f  %s\n", row["batch_size"].get<int>(),
+                          row["events_per_s"].get<double>(), row["step_ms_median"].get<double>(),
+                          100 * row["data_wait_fraction"].get<double>(), 100 * row["padding_fraction"].get<double>(),
+                          row["peak_rss_mb"].get<double>(), row["status"].get<std::string>().c_str());
+            return all_ok ? 0 : 1;
           }};
 }
 

@@ -21,6 +21,7 @@ Command add_generate_command(CLI::App& app);
 Command add_info_command(CLI::App& app);
 Command add_train_command(CLI::App& app);
 Command add_bench_command(CLI::App& app);
+Command add_sweep_command(CLI::App& app);
 
 // Prints a model preset's shapes, parameter count and FLOPs (info --preset).
 void info_preset(const std::string& name);

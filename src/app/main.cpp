@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
       hmb::app::add_info_command(app),
       hmb::app::add_selftest_command(app),
       hmb::app::add_train_command(app),
+      hmb::app::add_sweep_command(app),
       hmb::app::add_compare_command(app),
       hmb::app::add_bench_command(app),
       hmb::app::add_workload_command(app),

@@ -98,4 +98,14 @@ bad, p = train("nodata", "--data", os.path.join(d, "missing.h5"), check=False)
 s = summary(bad)
 assert p.returncode != 0 and s["report"]["log"] == "ERROR" and "does not exist" in s["report"]["error"]
 print("ok: bad options and files")
+# 8. The picture of the run and the batch-size sweep.
+page = open(os.path.join(a, "report.html")).read()
+assert page.count("<svg") == 4 and "<polyline" in page and "events/s" in page
+sweep = os.path.join(d, "sweep")
+run(["sweep", *small, "--epochs", 1, "--max-train-events", 8, "--batch-sizes", "2,4", "--results", sweep])
+import json
+rows = json.load(open(os.path.join(sweep, "sweep.json")))
+assert [r["batch_size"] for r in rows] == [2, 4] and all(r["status"] == "ok" and r["events_per_s"] > 0 for r in rows), rows
+validate(summary(os.path.join(sweep, "bs4")))
+print("ok: report.html and sweep")
 print("test_training: all passed")

@@ -1,0 +1,97 @@
+#include "report/page.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <iomanip>
+#include <sstream>
+
+namespace hmb::report {
+
+namespace {
+struct Series {
+  std::string name, colour;
+  std::vector<double> x, y;
+};
+
+std::string escape(const std::string& s) {
+  std::string o;
+  for (char c : s) o += c == '<' ? std::string("&lt;") : c == '&' ? std::string("&amp;") : std::string(1, c);
+  return o;
+}
+
+// One line chart, 460 x 220 px, axes with min/max labels.
+std::string chart(const std::string& title, const std::string& xlabel, const std::vector<Series>& series) {
+  const double W = 460, H = 220, L = 56, R = 10, T = 26, B = 34;
+  double x0 = 1e300, x1 = -1e300, y0 = 1e300, y1 = -1e300;
+  for (const auto& s : series)
+    for (size_t i = 0; i < s.x.size(); ++i)
+      if (std::isfinite(s.y[i])) {
+        x0 = std::min(x0, s.x[i]); x1 = std::max(x1, s.x[i]);
+        y0 = std::min(y0, s.y[i]); y1 = std::max(y1, s.y[i]);
+      }
+  std::ostringstream o;
+  o << "<svg width='" << W << "' height='" << H << "' xmlns='http://www.w3.org/2000/svg' font-family='sans-serif' font-size='11'>";
+  o << "<text x='" << L << "' y='15' font-size='13' font-weight='bold'>" << escape(title) << "</text>";
+  if (x0 > x1) return o.str() + "<text x='60' y='110'>no data</text></svg>";
+  if (x1 == x0) x1 = x0 + 1;
+  if (y1 == y0) { y1 += 0.5 * std::max(1e-9, std::fabs(y1)); y0 -= 0.5 * std::max(1e-9, std::fabs(y0)); }
+  auto px = [&](double v) { return L + (v - x0) / (x1 - x0) * (W - L - R); };
+  auto py = [&](double v) { return H - B - (v - y0) / (y1 - y0) * (H - T - B); };
+  o << "<rect x='" << L << "' y='" << T << "' width='" << W - L - R << "' height='" << H - T - B
+    << "' fill='none' stroke='#999'/>";
+  o << "<text x='" << L - 4 << "' y='" << T + 10 << "' text-anchor='end'>" << std::setprecision(4) << y1 << "</text>";
+  o << "<text x='" << L - 4 << "' y='" << H - B << "' text-anchor='end'>" << y0 << "</text>";
+  o << "<text x='" << L << "' y='" << H - B + 14 << "'>" << x0 << "</text>";
+  o << "<text x='" << W - R << "' y='" << H - B + 14 << "' text-anchor='end'>" << x1 << "</text>";
+  o << "<text x='" << (L + W - R) / 2 << "' y='" << H - 4 << "' text-anchor='middle'>" << escape(xlabel) << "</text>";
+  double legend_x = L + 150;
+  for (const auto& s : series) {
+    o << "<polyline fill='none' stroke='" << s.colour << "' stroke-width='1.5' points='";
+    for (size_t i = 0; i < s.x.size(); ++i)
+      if (std::isfinite(s.y[i])) o << px(s.x[i]) << "," << py(s.y[i]) << " ";
+    o << "'/>";
+    if (s.x.size() == 1) o << "<circle cx='" << px(s.x[0]) << "' cy='" << py(s.y[0]) << "' r='3' fill='" << s.colour << "'/>";
+    o << "<text x='" << legend_x << "' y='15' fill='" << s.colour << "'>" << escape(s.name) << "</text>";
+    legend_x += 90;
+  }
+  return o.str() + "</svg>";
+}
+}  // namespace
+
+std::string make_page(const train::RunResult& r) {
+  Series train_loss{"train", "#1f77b4", {}, {}}, val_loss{"validation", "#d62728", {}, {}};
+  Series acc{"all elements", "#2ca02c", {}, {}}, acc_p{"particles", "#9467bd", {}, {}};
+  for (const auto& e : r.epochs) {
+    const double x = e.epoch;
+    train_loss.x.push_back(x); train_loss.y.push_back(e.train_loss);
+    val_loss.x.push_back(x); val_loss.y.push_back(e.validation.loss);
+    acc.x.push_back(x); acc.y.push_back(e.validation.accuracy);
+    acc_p.x.push_back(x); acc_p.y.push_back(e.validation.accuracy_particles);
+  }
+  Series rate{"events/s", "#ff7f0e", {}, {}}, wait{"data wait %", "#8c564b", {}, {}};
+  for (const auto& s : r.steps) {
+    rate.x.push_back(static_cast<double>(s.step));
+    rate.y.push_back(s.step_s > 0 ? static_cast<double>(s.events) / s.step_s : NAN);
+    wait.x.push_back(static_cast<double>(s.step));
+    wait.y.push_back(s.step_s > 0 ? 100.0 * s.data_wait_s / s.step_s : NAN);
+  }
+  std::ostringstream o;
+  o << "<!DOCTYPE html><html><head><meta charset='utf-8'><title>hep-mlbench run</title>"
+    << "<style>body{font-family:sans-serif;margin:20px}table{border-collapse:collapse}"
+    << "td{padding:2px 10px;border-bottom:1px solid #ddd}</style></head><body>";
+  o << "<h2>hep-mlbench run: " << escape(r.status) << "</h2>";
+  if (!r.error.empty()) o << "<p style='color:#b00'>" << escape(r.error) << "</p>";
+  o << "<table><tr><td>throughput</td><td>" << r.events_per_s << " events/s (" << r.timed_events << " events, "
+    << r.timed_steps << " timed steps after " << r.warmup_steps << " warm-up)</td></tr>"
+    << "<tr><td>device</td><td>" << escape(r.device_summary) << ", " << r.threads << " CPU threads</td></tr>"
+    << "<tr><td>parameters</td><td>" << r.parameters << "</td></tr>"
+    << "<tr><td>data checksum</td><td>" << escape(r.data_checksum) << "</td></tr>"
+    << "<tr><td>weights checksum</td><td>" << escape(r.final_weights_checksum) << "</td></tr></table>";
+  o << "<p>" << chart("Loss per epoch", "epoch", {train_loss, val_loss})
+    << chart("Validation accuracy per epoch", "epoch", {acc, acc_p}) << "</p><p>"
+    << chart("Training throughput per step", "step", {rate}) << chart("Data wait per step", "step", {wait})
+    << "</p><p>Definitions of every figure: docs/report.md of hep-mlbench.</p></body></html>\n";
+  return o.str();
+}
+
+}  // namespace hmb::report
