@@ -44,7 +44,7 @@ std::string chart(const std::string& title, const std::string& xlabel, const std
   o << "<text x='" << L << "' y='" << H - B + 14 << "'>" << x0 << "</text>";
   o << "<text x='" << W - R << "' y='" << H - B + 14 << "' text-anchor='end'>" << x1 << "</text>";
   o << "<text x='" << (L + W - R) / 2 << "' y='" << H - 4 << "' text-anchor='middle'>" << escape(xlabel) << "</text>";
-  double legend_x = L + 150;
+  double legend_x = W - R - 90.0 * static_cast<double>(series.size());  // right-aligned, clear of the title
   for (const auto& s : series) {
     o << "<polyline fill='none' stroke='" << s.colour << "' stroke-width='1.5' points='";
     for (size_t i = 0; i < s.x.size(); ++i)
