@@ -1,0 +1,64 @@
+# hep-mlbench: the MLPF training benchmark as a HEPscore workload container.
+#
+#   docker build -t hep-mlbench .
+#   docker run --rm --gpus all -v $PWD/results:/results hep-mlbench            # default benchmark
+#   docker run --rm hep-mlbench --help
+#
+# Build arguments:
+#   BASE_IMAGE     Debian 12 based image for both stages (default debian:bookworm-slim; an
+#                  image with the CUDA 13 toolkit, e.g. a CUDA devel image on Debian 12, builds
+#                  the CUDA path with CUPTI/NVML; without a toolkit the build is CPU-side only
+#                  and LibTorch still trains on GPUs)
+#   SAMPLE_EVENTS  events in the bundled sample (default 2000, ~0.8 GB; smaller for tests)
+#   PICKLES        glob of the Delphes pickles inside the build context to convert instead
+#   GIT_COMMIT     recorded as the build's checksum (the context has no .git)
+ARG BASE_IMAGE=debian:bookworm-slim
+
+FROM ${BASE_IMAGE} AS build
+ARG SAMPLE_EVENTS=2000
+ARG PICKLES=
+ARG GIT_COMMIT=unknown
+ENV DEBIAN_FRONTEND=noninteractive \
+    HEP_MLBENCH_VENV=/opt/hep-mlbench/venv \
+    PIP_NO_CACHE_DIR=1
+RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends ca-certificates sudo && rm -rf /var/lib/apt/lists/*
+COPY . /src
+WORKDIR /src
+# The same scripts CI runs: set-up (apt + torch wheel), then the release build.
+RUN scripts/setup.sh \
+ && cmake --preset release -DHMB_GIT_COMMIT="${GIT_COMMIT}" \
+ && scripts/build.sh release \
+ && install -D build/release/src/hep-mlbench /opt/hep-mlbench/bin/hep-mlbench
+# The bundled sample: converted when pickles are given, else generated with the fixed seed.
+RUN HMB_BIN=/opt/hep-mlbench/bin/hep-mlbench HMB_PICKLES="${PICKLES}" \
+    scripts/make_sample.sh /opt/hep-mlbench/data/sample.h5 "${SAMPLE_EVENTS}"
+# Keep only the shared libraries the binary loads (LibTorch and the wheel's CUDA libraries),
+# at the same absolute paths its run path names.
+RUN SP=$(echo /opt/hep-mlbench/venv/lib/python3*/site-packages) \
+ && mkdir -p /opt/runtime$SP \
+ && cp -a $SP/torch /opt/runtime$SP/ && rm -rf /opt/runtime$SP/torch/include /opt/runtime$SP/torch/share \
+ && find /opt/runtime$SP/torch -name '*.py*' -delete \
+ && (cp -a $SP/nvidia /opt/runtime$SP/ 2>/dev/null || true) \
+ && cp -a /opt/hep-mlbench/bin /opt/hep-mlbench/data /opt/runtime/opt/hep-mlbench/ \
+ && cp /src/docs/summary.schema.json /src/README.md /opt/runtime/opt/hep-mlbench/
+
+FROM ${BASE_IMAGE} AS runtime
+ARG GIT_COMMIT=unknown
+LABEL org.opencontainers.image.title="hep-mlbench" \
+      org.opencontainers.image.description="MLPF (gnn_lsh) training benchmark for HEPscore" \
+      org.opencontainers.image.version="0.1.0" \
+      org.opencontainers.image.revision="${GIT_COMMIT}" \
+      org.opencontainers.image.source="hep-mlbench"
+RUN apt-get update -qq \
+ && apt-get install -y -qq --no-install-recommends libhdf5-103-1 libspdlog1.10 libfmt9 libyaml-cpp0.7 \
+      libssl3 libgomp1 ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=build /opt/runtime/ /
+ENV HMB_DATA=/opt/hep-mlbench/data/sample.h5
+# HEPscore runs the container as a non-root user with /results, /tmp and /var/tmp writable.
+RUN useradd --uid 4242 --create-home --home-dir /tmp/hep-mlbench hep-mlbench \
+ && mkdir -p /results && chmod 1777 /results
+USER 4242
+WORKDIR /tmp
+ENTRYPOINT ["/opt/hep-mlbench/bin/hep-mlbench", "workload"]
+CMD []
