@@ -111,3 +111,41 @@ TEST_CASE("reference: the check fails when one weight is perturbed", "[model][re
     CHECK(c.worst > 1.0);
   }
 }
+
+#include "model/cost_model.hpp"
+#include "model/model_config.hpp"
+
+TEST_CASE("cost model: within 2% of PyTorch's count of the matrix products of one forward pass",
+          "[model][cost][reference]") {
+  for (const char* name : {"tiny", "small"}) {
+    const auto cfg = hmb::model::preset(name);
+    const std::string cmd = std::string(HMB_TEST_PYTHON) + " " + HMB_SOURCE_DIR +
+                            "/tests/reference/mlpf_reference.py --flops --width " + std::to_string(cfg.width) +
+                            " --convs " + std::to_string(cfg.num_convs) + " --bin-size " + std::to_string(cfg.bin_size) +
+                            " --max-bins " + std::to_string(cfg.max_num_bins) + " --distance-dim " +
+                            std::to_string(cfg.distance_dim) + " --hidden " + std::to_string(cfg.ffn_dist_hidden_dim) +
+                            " --messages " + std::to_string(cfg.num_node_messages);
+    FILE* p = popen(cmd.c_str(), "r");
+    REQUIRE(p != nullptr);
+    double counted = 0;
+    REQUIRE(std::fscanf(p, "flops_per_element %lf", &counted) == 1);
+    pclose(p);
+    const double modelled = hmb::model::cost_per_element(cfg).forward_per_element;
+    INFO(name << ": cost model " << modelled << " FLOP/element, counted " << counted);
+    std::printf("cost model %s: %.6g FLOP per element, PyTorch count %.6g (%.3f%%)\n", name, modelled, counted,
+                100.0 * (modelled - counted) / counted);
+    CHECK(std::fabs(modelled - counted) <= 0.02 * counted);
+  }
+}
+
+TEST_CASE("weights: a state_dict saved by PyTorch (torch.save) loads into the C++ model", "[model][weights][reference]") {
+  load_fixture();  // also writes <fixture>.state_dict.pt
+  const auto path = (std::filesystem::temp_directory_path() / "hmb-mlpf-reference.pt.state_dict.pt").string();
+  auto f = load_fixture();
+  hmb::model::MLPF model(config_of(f));
+  hmb::model::load_state_dict(*model, path);
+  for (const auto& [name, t] : hmb::model::state_dict(*model)) {
+    INFO(name);
+    CHECK(torch::equal(t, f.at("weight." + name)));
+  }
+}

@@ -71,7 +71,8 @@ class GraphLayer(nn.Module):
         xb = x[rows, order].reshape(batch, nb, bs, w)
         db = d[rows, order].reshape(batch, nb, bs, -1)
         mb = mask[rows, order].reshape(batch, nb, bs, 1).float()
-        diff2 = (db.unsqueeze(-2) - db.unsqueeze(-3)).pow(2).sum(-1)          # (B, nb, bs, bs)
+        sq = (db * db).sum(-1)
+        diff2 = sq.unsqueeze(-1) - 2 * (db @ db.transpose(-1, -2)) + sq.unsqueeze(-2)   # (B, nb, bs, bs)
         adj = torch.exp(-0.1 * torch.sqrt(diff2.clamp(1e-6, 1e6))).clamp(0, 1)
         adj = adj * mb * mb.transpose(-1, -2)
         for conv in self.message_passing_layers:
@@ -153,9 +154,23 @@ def make_inputs(lengths, n_max, gen):
     return X, ygen
 
 
+def count_flops(a):
+    """Matrix-product FLOPs per element of one forward pass, counted by PyTorch's
+    FlopCounterMode on an event of 4 bins (no padding)."""
+    from torch.utils.flop_counter import FlopCounterMode
+    torch.manual_seed(0)
+    model = Model(a)
+    n = 4 * a.bin_size
+    X, _ = make_inputs([n], n, torch.Generator().manual_seed(0))
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(X)
+    print(f"flops_per_element {counter.get_total_flops() / n:.6e}")
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("output")
+    ap.add_argument("output", nargs="?")
+    ap.add_argument("--flops", action="store_true", help="print matmul FLOPs per element of a forward pass")
     ap.add_argument("--width", type=int, default=32)
     ap.add_argument("--convs", type=int, default=2)
     ap.add_argument("--bin-size", type=int, default=64)
@@ -166,6 +181,9 @@ def main():
     ap.add_argument("--lengths", default="150,97,64")
     ap.add_argument("--seed", type=int, default=1234)
     a = ap.parse_args()
+    if a.flops:
+        count_flops(a)
+        return
     torch.manual_seed(a.seed)
     torch.set_default_dtype(torch.float64)  # the reference in double: the C++ float32 is compared to it
     model = Model(a)
@@ -186,6 +204,8 @@ def main():
     for name, p in model.named_parameters():
         fixture["grad." + name] = p.grad.float()
     torch.save(fixture, a.output)
+    # The plain state_dict as the Python MLPF would save it, for --init-weights.
+    torch.save({k: v.float() for k, v in model.state_dict().items()}, a.output + ".state_dict.pt")
     print(f"mlpf_reference: wrote {a.output}: {len(fixture)} tensors, loss {total.item():.6f}")
 
 
