@@ -12,12 +12,14 @@
 #   SAMPLE_EVENTS  events in the bundled sample (default 2000, ~0.8 GB; smaller for tests)
 #   PICKLES        glob of the Delphes pickles inside the build context to convert instead
 #   GIT_COMMIT     recorded as the build's checksum (the context has no .git)
+#   PIP_CERT       a CA bundle inside the build context for pip, where a proxy re-signs TLS
 ARG BASE_IMAGE=debian:bookworm-slim
 
 FROM ${BASE_IMAGE} AS build
 ARG SAMPLE_EVENTS=2000
 ARG PICKLES=
 ARG GIT_COMMIT=unknown
+ARG PIP_CERT=
 ENV DEBIAN_FRONTEND=noninteractive \
     HEP_MLBENCH_VENV=/opt/hep-mlbench/venv \
     PIP_NO_CACHE_DIR=1
@@ -25,7 +27,8 @@ RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends ca-cert
 COPY . /src
 WORKDIR /src
 # The same scripts CI runs: set-up (apt + torch wheel), then the release build.
-RUN scripts/setup.sh \
+RUN if [ -n "${PIP_CERT}" ]; then export PIP_CERT=/src/${PIP_CERT}; fi \
+ && scripts/setup.sh \
  && cmake --preset release -DHMB_GIT_COMMIT="${GIT_COMMIT}" \
  && scripts/build.sh release \
  && install -D build/release/src/hep-mlbench /opt/hep-mlbench/bin/hep-mlbench
