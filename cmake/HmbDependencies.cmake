@@ -33,6 +33,20 @@ foreach(_d IN LISTS HMB_WHEEL_NVIDIA_DIRS)
   endif()
 endforeach()
 
+# The CUDA toolkit: the system's (/usr/local/cuda) when there is one, else the one the torch
+# wheel's environment carries (nvidia/cu13: headers and libraries from the wheel's CUDA
+# packages, nvcc from PyPI's nvidia-cuda-nvcc, which scripts/setup.sh adds when the system
+# has no toolkit). LibTorch's CMake config needs a toolkit, GPU or not.
+if(NOT CUDAToolkit_ROOT AND NOT DEFINED ENV{CUDAToolkit_ROOT})
+  if(EXISTS "/usr/local/cuda/bin/nvcc")
+    set(CUDAToolkit_ROOT "/usr/local/cuda")
+  elseif(EXISTS "${HMB_SITE_PACKAGES}/nvidia/cu13/bin/nvcc")
+    set(CUDAToolkit_ROOT "${HMB_SITE_PACKAGES}/nvidia/cu13")
+  endif()
+endif()
+if(CUDAToolkit_ROOT AND NOT CMAKE_CUDA_COMPILER AND EXISTS "${CUDAToolkit_ROOT}/bin/nvcc")
+  set(CMAKE_CUDA_COMPILER "${CUDAToolkit_ROOT}/bin/nvcc")
+endif()
 if(HMB_WITH_CUDA)
   find_package(CUDAToolkit QUIET)
   if(NOT CUDAToolkit_FOUND)

@@ -91,6 +91,21 @@ import torch, numpy, h5py
 print(f"[setup] torch {torch.__version__} (CUDA {torch.version.cuda}), numpy {numpy.__version__}, h5py {h5py.__version__}")
 EOF
 
+# LibTorch's CMake config needs a CUDA toolkit (the wheel is a CUDA build). Without a system
+# toolkit, add nvcc from PyPI beside the wheel's CUDA headers and libraries.
+if ! command -v nvcc >/dev/null && [[ ! -x /usr/local/cuda/bin/nvcc ]]; then
+  if [[ ! -x "$ROOT/.venv/lib/python$pyver/site-packages/nvidia/cu13/bin/nvcc" ]]; then
+    log "no CUDA toolkit on this machine: adding nvcc from PyPI (nvidia-cuda-nvcc) to the environment"
+    "$ROOT/.venv/bin/python" -m pip install -q --progress-bar off "nvidia-cuda-nvcc==13.2.86" \
+      || die "pip install nvidia-cuda-nvcc failed (network to PyPI?)"
+  fi
+  # CMake's FindCUDAToolkit looks for the unversioned library names a toolkit installs.
+  for lib in "$ROOT/.venv/lib/python$pyver/site-packages/nvidia/cu13/lib/"lib*.so.[0-9]*; do
+    base="${lib%.so.*}.so"
+    [[ -e "$base" ]] || ln -s "$(basename "$lib")" "$base"
+  done
+  export PATH="$ROOT/.venv/lib/python$pyver/site-packages/nvidia/cu13/bin:$PATH"
+fi
 if command -v nvcc >/dev/null || [[ -x /usr/local/cuda/bin/nvcc ]]; then
   NVCC="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)"
   tk_major="$("$NVCC" --version | sed -n 's/.*release \([0-9]*\)\..*/\1/p')"
