@@ -47,19 +47,6 @@ endif()
 if(CUDAToolkit_ROOT AND NOT CMAKE_CUDA_COMPILER AND EXISTS "${CUDAToolkit_ROOT}/bin/nvcc")
   set(CMAKE_CUDA_COMPILER "${CUDAToolkit_ROOT}/bin/nvcc")
 endif()
-if(HMB_WITH_CUDA)
-  find_package(CUDAToolkit QUIET)
-  if(NOT CUDAToolkit_FOUND)
-    message(WARNING "hep-mlbench: CUDA toolkit not found: HMB_WITH_CUDA turned OFF (CPU-only build)")
-    set(HMB_WITH_CUDA OFF CACHE BOOL "" FORCE)
-  endif()
-endif()
-if(NOT HMB_WITH_CUDA)
-  # LibTorch's own CMake config would look for the toolkit; a CPU build does not need it.
-  set(CAFFE2_USE_CUDA OFF)
-  set(USE_CUDA OFF)
-endif()
-
 # LibTorch's CUDA config links nvrtc by path: name the wheel's copy (see below for the rest).
 if(HMB_WITH_CUDA)
   find_file(HMB_WHEEL_NVRTC libnvrtc.so.13 HINTS ${HMB_WHEEL_NVIDIA_LIBDIRS} NO_DEFAULT_PATH)
@@ -68,8 +55,13 @@ if(HMB_WITH_CUDA)
   endif()
 endif()
 
-# LibTorch's config adds -D_GLIBCXX_USE_CXX11_ABI and its include dirs to TORCH_LIBRARIES' targets.
+# LibTorch's config finds the CUDA toolkit itself (with its own, newer FindCUDAToolkit, which
+# knows CUDA 13) and defines the CUDA:: targets; hep-mlbench uses those.
 find_package(Torch CONFIG REQUIRED)
+if(HMB_WITH_CUDA AND NOT TARGET CUDA::cudart)
+  message(WARNING "hep-mlbench: no CUDA toolkit found: HMB_WITH_CUDA turned OFF (CPU-only build)")
+  set(HMB_WITH_CUDA OFF CACHE BOOL "" FORCE)
+endif()
 # LibTorch's config links the toolkit's CUDA libraries (CUDA::cudart, ...). Point those targets
 # at the wheel's copies of the same libraries, which LibTorch itself loads at run time, so that
 # the run path is consistent and one process never holds two versions of libcudart.
