@@ -47,6 +47,10 @@ endif()
 if(CUDAToolkit_ROOT AND NOT CMAKE_CUDA_COMPILER AND EXISTS "${CUDAToolkit_ROOT}/bin/nvcc")
   set(CMAKE_CUDA_COMPILER "${CUDAToolkit_ROOT}/bin/nvcc")
 endif()
+if(CUDAToolkit_ROOT AND NOT CUDA_TOOLKIT_ROOT_DIR)
+  # LibTorch's config also runs the older FindCUDA, which reads this name.
+  set(CUDA_TOOLKIT_ROOT_DIR "${CUDAToolkit_ROOT}" CACHE PATH "CUDA toolkit for LibTorch's FindCUDA")
+endif()
 # LibTorch's CUDA config links nvrtc by path: name the wheel's copy (see below for the rest).
 if(HMB_WITH_CUDA)
   find_file(HMB_WHEEL_NVRTC libnvrtc.so.13 HINTS ${HMB_WHEEL_NVIDIA_LIBDIRS} NO_DEFAULT_PATH)
