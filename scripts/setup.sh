@@ -96,7 +96,9 @@ EOF
 if ! command -v nvcc >/dev/null && [[ ! -x /usr/local/cuda/bin/nvcc ]]; then
   if [[ ! -x "$ROOT/.venv/lib/python$pyver/site-packages/nvidia/cu13/bin/nvcc" ]]; then
     log "no CUDA toolkit on this machine: adding nvcc from PyPI (nvidia-cuda-nvcc) to the environment"
+    # The same CUDA release as the wheel's runtime (13.2) for every compiler part.
     "$ROOT/.venv/bin/python" -m pip install -q --progress-bar off "nvidia-cuda-nvcc==13.2.86" \
+      "nvidia-nvvm==13.2.86" "nvidia-cuda-crt==13.2.86" \
       || die "pip install nvidia-cuda-nvcc failed (network to PyPI?)"
   fi
   # CMake's FindCUDAToolkit looks for the unversioned library names a toolkit installs.
