@@ -26,10 +26,12 @@ ENV DEBIAN_FRONTEND=noninteractive \
 RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends ca-certificates sudo && rm -rf /var/lib/apt/lists/*
 COPY . /src
 WORKDIR /src
-# The same scripts CI runs: set-up (apt + torch wheel), then the release build.
+# The same scripts CI runs: set-up (apt + torch wheel), then the release build. HMB_VENV names
+# the environment by its real path, so the binary's run path holds no link that the runtime
+# stage lacks.
 RUN if [ -n "${PIP_CERT}" ]; then export PIP_CERT=/src/${PIP_CERT}; fi \
  && scripts/setup.sh \
- && cmake --preset release -DHMB_GIT_COMMIT="${GIT_COMMIT}" \
+ && cmake --preset release -DHMB_GIT_COMMIT="${GIT_COMMIT}" -DHMB_VENV="${HEP_MLBENCH_VENV}" \
  && scripts/build.sh release \
  && install -D build/release/src/hep-mlbench /opt/hep-mlbench/bin/hep-mlbench
 # The bundled sample: converted when pickles are given, else generated with the fixed seed.
