@@ -3,6 +3,7 @@
 // backward of a 6,400-element event; `--what step` a training step against the matrix
 // products it contains.
 #include <spdlog/spdlog.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 
 #include <chrono>
@@ -84,7 +85,7 @@ void bench_model(const std::string& preset, std::int64_t elements) {
               static_cast<long long>(net->num_parameters()));
 }
 
-void bench_step(const std::string& preset, int batch, std::int64_t elements) {
+void bench_step(const std::string& preset, int batch, std::int64_t elements, const std::string& trace) {
   const auto cfg = model::preset(preset);
   torch::manual_seed(1);
   model::MLPF net(cfg);
@@ -98,6 +99,12 @@ void bench_step(const std::string& preset, int batch, std::int64_t elements) {
     opt.step();
   };
   step();
+  if (!trace.empty()) {
+    // One more step under LibTorch's profiler: a Chrome trace (chrome://tracing, Perfetto) of
+    // every operator, to see where the time outside the matrix products goes.
+    torch::autograd::profiler::RecordProfile guard(trace);
+    step();
+  }
   double step_s = 1e30;
   for (int rep = 0; rep < 3; ++rep) {
     auto t0 = Clock::now();
@@ -157,6 +164,7 @@ Command add_bench_command(CLI::App& app) {
     std::string what = "data", preset = "delphes";
     std::int64_t events = 64, elements = 6400;
     int threads = 2, batch = 2;
+    std::string trace;
   };
   auto a = std::make_shared<Args>();
   auto* sub = app.add_subcommand("bench", "Print speed figures: data (generator, loader), model (fwd+bwd), step (vs matmuls)");
@@ -166,10 +174,11 @@ Command add_bench_command(CLI::App& app) {
   sub->add_option("--elements", a->elements, "elements per event (model, step)")->capture_default_str();
   sub->add_option("--threads", a->threads, "threads (data)")->capture_default_str();
   sub->add_option("--batch-size", a->batch, "events per step (step)")->capture_default_str();
+  sub->add_option("--trace", a->trace, "step: write a Chrome trace of one profiled training step to this file");
   return {sub, [a] {
             if (a->what == "data") bench_data(a->events, a->threads);
             if (a->what == "model") bench_model(a->preset, a->elements);
-            if (a->what == "step") bench_step(a->preset, a->batch, a->elements);
+            if (a->what == "step") bench_step(a->preset, a->batch, a->elements, a->trace);
             return 0;
           }};
 }

@@ -15,7 +15,7 @@ std::function<std::string(const double&)> positive() {
 OptionTable<RunConfig> run_options() {
   OptionTable<RunConfig> t;
   t.add("data", &RunConfig::data, "event file to train on (HDF5, hep-mlbench format v1)")
-      .add("preset", &RunConfig::preset, "model preset", "tiny|small|delphes")
+      .add("preset", &RunConfig::preset, "model preset (auto: delphes on GPUs, small on the CPU)", "auto|tiny|small|delphes")
       .add("init-weights", &RunConfig::init_weights, "state_dict (.pt) to start from instead of the seeded initialisation")
       .add("epochs", &RunConfig::epochs, "training epochs", "", at_least<int>(1))
       .add("steps", &RunConfig::steps, "stop after this many steps in total (0: run all epochs)", "", at_least<std::int64_t>(0))

@@ -11,7 +11,7 @@ namespace hmb::config {
 struct RunConfig {
   // what to train on and with
   std::string data;                  // event file (HDF5 format v1)
-  std::string preset = "tiny";       // model preset: tiny | small | delphes
+  std::string preset = "auto";       // model preset: auto (delphes on GPUs, small on CPU) | tiny | small | delphes
   std::string init_weights;          // state_dict (.pt) to start from, or "" for seeded init
   // how long
   int epochs = 2;

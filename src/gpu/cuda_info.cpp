@@ -3,6 +3,7 @@
 #include "gpu/cuda_info.hpp"
 
 #include <ATen/detail/CUDAHooksInterface.h>
+#include <c10/cuda/CUDACachingAllocator.h>
 #include <cuda.h>
 #include <cuda_runtime_api.h>
 #include <nccl.h>
@@ -25,6 +26,16 @@ std::string cuda_version_string(int v) {
 }  // namespace
 
 bool built_with_cuda() { return true; }
+
+void reset_peak_device_memory(int device) {
+  c10::cuda::CUDACachingAllocator::resetPeakStats(static_cast<c10::DeviceIndex>(device));
+}
+
+std::optional<double> peak_device_memory_mb(int device) {
+  const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(device));
+  const auto& bytes = stats.allocated_bytes[static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE)];
+  return static_cast<double>(bytes.peak) / (1024.0 * 1024.0);
+}
 
 std::vector<LibraryVersion> cuda_library_versions() {
   std::vector<LibraryVersion> out;

@@ -5,6 +5,9 @@ namespace hmb::gpu {
 
 bool built_with_cuda() { return false; }
 
+void reset_peak_device_memory(int /*device*/) {}
+std::optional<double> peak_device_memory_mb(int /*device*/) { return std::nullopt; }
+
 std::vector<LibraryVersion> cuda_library_versions() {
   const std::string off = "not built (HMB_WITH_CUDA=OFF)";
   return {{"CUDA runtime", off, "-"}, {"cuDNN", off, "-"}, {"NCCL", off, "-"},

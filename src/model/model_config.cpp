@@ -25,6 +25,11 @@ std::vector<std::string> preset_names() {
   return names;
 }
 
+std::string resolve_preset_name(const std::string& name, bool on_gpu) {
+  if (name != "auto") return name;
+  return on_gpu ? "delphes" : "small";
+}
+
 ModelConfig preset(const std::string& name) {
   const YAML::Node all = presets_node();
   if (!all[name].IsDefined()) {

@@ -25,4 +25,9 @@ struct ModelConfig {
 ModelConfig preset(const std::string& name);
 std::vector<std::string> preset_names();
 
+// The preset a run uses for the name it was given: "auto" is the reference model (delphes)
+// when training on GPUs and the CPU benchmark's model (small) on the CPU; any other name is
+// itself.
+std::string resolve_preset_name(const std::string& name, bool on_gpu);
+
 }  // namespace hmb::model

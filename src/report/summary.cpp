@@ -115,6 +115,7 @@ json make_summary(const train::RunResult& run, const RunInfo& info) {
       {"gpu_energy", figure(run.gpu.energy_j, "J")},
       {"gpu_mean_power", figure(run.gpu.mean_power_w, "W")},
       {"wall_time", figure(run.wall_s, "s")},
+      {"data_read_time", figure(run.data_read_s, "s")},
       {"device", run.device},
       {"device_summary", run.device_summary},
       {"ranks", run.world_size},

@@ -73,6 +73,7 @@ struct RunResult {
   double data_wait_fraction = 0;  // data wait / wall time, timed window
   double padding_fraction = 0;    // padded / (padded + real) elements in training batches
   double wall_s = 0;              // whole run, start-up included
+  double data_read_s = 0;         // reading and verifying the event file into memory
   double peak_rss_mb = 0;
   GpuRecord gpu;
 };

@@ -13,6 +13,7 @@
 
 #include "data/event_format.hpp"
 #include "data/loader.hpp"
+#include "gpu/cuda_info.hpp"
 #include "model/cost_model.hpp"
 #include "model/loss.hpp"
 #include "model/mlpf.hpp"
@@ -99,10 +100,10 @@ ValidationRecord validate(model::MLPF& net, data::Loader& loader, const torch::D
 }
 }  // namespace
 
-RunResult run_training(const config::RunConfig& cfg) {
+RunResult run_training(const config::RunConfig& requested) {
   const auto t_start = Clock::now();
   RunResult r;
-  r.config = config::run_options().to_json(cfg);
+  config::RunConfig cfg = requested;  // with the preset resolved once the device is known
   r.warmup_steps = cfg.warmup_steps;
 
   // ---- device, seeds, determinism ---------------------------------------------------------
@@ -113,6 +114,16 @@ RunResult run_training(const config::RunConfig& cfg) {
           "option --precision: '" + cfg.precision + "' needs a CUDA device; on the CPU use --precision fp32");
   r.device = device.is_cuda() ? "cuda" : "cpu";
   r.device_summary = dev.summary;
+  if (dev.num_gpus > 1) {
+    // Data-parallel training across GPUs is not part of this version: say so rather than let
+    // the report suggest that every chosen GPU trained.
+    r.device_summary += "; training on GPU 0 only (this version has no data-parallel training)";
+    spdlog::warn("device: {} GPUs chosen, but this version trains on one: GPU 0 only", dev.num_gpus);
+  }
+  cfg.preset = model::resolve_preset_name(requested.preset, device.is_cuda());
+  if (cfg.preset != requested.preset)
+    spdlog::info("model: preset {} is {} on this device ({})", requested.preset, cfg.preset, r.device);
+  r.config = config::run_options().to_json(cfg);
   const auto det = configure_determinism(cfg.seed, cfg.deterministic, cfg.precision, cfg.threads, device);
   r.deterministic = det.deterministic;
   r.threads = at::get_num_threads();
@@ -120,7 +131,11 @@ RunResult run_training(const config::RunConfig& cfg) {
   // ---- data -------------------------------------------------------------------------------
   data::EventFileInfo info;
   require(!cfg.data.empty(), "option --data: no event file given (make one with `hep-mlbench generate`)");
+  // The whole file is read into memory once, before training: the loader never touches the
+  // filesystem in the timed window (this is hep-mlbench's staging of the sample into RAM).
+  const auto t_read = Clock::now();
   auto table = std::make_shared<const data::EventTable>(data::read_event_file(cfg.data, &info, true));
+  r.data_read_s = seconds_since(t_read);
   r.data_checksum = info.checksum;
   spdlog::info("data: {} ({} events: {} train, {} validation; checksum {} verified)", cfg.data, info.n_events,
                info.n_train, info.n_validation, info.checksum.substr(0, 16));
@@ -162,6 +177,7 @@ RunResult run_training(const config::RunConfig& cfg) {
               std::to_string(train_loader.events_in_split()) + " training events in use");
 
   // ---- the loop ---------------------------------------------------------------------------
+  if (device.is_cuda()) gpu::reset_peak_device_memory(device.index());
   ThroughputMeter meter(cfg.warmup_steps);
   std::int64_t global_step = 0, padded = 0, real = 0;
   double timed_elements = 0;
@@ -282,6 +298,7 @@ RunResult run_training(const config::RunConfig& cfg) {
   r.flop_per_event_train = r.timed_events > 0 ? cost.train_per_element * timed_elements / static_cast<double>(r.timed_events) : 0;
   r.final_weights_checksum = tensors_checksum(weights_of(net));
   r.peak_rss_mb = peak_rss_mb();
+  if (device.is_cuda()) r.gpu.peak_memory_mb = gpu::peak_device_memory_mb(device.index());
   r.wall_s = seconds_since(t_start);
   if (r.status == "ok" && r.timed_steps == 0) {
     r.status = "failed";

@@ -13,6 +13,6 @@ namespace hmb::train {
 // problems found while training (a NaN loss, a stop signal): the result's status says
 // "failed" or "interrupted" with the reason, keeping every record made so far. Problems found
 // before training starts (a bad file, a bad option) are thrown as hmb::Error.
-RunResult run_training(const config::RunConfig& cfg);
+RunResult run_training(const config::RunConfig& requested);
 
 }  // namespace hmb::train

@@ -108,4 +108,14 @@ rows = json.load(open(os.path.join(sweep, "sweep.json")))
 assert [r["batch_size"] for r in rows] == [2, 4] and all(r["status"] == "ok" and r["events_per_s"] > 0 for r in rows), rows
 validate(summary(os.path.join(sweep, "bs4")))
 print("ok: report.html and sweep")
+
+# 9. The default preset (auto) is the CPU benchmark's model on the CPU, recorded as resolved.
+auto = os.path.join(d, "auto")
+run(["train", "--data", data, "--threads", 1, "--max-train-events", 2, "--max-val-events", 1, "--batch-size", 1,
+     "--epochs", 1, "--warmup-steps", 1, "--results", auto])
+s = summary(auto)
+validate(s)
+assert stat(s, "preset") == "small" and stat(s, "config")["preset"] == "small", stat(s, "preset")
+assert stat(s, "parameters") > 0 and stat(s, "data_read_time") > 0 and stat(s, "peak_device_memory") is None
+print("ok: preset auto -> small on the CPU")
 print("test_training: all passed")

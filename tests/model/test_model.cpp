@@ -48,6 +48,13 @@ TEST_CASE("model: presets come from the configuration and bad names are refused"
   CHECK_THROWS_WITH(preset("huge"), Catch::Contains("huge") && Catch::Contains("delphes"));
 }
 
+TEST_CASE("model: preset auto is the reference model on GPUs and the small one on the CPU", "[model]") {
+  CHECK(resolve_preset_name("auto", /*on_gpu=*/true) == "delphes");
+  CHECK(resolve_preset_name("auto", /*on_gpu=*/false) == "small");
+  CHECK(resolve_preset_name("tiny", true) == "tiny");
+  CHECK(resolve_preset_name("delphes", false) == "delphes");
+}
+
 TEST_CASE("model: shapes, and padding rows do not change real elements' outputs", "[model]") {
   torch::manual_seed(3);
   auto cfg = preset("tiny");
