@@ -12,7 +12,8 @@
 #   SAMPLE_EVENTS  events in the bundled sample (default 2000, ~0.8 GB; smaller for tests)
 #   PICKLES        glob of the Delphes pickles inside the build context to convert instead
 #   GIT_COMMIT     recorded as the build's checksum (the context has no .git)
-#   PIP_CERT       a CA bundle inside the build context for pip, where a proxy re-signs TLS
+#   PIP_CERT       a CA bundle under scripts/ in the build context for pip, where a proxy
+#                  re-signs TLS (scripts/container_test.sh puts the host's there)
 ARG BASE_IMAGE=debian:bookworm-slim
 
 FROM ${BASE_IMAGE} AS build
@@ -24,14 +25,16 @@ ENV DEBIAN_FRONTEND=noninteractive \
     HEP_MLBENCH_VENV=/opt/hep-mlbench/venv \
     PIP_NO_CACHE_DIR=1
 RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends ca-certificates sudo && rm -rf /var/lib/apt/lists/*
-COPY . /src
 WORKDIR /src
-# The same scripts CI runs: set-up (apt + torch wheel), then the release build. HMB_VENV names
-# the environment by its real path, so the binary's run path holds no link that the runtime
+# The same scripts CI runs: set-up (apt + torch wheel) first, in a layer of its own that a
+# rebuild reuses while scripts/ stays the same; then the release build. HMB_VENV names the
+# environment by its real path, so the binary's run path holds no link that the runtime
 # stage lacks.
+COPY scripts/ /src/scripts/
 RUN if [ -n "${PIP_CERT}" ]; then export PIP_CERT=/src/${PIP_CERT}; fi \
- && scripts/setup.sh \
- && cmake --preset release -DHMB_GIT_COMMIT="${GIT_COMMIT}" -DHMB_VENV="${HEP_MLBENCH_VENV}" \
+ && scripts/setup.sh
+COPY . /src
+RUN cmake --preset release -DHMB_GIT_COMMIT="${GIT_COMMIT}" -DHMB_VENV="${HEP_MLBENCH_VENV}" \
  && scripts/build.sh release \
  && install -D build/release/src/hep-mlbench /opt/hep-mlbench/bin/hep-mlbench
 # The bundled sample: converted when pickles are given, else generated with the fixed seed.

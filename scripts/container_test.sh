@@ -29,8 +29,8 @@ log "building the image (sample of $EVENTS events)"
 CA_ARGS=()
 if [[ -n "${PIP_CERT:-}" && -f "$PIP_CERT" ]]; then
   # This machine reaches PyPI through a proxy with its own CA: hand it to pip in the build.
-  mkdir -p "$ROOT/.build-ca" && cp "$PIP_CERT" "$ROOT/.build-ca/ca.crt"
-  CA_ARGS=(--build-arg PIP_CERT=.build-ca/ca.crt)
+  cp "$PIP_CERT" "$ROOT/scripts/.pip-ca.crt"
+  CA_ARGS=(--build-arg PIP_CERT=scripts/.pip-ca.crt)
 fi
 podman "${FLAGS[@]}" build "${CA_ARGS[@]}" "${LIMITS[@]}" --network host -t localhost/hep-mlbench:test \
   --build-arg BASE_IMAGE=localhost/debian:bookworm --build-arg SAMPLE_EVENTS="$EVENTS" \

@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <torch/cuda.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -26,6 +27,8 @@ std::string detect_containment() {
   if (std::getenv("APPTAINER_CONTAINER") || std::getenv("SINGULARITY_CONTAINER") ||
       fs::exists("/.singularity.d"))
     return "singularity";
+  // podman sets `container=podman` (and usually /run/.containerenv, absent with some runtimes).
+  if (const char* c = std::getenv("container"); c != nullptr && *c != '\0') return c;
   if (fs::exists("/run/.containerenv")) return "podman";
   if (fs::exists("/.dockerenv")) return "docker";
   return "none";
@@ -84,6 +87,16 @@ nlohmann::json read_copy_summary(const std::string& dir, int copy, int status) {
 }
 }  // namespace
 
+std::optional<std::string> gpu_sharing_warning(int copies, const std::vector<std::string>& train_args,
+                                               int visible_gpus) {
+  if (copies < 2 || visible_gpus < 1) return std::nullopt;
+  for (size_t i = 0; i + 1 < train_args.size(); ++i) {
+    if (train_args[i] == "--gpus" && (train_args[i + 1] == "cpu" || train_args[i + 1] == "0")) return std::nullopt;
+  }
+  return std::to_string(copies) + " copies share GPU 0 (of " + std::to_string(visible_gpus) +
+         " visible) and skew each other's figures: use --copies 1 on GPUs, or --gpus cpu for CPU copies";
+}
+
 int fail_workload(const WorkloadOptions& opt, const std::string& reason) {
   spdlog::error("{}", reason);
   report::RunInfo info;
@@ -117,6 +130,8 @@ int run_workload(const WorkloadOptions& opt, const std::string& self_exe) {
   }
   const std::string run_dir = opt.write_in_place ? opt.resultsdir
                                                  : (fs::path(opt.resultsdir) / ("hep-mlbench-" + timestamp())).string();
+  const auto sharing = gpu_sharing_warning(opt.copies, opt.train_args, static_cast<int>(torch::cuda::device_count()));
+  if (sharing) spdlog::warn("workload: {}", *sharing);
   std::vector<nlohmann::json> summaries;
   try {
     fs::create_directories(run_dir);
@@ -145,6 +160,7 @@ int run_workload(const WorkloadOptions& opt, const std::string& self_exe) {
 
   nlohmann::json merged = report::combine_copies(summaries, info);
   merged["app"]["containment"] = info.containment;
+  if (sharing && merged["report"]["wl-stats"].is_object()) merged["report"]["wl-stats"]["warnings"].push_back(*sharing);
   try {
     const std::string path = report::write_summary(merged, run_dir);
     spdlog::info("workload: summary {}", path);
@@ -164,6 +180,15 @@ int run_workload(const WorkloadOptions& opt, const std::string& self_exe) {
     }
   }
   const bool ok = merged["report"]["log"] == "ok";
+  if (ok) {
+    const auto& stats = merged["report"]["wl-stats"];
+    auto value = [&](const char* key) {
+      return stats.contains(key) && stats[key].is_object() ? stats[key].value("value", 0.0) : 0.0;
+    };
+    spdlog::info("workload: score {:.4g} events/s ({} cop{}), validation accuracy {:.4f}, on particles {:.4f}",
+                 merged["report"]["wl-scores"].value(report::kScoreKey, 0.0), opt.copies, opt.copies == 1 ? "y" : "ies",
+                 value("validation_accuracy"), value("validation_accuracy_particles"));
+  }
   if (!ok) spdlog::error("workload failed: {}", merged["report"].value("error", std::string("unknown")));
   return ok ? 0 : 1;
 }

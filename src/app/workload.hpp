@@ -3,6 +3,7 @@
 // `copies` training processes, each in <run dir>/proc_<i>/, and merges their reports into one
 // hep-mlbench_summary.json as HEPscore expects. docs/hepscore.md says what copies, threads
 // and events mean for this workload.
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,12 @@ std::string detect_containment();
 // A failure before any copy started (a bad option value, say): writes a summary with
 // log "ERROR" and the reason where the summary would have gone, and returns the exit status.
 int fail_workload(const WorkloadOptions& opt, const std::string& reason);
+
+// Copies that train on GPUs all use GPU 0 of what they see, so several copies share one GPU
+// and skew each other's figures: the warning to give, or nothing. `train_args` are the
+// options passed on to the copies (an explicit `--gpus cpu` or `--gpus 0` means no GPU).
+std::optional<std::string> gpu_sharing_warning(int copies, const std::vector<std::string>& train_args,
+                                               int visible_gpus);
 
 // Runs the workload and returns the exit status (0 only when every copy succeeded).
 int run_workload(const WorkloadOptions& opt, const std::string& self_exe);

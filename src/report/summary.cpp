@@ -116,6 +116,7 @@ json make_summary(const train::RunResult& run, const RunInfo& info) {
       {"gpu_mean_power", figure(run.gpu.mean_power_w, "W")},
       {"wall_time", figure(run.wall_s, "s")},
       {"data_read_time", figure(run.data_read_s, "s")},
+      {"warnings", run.warnings},
       {"device", run.device},
       {"device_summary", run.device_summary},
       {"ranks", run.world_size},

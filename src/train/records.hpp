@@ -76,6 +76,7 @@ struct RunResult {
   double data_read_s = 0;         // reading and verifying the event file into memory
   double peak_rss_mb = 0;
   GpuRecord gpu;
+  std::vector<std::string> warnings;  // what makes the figures less trustworthy (also logged)
 };
 
 }  // namespace hmb::train

@@ -29,6 +29,9 @@ namespace hmb::train {
 
 namespace {
 using Clock = std::chrono::steady_clock;
+// Below these, the timed window is reported as too short to be a steady figure.
+constexpr double kMinTimedSeconds = 30.0;
+constexpr std::int64_t kMinTimedSteps = 10;
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 // Reduced precision on CUDA: autocast for bf16/fp16 while the guard lives.
@@ -118,7 +121,8 @@ RunResult run_training(const config::RunConfig& requested) {
     // Data-parallel training across GPUs is not part of this version: say so rather than let
     // the report suggest that every chosen GPU trained.
     r.device_summary += "; training on GPU 0 only (this version has no data-parallel training)";
-    spdlog::warn("device: {} GPUs chosen, but this version trains on one: GPU 0 only", dev.num_gpus);
+    r.warnings.push_back(std::to_string(dev.num_gpus) + " GPUs chosen, but this version trains on GPU 0 only");
+    spdlog::warn("device: {}", r.warnings.back());
   }
   cfg.preset = model::resolve_preset_name(requested.preset, device.is_cuda());
   if (cfg.preset != requested.preset)
@@ -300,6 +304,14 @@ RunResult run_training(const config::RunConfig& requested) {
   r.peak_rss_mb = peak_rss_mb();
   if (device.is_cuda()) r.gpu.peak_memory_mb = gpu::peak_device_memory_mb(device.index());
   r.wall_s = seconds_since(t_start);
+  // Too little work makes a timing meaningless: say so in the log and the report.
+  if (r.timed_steps > 0 && (r.timed_s < kMinTimedSeconds || r.timed_steps < kMinTimedSteps)) {
+    r.warnings.push_back(fmt::format(
+        "the timed window is short ({:.1f} s over {} steps; at least {:.0f} s and {} steps make a steady figure): "
+        "train longer (--epochs, --max-train-events) for a throughput to compare",
+        r.timed_s, r.timed_steps, kMinTimedSeconds, kMinTimedSteps));
+    spdlog::warn("{}", r.warnings.back());
+  }
   if (r.status == "ok" && r.timed_steps == 0) {
     r.status = "failed";
     r.error = "no step inside the timed window (" + std::to_string(global_step) + " steps, " +

@@ -53,6 +53,8 @@ print("ok: compare")
 # 3. Warm-up steps are outside the timed window: 2 epochs x 4 steps, 1 warm-up -> 7 timed.
 assert stat(sa, "timed_events") == 7 * 4, stat(sa, "timed_events")
 assert stat(sa, "warmup_steps") == 1
+# ... and a window this short (7 steps of a tiny model) is flagged as such.
+assert any("timed window is short" in w for w in stat(sa, "warnings")), stat(sa, "warnings")
 
 # 4. It learns: accuracy on elements with a true particle beats the majority class by a margin.
 learn, _ = train("learn", "--epochs", 4, "--max-train-events", 24)
