@@ -30,9 +30,13 @@ GHConvDenseImpl::GHConvDenseImpl(int width) {
 }
 
 torch::Tensor GHConvDenseImpl::forward(const torch::Tensor& x, const torch::Tensor& adj, const torch::Tensor& m) {
-  auto xm = x * m;                                            // (B, nb, bs, w)
-  auto f_hom = torch::matmul(adj, torch::matmul(xm, theta) * m);
-  auto f_het = torch::matmul(xm, W_h);
+  // The definition is f_hom = adj @ (((x*m) @ theta) * m) and f_het = (x*m) @ W_h. Both masks
+  // are left out because they cannot change a bit of the result: adj is already zero on
+  // masked columns (so masked rows of x @ theta enter every sum as exact zeros), and the
+  // output is multiplied by m (so masked rows of f_het never leave). That saves two passes
+  // over (B, nb, bs, w), forward and backward; the reference test checks the equality.
+  auto f_hom = torch::matmul(adj, torch::matmul(x, theta));  // (B, nb, bs, w)
+  auto f_het = torch::matmul(x, W_h);                         // (B, nb, bs, w)
   auto gate = torch::sigmoid(torch::matmul(x, W_t) + b_t);
   return F::elu(gate * f_hom + (1 - gate) * f_het) * m;
 }
@@ -91,7 +95,9 @@ torch::Tensor CombinedGraphLayerImpl::forward(const torch::Tensor& x_in, const t
   auto sq = (db * db).sum(-1);                                          // (B, nb, bs)
   auto dot = torch::matmul(db, db.transpose(-1, -2));                   // (B, nb, bs, bs)
   auto l2 = torch::sqrt(torch::clamp(sq.unsqueeze(-1) - 2 * dot + sq.unsqueeze(-2), 1e-6, 1e6));
-  auto adj = torch::clamp(torch::exp(-0.1 * l2), 0.0, 1.0) * mb * mb.transpose(-1, -2);  // (B, nb, bs, bs)
+  // adj = clip(exp(-0.1 L2), 0, 1): with L2 >= 1e-3 the exponential is already inside (0, 1),
+  // so the clip is left out (one pass less, and its backward).
+  auto adj = torch::exp(-0.1 * l2) * (mb * mb.transpose(-1, -2));      // (B, nb, bs, bs)
 
   // 5. The graph convolutions inside the bins.
   for (const auto& layer : *message_passing_layers) {
