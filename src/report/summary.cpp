@@ -168,7 +168,7 @@ json combine_copies(const std::vector<json>& copies, const RunInfo& info) {
     const auto& r = c.at("report");
     if (r.value("log", "ERROR") != "ok") {
       ok = false;
-      errors += r.value("error", std::string("unknown error")) + "; ";
+      errors += (errors.empty() ? "" : "; ") + r.value("error", std::string("unknown error"));
       continue;
     }
     double v = r.at("wl-scores").at(kScoreKey).get<double>();
