@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <spdlog/spdlog.h>
 #include <torch/cuda.h>
 
@@ -16,6 +17,7 @@
 
 #include "util/atomic_file.hpp"
 #include "util/error.hpp"
+#include "util/process.hpp"
 
 extern char** environ;
 
@@ -121,6 +123,7 @@ int run_workload(const WorkloadOptions& opt, const std::string& self_exe) {
   info.threads_per_copy = opt.threads > 0 ? opt.threads : static_cast<int>(std::max(1u, cores / static_cast<unsigned>(opt.copies)));
   info.events_per_thread = opt.events;
 
+  install_stop_handlers();
   // The results folder must be writable, or nothing can be reported: say so on stderr.
   try {
     ensure_writable_dir(opt.resultsdir);
@@ -148,10 +151,28 @@ int run_workload(const WorkloadOptions& opt, const std::string& self_exe) {
       spdlog::info("workload: copy {} in {}: hep-mlbench {}", i, dir, join(args));
       running.emplace_back(start_copy(self_exe, args, dir), dir);
     }
+    // A stop signal to the workload (docker stop, HEPscore or Slurm ending the job) goes on to
+    // every copy still running: each stops after its current step and writes a summary that
+    // says it was interrupted, and the merged summary says so too.
+    std::vector<bool> reaped(running.size(), false);
+    bool forwarded = false;
+    auto forward_stop = [&] {
+      if (forwarded || stop_requested() == 0) return;
+      forwarded = true;
+      spdlog::warn("workload: signal {} received: asking the copies to stop", stop_requested());
+      for (size_t j = 0; j < running.size(); ++j)
+        if (!reaped[j]) kill(running[j].first, stop_requested());
+    };
     for (size_t i = 0; i < running.size(); ++i) {
       int status = 0;
-      while (waitpid(running[i].first, &status, 0) < 0 && errno == EINTR) {
+      for (;;) {
+        forward_stop();
+        const pid_t done = waitpid(running[i].first, &status, WNOHANG);
+        if (done == running[i].first) break;
+        if (done < 0 && errno != EINTR) break;  // not our child any more: its summary decides
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
       }
+      reaped[i] = true;
       summaries.push_back(read_copy_summary(running[i].second, static_cast<int>(i), status));
     }
   } catch (const std::exception& e) {
@@ -178,6 +199,10 @@ int run_workload(const WorkloadOptions& opt, const std::string& self_exe) {
         if (name != "hep-mlbench.log" && name != report::kSummaryFile) fs::remove_all(e.path(), ec);
       }
     }
+  }
+  if (stop_requested() != 0) {
+    spdlog::error("workload interrupted by signal {}", stop_requested());
+    return 128 + stop_requested();
   }
   const bool ok = merged["report"]["log"] == "ok";
   if (ok) {

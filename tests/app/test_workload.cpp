@@ -17,3 +17,38 @@ TEST_CASE("workload: copies sharing a GPU are warned about; CPU copies and one c
   CHECK_FALSE(gpu_sharing_warning(2, {"--gpus", "0"}, 2).has_value());
   CHECK(gpu_sharing_warning(2, {"--gpus", "all"}, 2).has_value());
 }
+
+#include <yaml-cpp/yaml.h>
+
+#include <regex>
+
+#include "config/run_config.hpp"
+#include "report/summary.hpp"
+
+TEST_CASE("hepscore: the shipped entries name our report and score, and every argument is accepted",
+          "[workload][hepscore]") {
+  const YAML::Node root = YAML::LoadFile(std::string(HMB_SOURCE_DIR) + "/hepscore/hep-mlbench.yaml");
+  const auto benchmarks = root["hepscore"]["benchmarks"];
+  REQUIRE(benchmarks.IsMap());
+  REQUIRE(benchmarks.size() == 2);
+  const auto table = hmb::config::run_options();
+  const std::regex hepscore_value("^[a-zA-Z0-9_-]*$");  // what HEPscore lets through
+  for (const auto& b : benchmarks) {
+    const auto name = b.first.as<std::string>();
+    INFO(name);
+    CHECK(b.second["results_file"].as<std::string>() == hmb::report::kSummaryFile);
+    CHECK(b.second["ref_scores"][hmb::report::kScoreKey].as<double>() > 0);
+    YAML::Node run_options(YAML::NodeType::Map);
+    for (const auto& arg : b.second["args"]) {
+      const auto key = arg.first.as<std::string>();
+      const auto value = arg.second.as<std::string>();
+      INFO(key << ": " << value);
+      CHECK(std::regex_match(value, hepscore_value));
+      if (key == "copies" || key == "threads" || key == "events" || key == "debug" || key == "mop" || key == "ncores")
+        continue;  // the hep-workloads options of `hep-mlbench workload`
+      run_options[key] = value;
+    }
+    hmb::config::RunConfig cfg;
+    CHECK_NOTHROW(table.apply_yaml(cfg, run_options));  // unknown keys and bad values throw
+  }
+}
