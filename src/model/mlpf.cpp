@@ -38,7 +38,8 @@ torch::Tensor GHConvDenseImpl::forward(const torch::Tensor& x, const torch::Tens
   auto f_hom = torch::matmul(adj, torch::matmul(x, theta));  // (B, nb, bs, w)
   auto f_het = torch::matmul(x, W_h);                         // (B, nb, bs, w)
   auto gate = torch::sigmoid(torch::matmul(x, W_t) + b_t);
-  return F::elu(gate * f_hom + (1 - gate) * f_het) * m;
+  // gate * f_hom + (1 - gate) * f_het as one fused pass (lerp from f_het towards f_hom).
+  return F::elu(torch::lerp(f_het, f_hom, gate)) * m;
 }
 
 // ---------------------------------------------------------------- LSH codebook
