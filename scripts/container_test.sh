@@ -18,6 +18,19 @@ for p in podman runc debootstrap; do
 done
 FLAGS=(--root "$STORE" --runtime runc --cgroup-manager cgroupfs)
 LIMITS=(--ulimit nofile=1024:1024 --ulimit nproc=1000:1000)
+trap 'rm -rf "$WORK"' EXIT
+
+# One build needs ~20 GB in the image store (the build stage alone is ~13 GB). Earlier builds'
+# untagged layers speed up the next one, so they are kept while there is room and pruned
+# when there is not.
+mkdir -p "$STORE"
+free_gb=$(( $(df --output=avail -k "$STORE" | tail -1) / 1024 / 1024 ))
+if (( free_gb < 40 )); then
+  log "only ${free_gb} GB free under $STORE: pruning earlier builds' untagged images"
+  podman "${FLAGS[@]}" image prune -f >/dev/null
+  free_gb=$(( $(df --output=avail -k "$STORE" | tail -1) / 1024 / 1024 ))
+fi
+(( free_gb >= 25 )) || die "the image build needs about 25 GB free under $STORE, there are ${free_gb} GB: free some space or set HMB_PODMAN_ROOT"
 
 if ! podman "${FLAGS[@]}" image exists localhost/debian:bookworm; then
   log "making the Debian 12 base image with debootstrap"
