@@ -30,7 +30,9 @@ std::string detect_containment() {
       fs::exists("/.singularity.d"))
     return "singularity";
   // podman sets `container=podman` (and usually /run/.containerenv, absent with some runtimes).
-  if (const char* c = std::getenv("container"); c != nullptr && *c != '\0') return c;
+  // Other values (lxc, systemd-nspawn) are not container engines the report knows.
+  if (const char* c = std::getenv("container"); c != nullptr && (std::string(c) == "podman" || std::string(c) == "docker"))
+    return c;
   if (fs::exists("/run/.containerenv")) return "podman";
   if (fs::exists("/.dockerenv")) return "docker";
   return "none";

@@ -31,10 +31,12 @@ GHConvDenseImpl::GHConvDenseImpl(int width) {
 
 torch::Tensor GHConvDenseImpl::forward(const torch::Tensor& x, const torch::Tensor& adj, const torch::Tensor& m) {
   // The definition is f_hom = adj @ (((x*m) @ theta) * m) and f_het = (x*m) @ W_h. Both masks
-  // are left out because they cannot change a bit of the result: adj is already zero on
-  // masked columns (so masked rows of x @ theta enter every sum as exact zeros), and the
-  // output is multiplied by m (so masked rows of f_het never leave). That saves two passes
-  // over (B, nb, bs, w), forward and backward; the reference test checks the equality.
+  // are left out because they cannot change the value: adj is already zero on masked columns
+  // (so masked rows of x @ theta enter every sum as exact zeros), and the output is multiplied
+  // by m (so masked rows of f_het never leave). Masked rows of x are finite and small (the
+  // LayerNorm of padding, or the zeros of an earlier masked output), so nothing overflows in
+  // reduced precision either. That saves two passes over (B, nb, bs, w), forward and
+  // backward; the reference test compares with the literal formulas.
   auto f_hom = torch::matmul(adj, torch::matmul(x, theta));  // (B, nb, bs, w)
   auto f_het = torch::matmul(x, W_h);                         // (B, nb, bs, w)
   auto gate = torch::sigmoid(torch::matmul(x, W_t) + b_t);
