@@ -24,11 +24,12 @@ trap 'rm -rf "$WORK"' EXIT
 # untagged layers speed up the next one, so they are kept while there is room and pruned
 # when there is not.
 mkdir -p "$STORE"
-free_gb=$(( $(df --output=avail -k "$STORE" | tail -1) / 1024 / 1024 ))
+store_free_gb() { echo $(( $(df --output=avail -k "$STORE" | tail -1) / 1024 / 1024 )); }
+free_gb=$(store_free_gb)
 if (( free_gb < 40 )); then
   log "only ${free_gb} GB free under $STORE: pruning earlier builds' untagged images"
   podman "${FLAGS[@]}" image prune -f >/dev/null
-  free_gb=$(( $(df --output=avail -k "$STORE" | tail -1) / 1024 / 1024 ))
+  free_gb=$(store_free_gb)
 fi
 (( free_gb >= 25 )) || die "the image build needs about 25 GB free under $STORE, there are ${free_gb} GB: free some space or set HMB_PODMAN_ROOT"
 

@@ -106,6 +106,11 @@ ValidationRecord validate(model::MLPF& net, data::Loader& loader, const torch::D
 RunResult run_training(const config::RunConfig& requested) {
   const auto t_start = Clock::now();
   RunResult r;
+  // What makes the figures less trustworthy goes to the log and into the report.
+  auto warn = [&r](std::string what) {
+    spdlog::warn("{}", what);
+    r.warnings.push_back(std::move(what));
+  };
   config::RunConfig cfg = requested;  // with the preset resolved once the device is known
   r.warmup_steps = cfg.warmup_steps;
 
@@ -121,8 +126,7 @@ RunResult run_training(const config::RunConfig& requested) {
     // Data-parallel training across GPUs is not part of this version: say so rather than let
     // the report suggest that every chosen GPU trained.
     r.device_summary += "; training on GPU 0 only (this version has no data-parallel training)";
-    r.warnings.push_back(std::to_string(dev.num_gpus) + " GPUs chosen, but this version trains on GPU 0 only");
-    spdlog::warn("device: {}", r.warnings.back());
+    warn("device: " + std::to_string(dev.num_gpus) + " GPUs chosen, but this version trains on GPU 0 only");
   }
   cfg.preset = model::resolve_preset_name(requested.preset, device.is_cuda());
   if (cfg.preset != requested.preset)
@@ -306,11 +310,10 @@ RunResult run_training(const config::RunConfig& requested) {
   r.wall_s = seconds_since(t_start);
   // Too little work makes a timing meaningless: say so in the log and the report.
   if (r.timed_steps > 0 && (r.timed_s < kMinTimedSeconds || r.timed_steps < kMinTimedSteps)) {
-    r.warnings.push_back(fmt::format(
+    warn(fmt::format(
         "the timed window is short ({:.1f} s over {} steps; at least {:.0f} s and {} steps make a steady figure): "
         "train longer (--epochs, --max-train-events) for a throughput to compare",
         r.timed_s, r.timed_steps, kMinTimedSeconds, kMinTimedSteps));
-    spdlog::warn("{}", r.warnings.back());
   }
   if (r.status == "ok" && r.timed_steps == 0) {
     r.status = "failed";

@@ -1,9 +1,11 @@
 """Helpers for hep-mlbench's end-to-end tests (plain Python, run by CTest)."""
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 BIN = os.environ.get("HMB_BIN") or sys.argv[1]
 SOURCE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -41,3 +43,18 @@ def generate(path, events, seed=7, threads=2):
 def stat(s, key):
     v = s["report"]["wl-stats"][key]
     return v["value"] if isinstance(v, dict) and "value" in v else v
+
+
+def stop_while_training(args, logs, env=None, sig=signal.SIGTERM):
+    """Starts hep-mlbench with `args`, sends `sig` once every log in `logs` shows step 2 (or
+    after 120 s), and returns (exit status, output)."""
+    proc = subprocess.Popen([BIN] + [str(a) for a in args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline:  # wait until training has started
+        if all(os.path.exists(p) and "step 2/" in open(p).read() for p in logs):
+            break
+        time.sleep(0.2)
+    proc.send_signal(sig)
+    rc = proc.wait(timeout=120)
+    return rc, proc.stdout.read()

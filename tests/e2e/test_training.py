@@ -6,10 +6,8 @@ usage: test_training.py HEP_MLBENCH_BINARY
 import csv
 import os
 import signal
-import subprocess
-import time
 
-from common import BIN, generate, run, stat, summary, validate, workdir
+from common import generate, run, stat, stop_while_training, summary, validate, workdir
 
 d = workdir("train")
 data = generate(os.path.join(d, "events.h5"), 30)
@@ -76,16 +74,8 @@ print("ok: NaN loss ->", s["report"]["error"])
 
 # 6. SIGTERM stops cleanly: what was measured is kept, the run is marked interrupted.
 out = os.path.join(d, "term")
-proc = subprocess.Popen([BIN, "train", *map(str, small), "--epochs", "50", "--results", out],
-                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-deadline = time.time() + 120
-while time.time() < deadline:  # wait until training has started
-    log = os.path.join(out, "hep-mlbench.log")
-    if os.path.exists(log) and "step 2/" in open(log).read():
-        break
-    time.sleep(0.2)
-proc.send_signal(signal.SIGTERM)
-rc = proc.wait(timeout=120)
+rc, _ = stop_while_training(["train", *small, "--epochs", "50", "--results", out],
+                            [os.path.join(out, "hep-mlbench.log")])
 s = summary(out)
 validate(s)
 assert rc == 128 + signal.SIGTERM, rc

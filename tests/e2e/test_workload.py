@@ -6,10 +6,8 @@ usage: test_workload.py HEP_MLBENCH_BINARY
 """
 import os
 import signal
-import subprocess
-import time
 
-from common import BIN, generate, run, stat, summary, validate, workdir
+from common import generate, run, stat, stop_while_training, summary, validate, workdir
 
 d = workdir("workload")
 data = generate(os.path.join(d, "events.h5"), 20)
@@ -73,19 +71,12 @@ print("ok: unwritable results folder")
 #    each stops cleanly, and the merged summary says the run was interrupted.
 res6 = os.path.join(d, "run6")
 os.makedirs(res6)
-proc = subprocess.Popen([BIN, "workload", "-W", "-w", res6, "-c", "2", "-t", "1", *map(str, args), "--epochs", "50", "--log-every", "2"],
-                        env=EMPTY_ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-deadline = time.time() + 120
-logs = [os.path.join(res6, f"proc_{i}", "hep-mlbench.log") for i in (0, 1)]
-while time.time() < deadline:  # wait until both copies are training
-    if all(os.path.exists(p) and "step 2/" in open(p).read() for p in logs):
-        break
-    time.sleep(0.2)
-proc.send_signal(signal.SIGTERM)
-rc = proc.wait(timeout=120)
+rc, output = stop_while_training(["workload", "-W", "-w", res6, "-c", 2, "-t", 1, *args, "--epochs", 50,
+                                  "--log-every", 2],
+                                 [os.path.join(res6, f"proc_{i}", "hep-mlbench.log") for i in (0, 1)], env=EMPTY_ENV)
 s6 = summary(res6)
 validate(s6)
-assert rc == 128 + signal.SIGTERM, (rc, proc.stdout.read())
+assert rc == 128 + signal.SIGTERM, (rc, output)
 assert s6["report"]["log"] == "ERROR" and "interrupted" in s6["report"]["error"], s6["report"]
 assert all("interrupted" in c["report"]["error"] for c in s6["report"]["copies"]), s6["report"]["copies"]
 print("ok: SIGTERM ->", s6["report"]["error"][:120])
