@@ -59,7 +59,7 @@ void bench_data(std::int64_t events, int threads) {
 
 torch::Tensor fake_event(std::int64_t n) {
   auto x = torch::randn({1, n, 12});
-  x.select(-1, 0).fill_(1);
+  x.select(-1, data::xcol::type).fill_(static_cast<int>(data::ElementType::tower));
   return x;
 }
 
@@ -67,10 +67,10 @@ void bench_model(const std::string& preset, std::int64_t elements) {
   torch::manual_seed(1);
   model::MLPF net(model::preset(preset));
   auto x = fake_event(elements);
-  auto mask = x.select(-1, 0) != 0;
+  auto mask = x.select(-1, data::xcol::type) != 0;
   auto ygen = torch::zeros({1, elements, 7});
-  ygen.select(-1, 0).copy_(torch::randint(0, 6, {1, elements}));
-  ygen.narrow(-1, 2, 5).copy_(torch::rand({1, elements, 5}));
+  ygen.select(-1, data::ycol::cls).copy_(torch::randint(0, data::kNumClasses, {1, elements}));
+  ygen.narrow(-1, data::ycol::pt, data::ycol::num_momentum).copy_(torch::rand({1, elements, 5}));
   double best = 1e30;
   for (int rep = 0; rep < 3; ++rep) {
     auto t0 = Clock::now();
@@ -92,7 +92,7 @@ void bench_step(const std::string& preset, int batch, std::int64_t elements, con
   model::MLPF net(cfg);
   torch::optim::AdamW opt(net->parameters(), torch::optim::AdamWOptions(1e-4));
   auto x = torch::cat(std::vector<torch::Tensor>(static_cast<size_t>(batch), fake_event(elements)), 0);
-  auto mask = x.select(-1, 0) != 0;
+  auto mask = x.select(-1, data::xcol::type) != 0;
   auto ygen = torch::zeros({batch, elements, 7});
   auto step = [&] {
     opt.zero_grad();

@@ -16,6 +16,41 @@ inline constexpr const char* kFormatName = "hep-mlbench-events";
 inline constexpr int kFormatVersion = 1;
 inline constexpr int kXColumns = 12;
 inline constexpr int kYColumns = 7;
+
+// Columns of /X. Every element starts with its type; the next five columns are the kinematics
+// the momentum heads scale (pT or ET, eta, sin phi, cos phi, E or p).
+namespace xcol {
+inline constexpr int type = 0;      // ElementType: 1 tower, 2 track (0 only in padding)
+inline constexpr int pt = 1;        // track pT / tower ET (GeV)
+inline constexpr int eta = 2;
+inline constexpr int sin_phi = 3;
+inline constexpr int cos_phi = 4;
+inline constexpr int energy = 5;    // track p / tower E (GeV)
+inline constexpr int first_kinematic = pt;  // the momentum heads read columns pt .. energy
+// towers
+inline constexpr int e_em = 6, e_had = 7;
+// tracks
+inline constexpr int eta_outer = 6, sin_phi_outer = 7, cos_phi_outer = 8, charge = 9;
+inline constexpr int is_gen_muon = 10, is_gen_electron = 11;
+}  // namespace xcol
+
+// Columns of /ygen: the target of each element.
+namespace ycol {
+inline constexpr int cls = 0;       // ParticleClass
+inline constexpr int charge = 1;
+inline constexpr int pt = 2;        // the five momentum targets: pt, eta, sin phi, cos phi, E
+inline constexpr int eta = 3;
+inline constexpr int sin_phi = 4;
+inline constexpr int cos_phi = 5;
+inline constexpr int energy = 6;
+inline constexpr int num_momentum = 5;
+}  // namespace ycol
+
+// Values of xcol::type.
+enum class ElementType : int { padding = 0, tower = 1, track = 2 };
+// Values of ycol::cls; kNumClasses classes in all.
+enum class ParticleClass : int { none = 0, charged_hadron = 1, neutral_hadron = 2, photon = 3, electron = 4, muon = 5 };
+inline constexpr int kNumClasses = 6;
 inline constexpr const char* kChecksumDefinition =
     "SHA-256 over the little-endian bytes of /offsets, /X, /ygen, /split, in that order";
 

@@ -150,7 +150,7 @@ GeneratedEvent generate_event(const GeneratorConfig& cfg, std::int64_t index) {
       const double bend = std::asin(std::min(1.0, kBendK / std::max(pt, 1e-3)));
       const double phi_out = wrap_phi(phi + p.charge * bend);
       const double eta_out = eta + 0.01 * r.normal();
-      const float row[kXColumns] = {2.0f, float(pt), float(eta), float(std::sin(phi)), float(std::cos(phi)),
+      const float row[kXColumns] = {float(ElementType::track), float(pt), float(eta), float(std::sin(phi)), float(std::cos(phi)),
                                     float(pt * std::cosh(eta)), float(eta_out), float(std::sin(phi_out)),
                                     float(std::cos(phi_out)), float(p.charge), p.cls == kMuon ? 1.0f : 0.0f,
                                     p.cls == kElectron ? 1.0f : 0.0f};
@@ -201,7 +201,7 @@ GeneratedEvent generate_event(const GeneratorConfig& cfg, std::int64_t index) {
       const double eta = t.cell.eta;
       const double phi = t.cell.phi;
       const double et = e / std::cosh(eta);
-      const float row[kXColumns] = {1.0f, float(et), float(eta), float(std::sin(phi)), float(std::cos(phi)), float(e),
+      const float row[kXColumns] = {float(ElementType::tower), float(et), float(eta), float(std::sin(phi)), float(std::cos(phi)), float(e),
                                     float(e_em), float(e_had), 0, 0, 0, 0};
       float tgt[kYColumns] = {0, 0, 0, 0, 0, 0, 0};
       int cls = 0;  // the class with the largest energy share among track-less particles
@@ -210,12 +210,12 @@ GeneratedEvent generate_event(const GeneratorConfig& cfg, std::int64_t index) {
       if (t.e > 0 && cls != 0 && !(cls == kNeuHad && t.e < 9.0)) {  // soft neutral hadrons dropped
         const double pt = std::hypot(t.px, t.py);
         const double teta = std::asinh(t.pz / std::max(pt, 1e-9));
-        tgt[0] = float(cls);
-        tgt[2] = float(pt);
-        tgt[3] = float(teta);
-        tgt[4] = float(t.py / std::max(pt, 1e-9));
-        tgt[5] = float(t.px / std::max(pt, 1e-9));
-        tgt[6] = float(t.e);
+        tgt[ycol::cls] = float(cls);
+        tgt[ycol::pt] = float(pt);
+        tgt[ycol::eta] = float(teta);
+        tgt[ycol::sin_phi] = float(t.py / std::max(pt, 1e-9));
+        tgt[ycol::cos_phi] = float(t.px / std::max(pt, 1e-9));
+        tgt[ycol::energy] = float(t.e);
       }
       ev.X.insert(ev.X.end(), row, row + kXColumns);
       ev.ygen.insert(ev.ygen.end(), tgt, tgt + kYColumns);
@@ -276,9 +276,9 @@ TableStats table_stats(const EventTable& t) {
     s.max_elements = std::max(s.max_elements, t.event_size(i));
   }
   for (std::int64_t row = 0; row < s.elements; ++row) {
-    (t.X[static_cast<size_t>(row * kXColumns)] == 2.0f ? s.tracks : s.towers) += 1;
-    const int c = static_cast<int>(t.ygen[static_cast<size_t>(row * kYColumns)]);
-    if (c >= 0 && c < 6) s.class_counts[c] += 1;
+    (t.X[static_cast<size_t>(row * kXColumns + xcol::type)] == float(ElementType::track) ? s.tracks : s.towers) += 1;
+    const int c = static_cast<int>(t.ygen[static_cast<size_t>(row * kYColumns + ycol::cls)]);
+    if (c >= 0 && c < kNumClasses) s.class_counts[c] += 1;
   }
   return s;
 }

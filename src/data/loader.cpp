@@ -135,7 +135,7 @@ Batch Loader::assemble(const std::vector<std::int64_t>& ids) const {
     std::memcpy(x + k * n_max * kXColumns, t.X.data() + row * kXColumns, static_cast<size_t>(n * kXColumns) * sizeof(float));
     std::memcpy(y + k * n_max * kYColumns, t.ygen.data() + row * kYColumns, static_cast<size_t>(n * kYColumns) * sizeof(float));
   }
-  b.mask = b.x.select(-1, 0) != 0;
+  b.mask = b.x.select(-1, xcol::type) != 0;
   b.event_ids = ids;
   b.real_elements = real;
   b.padded_elements = B * n_max - real;

@@ -3,6 +3,8 @@
 #include <torch/nn/functional/activation.h>
 #include <torch/nn/functional/loss.h>
 
+#include "data/event_format.hpp"
+
 namespace hmb::model {
 
 namespace F = torch::nn::functional;
@@ -10,7 +12,7 @@ namespace F = torch::nn::functional;
 LossParts compute_loss(const Outputs& out, const torch::Tensor& ygen, const torch::Tensor& mask) {
   const auto nc = out.logits.size(-1);
   auto logits = out.logits.to(torch::kFloat).reshape({-1, nc});        // (B*N, nc)
-  auto cls = ygen.select(-1, 0).to(torch::kLong).reshape({-1});        // (B*N)
+  auto cls = ygen.select(-1, data::ycol::cls).to(torch::kLong).reshape({-1});        // (B*N)
   auto real = mask.reshape({-1}).to(torch::kFloat);                    // (B*N)
   auto n_real = real.sum().clamp_min(1.0);
 
@@ -24,7 +26,7 @@ LossParts compute_loss(const Outputs& out, const torch::Tensor& ygen, const torc
   // scaled by its standard deviation over those elements in the batch.
   auto particle = (cls != 0).to(torch::kFloat) * real;                 // (B*N)
   auto n_part = particle.sum();
-  auto target = ygen.narrow(-1, 2, 5).reshape({-1, 5}).to(torch::kFloat);  // (B*N, 5)
+  auto target = ygen.narrow(-1, data::ycol::pt, data::ycol::num_momentum).reshape({-1, 5}).to(torch::kFloat);  // (B*N, 5)
   auto pred = out.momentum.to(torch::kFloat).reshape({-1, 5});
   auto wgt = particle.unsqueeze(1);
   auto denom = n_part.clamp_min(1.0);
@@ -50,7 +52,7 @@ void accumulate(MetricCounts& c, const Outputs& out, const LossParts& loss, cons
                 const torch::Tensor& mask) {
   const int64_t nc = c.confusion.size(0);
   auto m = mask.reshape({-1});
-  auto truth = ygen.select(-1, 0).to(torch::kLong).reshape({-1}).masked_select(m);
+  auto truth = ygen.select(-1, data::ycol::cls).to(torch::kLong).reshape({-1}).masked_select(m);
   auto pred = out.logits.argmax(-1).reshape({-1}).masked_select(m);
   c.confusion += torch::bincount(truth * nc + pred, {}, nc * nc).view({nc, nc});
   auto n = m.sum();

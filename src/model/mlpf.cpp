@@ -9,6 +9,8 @@
 
 #include <cmath>
 
+#include "data/event_format.hpp"
+
 namespace hmb::model {
 
 namespace F = torch::nn::functional;
@@ -147,9 +149,9 @@ Outputs MLPFImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {
   Outputs out;
   out.logits = nn_id->forward(torch::cat({x, h_id}, -1));               // (B, N, nc)
   auto reg_in = torch::cat({x, h_reg, out.logits}, -1);                 // (B, N, 12 + w + nc)
-  // Target k is predicted as X[..., k] * a + b from the matching input column (1..5).
+  // Target k is predicted as X[..., k] * a + b from the matching input column (pt .. energy).
   std::vector<torch::Tensor> preds;
-  int column = 1;
+  int column = data::xcol::first_kinematic;
   for (auto* head : {&nn_pt, &nn_eta, &nn_sin_phi, &nn_cos_phi, &nn_energy}) {
     auto ab = (*head)->nn->forward(reg_in);                             // (B, N, 2)
     preds.push_back(x.select(-1, column) * ab.select(-1, 0) + ab.select(-1, 1));
