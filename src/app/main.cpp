@@ -9,15 +9,16 @@
 #include <vector>
 
 #include "app/commands.hpp"
-#include "app/version.hpp"
+#include "sys/versions.hpp"
+#include "util/build_info.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
 
 int main(int argc, char** argv) {
-  CLI::App app{"hep-mlbench " + hmb::app::version() +
+  CLI::App app{"hep-mlbench " + hmb::version() +
                ": trains the MLPF gnn_lsh particle-flow network and measures how fast and how "
                "well this machine does it."};
-  app.set_version_flag("--version", [] { return hmb::app::version_text(); },
+  app.set_version_flag("--version", [] { return hmb::sys::version_text(); },
                        "Print the version of hep-mlbench and of every library, then exit");
   bool quiet = false, debug = false;
   app.add_flag("-q,--quiet", quiet, "Only warnings and errors on the console");

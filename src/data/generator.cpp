@@ -7,7 +7,7 @@
 #include <cmath>
 #include <thread>
 
-#include "app/version.hpp"
+#include "util/build_info.hpp"
 #include "data/rng.hpp"
 
 namespace hmb::data {
@@ -256,7 +256,7 @@ EventTable generate_events(const GeneratorConfig& cfg) {
 std::string generator_source_json(const GeneratorConfig& cfg) {
   nlohmann::json j = {{"kind", "generator"},
                       {"generator", "hep-mlbench Delphes-like PU generator"},
-                      {"hep-mlbench", app::version()},
+                      {"hep-mlbench", hmb::version()},
                       {"generator_version", 1},
                       {"seed", cfg.seed},
                       {"events", cfg.events},

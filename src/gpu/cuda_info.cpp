@@ -37,6 +37,33 @@ std::optional<double> peak_device_memory_mb(int device) {
   return static_cast<double>(bytes.peak) / (1024.0 * 1024.0);
 }
 
+std::vector<DeviceInfo> cuda_devices() {
+  std::vector<DeviceInfo> out;
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    (void)cudaGetLastError();  // no driver or no device: not an error for the caller
+    return out;
+  }
+  for (int i = 0; i < n; ++i) {
+    cudaDeviceProp p{};
+    if (cudaGetDeviceProperties(&p, i) != cudaSuccess) continue;
+    DeviceInfo d;
+    d.index = i;
+    d.name = p.name;
+    d.memory_gib = static_cast<double>(p.totalGlobalMem) / (1024.0 * 1024.0 * 1024.0);
+    d.compute_capability = std::to_string(p.major) + "." + std::to_string(p.minor);
+    d.multiprocessors = p.multiProcessorCount;
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+std::string cuda_driver_version() {
+  int drv = 0;
+  if (cudaDriverGetVersion(&drv) == cudaSuccess && drv > 0) return cuda_version_string(drv);
+  return "no driver";
+}
+
 std::vector<LibraryVersion> cuda_library_versions() {
   std::vector<LibraryVersion> out;
 

@@ -17,6 +17,20 @@ struct LibraryVersion {
 // CUDA runtime and driver, cuDNN, NCCL, CUPTI and NVML.
 std::vector<LibraryVersion> cuda_library_versions();
 
+// One CUDA device as the runtime describes it.
+struct DeviceInfo {
+  int index = 0;
+  std::string name;                 // "NVIDIA H100 80GB HBM3"
+  double memory_gib = 0;            // total device memory
+  std::string compute_capability;   // "9.0"
+  int multiprocessors = 0;
+};
+
+// The CUDA devices this process sees (none without a driver or in a CPU-only build), and the
+// driver's CUDA version ("13.0", or "no driver").
+std::vector<DeviceInfo> cuda_devices();
+std::string cuda_driver_version();
+
 // True when hep-mlbench was compiled with its CUDA path.
 bool built_with_cuda();
 

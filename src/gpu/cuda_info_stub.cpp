@@ -8,6 +8,9 @@ bool built_with_cuda() { return false; }
 void reset_peak_device_memory(int /*device*/) {}
 std::optional<double> peak_device_memory_mb(int /*device*/) { return std::nullopt; }
 
+std::vector<DeviceInfo> cuda_devices() { return {}; }
+std::string cuda_driver_version() { return "not queried (CPU-only build)"; }
+
 std::vector<LibraryVersion> cuda_library_versions() {
   const std::string off = "not built (HMB_WITH_CUDA=OFF)";
   return {{"CUDA runtime", off, "-"}, {"cuDNN", off, "-"}, {"NCCL", off, "-"},

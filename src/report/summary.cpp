@@ -2,11 +2,13 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <filesystem>
 
-#include "app/version.hpp"
+#include "sys/versions.hpp"
+#include "util/build_info.hpp"
 #include "report/stats.hpp"
 #include "util/atomic_file.hpp"
 
@@ -39,11 +41,11 @@ std::string host_name() {
 
 json app_block(const std::string& data_checksum, const RunInfo& info) {
   return {{"name", "hep-mlbench"},
-          {"version", app::version()},
+          {"version", version()},
           {"description", "MLPF (gnn_lsh) training on Delphes PU200 events: throughput and accuracy"},
           {"containment", info.containment},
           {"bmkdata_checksum", data_checksum},
-          {"bmk_checksum", app::git_commit()},
+          {"bmk_checksum", git_commit()},
           {"cvmfs_checksum", ""}};
 }
 
@@ -54,11 +56,13 @@ json run_info_block(const RunInfo& info) {
           {"extra_arguments", info.extra_arguments}};
 }
 
-json context_block() {
-  return {{"schema_version", kSchemaVersion},
-          {"date", utc_now()},
-          {"host", host_name()},
-          {"build", app::version_json()}};
+json context_block(const json& system = nullptr) {
+  json c = {{"schema_version", kSchemaVersion},
+            {"date", utc_now()},
+            {"host", host_name()},
+            {"build", sys::version_json()}};
+  if (!system.is_null()) c["system"] = system;  // the machine: CPU, memory, GPUs, driver
+  return c;
 }
 }  // namespace
 
@@ -120,6 +124,8 @@ json make_summary(const train::RunResult& run, const RunInfo& info) {
       {"device", run.device},
       {"device_summary", run.device_summary},
       {"ranks", run.world_size},
+      {"communicator", run.communicator},
+      {"skipped_steps", figure(static_cast<double>(run.skipped_steps), "steps")},
       {"threads", run.threads},
       {"seed", run.config.value("seed", json(nullptr))},
       {"preset", run.config.value("preset", json(nullptr))},
@@ -143,7 +149,7 @@ json make_summary(const train::RunResult& run, const RunInfo& info) {
   return {{"app", app_block(run.data_checksum, info)},
           {"run_info", run_info_block(info)},
           {"report", report},
-          {"context", context_block()}};
+          {"context", context_block(run.system)}};
 }
 
 json make_error_summary(const std::string& reason, const RunInfo& info, const train::RunResult* partial) {
@@ -159,10 +165,63 @@ json make_error_summary(const std::string& reason, const RunInfo& info, const tr
           {"context", context_block()}};
 }
 
+namespace {
+// Figures whose total over the copies is the machine's figure; every other number is averaged.
+bool additive(const std::string& key) {
+  return key == "throughput" || key == "timed_events" || key == "gpu_energy";
+}
+
+bool is_figure(const json& v) { return v.is_object() && v.contains("value") && v.contains("unit"); }
+bool is_stats(const json& v) { return v.is_object() && v.contains("avg") && v.contains("count"); }
+
+// One wl-stats entry of the merged report from the copies' entries `values` (same key).
+json merge_entry(const std::string& key, const std::vector<json>& values) {
+  const json& first = values.front();
+  const bool all_figures = std::all_of(values.begin(), values.end(), [](const json& v) {
+    return is_figure(v) && v["value"].is_number();
+  });
+  if (all_figures) {
+    std::vector<double> xs;
+    for (const auto& v : values) xs.push_back(v["value"].get<double>());
+    json out = stats(xs, first.value("unit", "").c_str());
+    double total = 0;
+    for (double x : xs) total += x;
+    out["value"] = additive(key) ? total : total / static_cast<double>(xs.size());
+    return out;
+  }
+  if (std::all_of(values.begin(), values.end(), [](const json& v) { return is_stats(v); })) {
+    std::vector<double> xs;
+    for (const auto& v : values) xs.push_back(v["avg"].get<double>());
+    return stats(xs, first.value("unit", "").c_str());  // over the copies' averages
+  }
+  const bool all_count_arrays = std::all_of(values.begin(), values.end(), [&](const json& v) {
+    return is_figure(v) && v["value"].is_array() && v["value"].size() == first["value"].size();
+  });
+  if (all_count_arrays) {  // counts (the confusion matrix): summed element by element
+    json out = first;
+    for (size_t i = 0; i < first["value"].size(); ++i) {
+      double sum = 0;
+      for (const auto& v : values) sum += v["value"][i].is_number() ? v["value"][i].get<double>() : 0.0;
+      out["value"][i] = sum;
+    }
+    return out;
+  }
+  if (key == "warnings") {
+    json out = json::array();
+    for (const auto& v : values)
+      for (const auto& w : v)
+        if (std::find(out.begin(), out.end(), w) == out.end()) out.push_back(w);
+    return out;
+  }
+  if (std::all_of(values.begin(), values.end(), [&](const json& v) { return v == first; })) return first;
+  return json(values);  // differs between copies: each copy's, in copy order
+}
+}  // namespace
+
 json combine_copies(const std::vector<json>& copies, const RunInfo& info) {
   bool ok = !copies.empty();
   double total = 0;
-  std::vector<double> per_copy;
+  std::vector<json> good;
   std::string errors;
   for (const auto& c : copies) {
     const auto& r = c.at("report");
@@ -171,18 +230,35 @@ json combine_copies(const std::vector<json>& copies, const RunInfo& info) {
       errors += (errors.empty() ? "" : "; ") + r.value("error", std::string("unknown error"));
       continue;
     }
-    double v = r.at("wl-scores").at(kScoreKey).get<double>();
-    total += v;
-    per_copy.push_back(v);
+    total += r.at("wl-scores").at(kScoreKey).get<double>();
+    good.push_back(r.at("wl-stats"));
   }
   if (copies.empty()) errors = "no copy produced a summary";
   json out = copies.empty() ? make_error_summary(errors, info) : copies.front();
   out["run_info"] = run_info_block(info);
+  out["app"]["containment"] = info.containment;
+  // The merged statistics: each per-copy number becomes its distribution over the copies that
+  // succeeded (avg, median, min, max, count), with `value` their total (throughput) or mean.
+  json merged = json::object();
+  if (!good.empty()) {
+    for (const auto& [key, value] : good.front().items()) {
+      if (key == "epochs") continue;  // per epoch: in each copy's own report
+      std::vector<json> values;
+      for (const auto& g : good)
+        if (g.contains(key)) values.push_back(g.at(key));
+      if (values.size() == good.size()) merged[key] = merge_entry(key, values);
+    }
+  }
+  std::vector<double> per_copy;
+  for (const auto& g : good) per_copy.push_back(g.at("throughput").value("value", 0.0));
+  merged["copy_throughput"] = stats(per_copy, "events/s");
+  merged["copies_ok"] = static_cast<int>(good.size());
+  out["report"]["wl-stats"] = merged;
   out["report"]["copies"] = copies;
-  out["report"]["wl-stats"]["copy_throughput"] = stats(per_copy, "events/s");
   if (ok) {
     out["report"]["wl-scores"] = {{kScoreKey, total}};
     out["report"]["log"] = "ok";
+    out["report"].erase("error");
   } else {
     out["report"]["wl-scores"] = json::object();
     out["report"]["log"] = "ERROR";

@@ -8,10 +8,7 @@
 
 #include "gpu/cuda_info.hpp"
 
-namespace hmb::app {
-
-std::string version();      // "0.1.0"
-std::string git_commit();   // "3f2a9c1b7e44" or "unknown"
+namespace hmb::sys {
 
 // Every library with the version compiled against and the one found at run time.
 std::vector<gpu::LibraryVersion> library_versions();
@@ -22,4 +19,4 @@ std::string version_text();
 // The same as JSON: {"hep-mlbench": ..., "git": ..., "libraries": {name: {built, runtime}}}.
 nlohmann::json version_json();
 
-}  // namespace hmb::app
+}  // namespace hmb::sys

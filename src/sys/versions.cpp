@@ -1,4 +1,4 @@
-#include "app/version.hpp"
+#include "sys/versions.hpp"
 
 #include <CLI/Version.hpp>
 #include <H5public.h>
@@ -13,12 +13,10 @@
 
 #include <sstream>
 
-#include "app/build_info.hpp"
+#include "util/build_info.hpp"
+#include "util/build_info_values.hpp"
 
-namespace hmb::app {
-
-std::string version() { return HMB_VERSION; }
-std::string git_commit() { return HMB_GIT_COMMIT; }
+namespace hmb::sys {
 
 namespace {
 std::string compiler() {
@@ -88,4 +86,4 @@ nlohmann::json version_json() {
           {"libraries", libs}};
 }
 
-}  // namespace hmb::app
+}  // namespace hmb::sys

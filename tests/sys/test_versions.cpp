@@ -1,9 +1,10 @@
 #include <catch2/catch.hpp>
 
-#include "app/version.hpp"
+#include "sys/versions.hpp"
+#include "util/build_info.hpp"
 
 TEST_CASE("version: every library is listed with a version", "[version]") {
-  auto libs = hmb::app::library_versions();
+  auto libs = hmb::sys::library_versions();
   for (const char* name : {"LibTorch", "CUDA runtime", "cuDNN", "NCCL", "CUPTI", "NVML", "HDF5",
                            "spdlog", "yaml-cpp", "compiler"}) {
     INFO(name);
@@ -14,10 +15,10 @@ TEST_CASE("version: every library is listed with a version", "[version]") {
 }
 
 TEST_CASE("version: text and JSON agree", "[version]") {
-  auto text = hmb::app::version_text();
-  auto json = hmb::app::version_json();
-  CHECK_THAT(text, Catch::StartsWith("hep-mlbench " + hmb::app::version()));
-  CHECK(json["hep-mlbench"] == hmb::app::version());
+  auto text = hmb::sys::version_text();
+  auto json = hmb::sys::version_json();
+  CHECK_THAT(text, Catch::StartsWith("hep-mlbench " + hmb::version()));
+  CHECK(json["hep-mlbench"] == hmb::version());
   CHECK(json["libraries"].contains("LibTorch"));
   CHECK(json["libraries"]["HDF5"]["built"].get<std::string>().find('.') != std::string::npos);
 }
