@@ -9,11 +9,14 @@
 #include <sstream>
 
 #include "app/commands.hpp"
+#include "app/pipeline.hpp"
+#include "app/workload.hpp"
 #include "config/run_config.hpp"
+#include "model/weights_io.hpp"
 #include "report/page.hpp"
 #include "report/stats.hpp"
 #include "report/summary.hpp"
-#include "train/trainer.hpp"
+#include "train/failure.hpp"
 #include "util/atomic_file.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
@@ -59,7 +62,7 @@ Command add_train_command(CLI::App& app) {
   return {sub, [table, yaml_path, json_only] {
             config::RunConfig cfg;
             report::RunInfo info;
-            info.containment = "none";
+            info.containment = detect_containment();  // the same as the workload's merged report
             std::optional<YAML::Node> yaml;
             try {
               if (!yaml_path->empty()) yaml = YAML::LoadFile(*yaml_path);
@@ -78,18 +81,25 @@ Command add_train_command(CLI::App& app) {
             for (const auto& [k, v] : table->echo(cfg)) spdlog::info("  {:<18} {}", k, v);
             write_file_atomic(cfg.results + "/config.yaml", table->to_yaml(cfg));
 
+            // The pipeline: read data -> model and loaders -> trainer -> report -> weights.
             nlohmann::json summary;
             train::RunResult result;
             try {
-              result = train::run_training(cfg);
+              auto outcome = run_training(cfg);
+              result = std::move(outcome.result);
               summary = report::make_summary(result, info);
               write_file_atomic(cfg.results + "/steps.csv", steps_csv(result));
               write_file_atomic(cfg.results + "/report.html", report::make_page(result));
-            } catch (const Error& e) {
-              summary = report::make_error_summary(e.what(), info);
+              if (outcome.model && result.status != "failed")
+                model::save_state_dict(**outcome.model, cfg.results + "/final_weights.pt");
+            } catch (const std::exception& e) {
+              // A problem found before training (a bad file or option: hmb::Error), or one the
+              // pipeline could not turn into a result: the report says so all the same.
+              const std::string why = dynamic_cast<const Error*>(&e) ? e.what() : train::short_message(e);
+              summary = report::make_error_summary(why, info, result.steps.empty() ? nullptr : &result);
               result.status = "failed";
-              result.error = e.what();
-              spdlog::error("{}", e.what());
+              result.error = why;
+              spdlog::error("{}", why);
             }
             const auto path = report::write_summary(summary, cfg.results);
             if (result.status != "failed" || !result.steps.empty()) print_summary_block(result);
@@ -133,10 +143,10 @@ Command add_sweep_command(CLI::App& app) {
               ensure_writable_dir(cfg.results);
               train::RunResult r;
               try {
-                r = train::run_training(cfg);
-              } catch (const Error& e) {
+                r = run_training(cfg).result;
+              } catch (const std::exception& e) {
                 r.status = "failed";
-                r.error = e.what();
+                r.error = dynamic_cast<const Error*>(&e) ? e.what() : train::short_message(e);
               }
               report::write_summary(report::make_summary(r, {}), cfg.results);
               std::vector<double> step_ms;

@@ -243,6 +243,22 @@ EventTable read_event_file(const std::string& path, EventFileInfo* info_out, boo
   };
   check_finite(t.X, kXColumns, "X");
   check_finite(t.ygen, kYColumns, "ygen");
+  // Every element is a tower or a track, and every target class one of the six: the model
+  // and the loss index with these values, so anything else is refused here, before training.
+  auto event_of = [&t](std::int64_t row) {
+    return std::upper_bound(t.offsets.begin(), t.offsets.end(), row) - t.offsets.begin() - 1;
+  };
+  for (std::int64_t row = 0; row < t.n_elements(); ++row) {
+    const float type = t.X[static_cast<size_t>(row * kXColumns + xcol::type)];
+    if (type != float(ElementType::tower) && type != float(ElementType::track))
+      r.fail("/X", "element type " + std::to_string(type) + " at row " + std::to_string(row) + " (event " +
+                       std::to_string(event_of(row)) + "): column 0 must be 1 (tower) or 2 (track)");
+    const float cls = t.ygen[static_cast<size_t>(row * kYColumns + ycol::cls)];
+    if (cls != std::floor(cls) || cls < 0 || cls >= float(kNumClasses))
+      r.fail("/ygen", "class label " + std::to_string(cls) + " at row " + std::to_string(row) + " (event " +
+                          std::to_string(event_of(row)) + "): column 0 must be an integer 0.." +
+                          std::to_string(kNumClasses - 1));
+  }
 
   info.n_events = t.n_events();
   info.n_elements = t.n_elements();

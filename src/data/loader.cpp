@@ -54,8 +54,8 @@ std::vector<std::vector<std::int64_t>> epoch_batches(const EventTable& t, Split 
   return out;
 }
 
-Loader::Loader(std::shared_ptr<const EventTable> table, Split split, LoaderConfig cfg)
-    : table_(std::move(table)), split_(split), cfg_(cfg) {
+Loader::Loader(std::shared_ptr<const EventTable> table, Split split, LoaderConfig cfg, Assembler assembler)
+    : table_(std::move(table)), split_(split), cfg_(cfg), assembler_(std::move(assembler)) {
   require(cfg_.batch_size >= 1, "loader: batch size must be at least 1");
   require(cfg_.world >= 1 && cfg_.rank >= 0 && cfg_.rank < cfg_.world, "loader: rank must be in [0, world)");
   for (auto s : table_->split) n_split_events_ += s == static_cast<std::int8_t>(split);
@@ -79,6 +79,7 @@ void Loader::start_epoch(int epoch) {
   stop_workers();
   batches_ = epoch_batches(*table_, split_, cfg_, epoch);
   ready_.assign(batches_.size(), std::nullopt);
+  failed_.assign(batches_.size(), nullptr);
   consumed_ = 0;
   for (int i = 0; i < cfg_.threads; ++i) workers_.emplace_back(&Loader::worker, this, i);
 }
@@ -90,12 +91,23 @@ void Loader::worker(int id) {
       cv_.wait(lock, [&] { return stopping_ || b < consumed_ + static_cast<size_t>(cfg_.prefetch); });
       if (stopping_) return;
     }
-    Batch batch = assemble(batches_[b]);
+    std::optional<Batch> batch;
+    std::exception_ptr error;
+    try {
+      batch = assembler_(*table_, batches_[b], cfg_.pin_memory);
+    } catch (...) {
+      error = std::current_exception();
+    }
     {
       std::lock_guard<std::mutex> lock(mu_);
-      ready_[b] = std::move(batch);
+      if (error) {
+        failed_[b] = error;
+      } else {
+        ready_[b] = std::move(batch);
+      }
     }
     cv_.notify_all();
+    if (error) return;  // the consumer rethrows it when it reaches this batch
   }
 }
 
@@ -103,7 +115,24 @@ std::optional<Batch> Loader::next() {
   if (consumed_ >= batches_.size()) return std::nullopt;
   const auto t0 = std::chrono::steady_clock::now();
   std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [&] { return ready_[consumed_].has_value(); });
+  cv_.wait(lock, [&] { return ready_[consumed_].has_value() || failed_[consumed_] != nullptr; });
+  if (failed_[consumed_]) {
+    const auto error = failed_[consumed_];
+    const auto& ids = batches_[consumed_];
+    lock.unlock();
+    std::string what;
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+      what = "unknown exception";
+    }
+    std::string events;
+    for (size_t k = 0; k < ids.size() && k < 8; ++k) events += (k ? ", " : "") + std::to_string(ids[k]);
+    if (ids.size() > 8) events += ", ...";
+    throw Error("loader: batch " + std::to_string(consumed_) + " (events " + events + ") could not be made: " + what);
+  }
   Batch b = std::move(*ready_[consumed_]);
   ready_[consumed_].reset();
   ++consumed_;
@@ -114,15 +143,14 @@ std::optional<Batch> Loader::next() {
   return b;
 }
 
-Batch Loader::assemble(const std::vector<std::int64_t>& ids) const {
-  const auto& t = *table_;
+Batch assemble_batch(const EventTable& t, const std::vector<std::int64_t>& ids, bool pin_memory) {
   std::int64_t n_max = 1, real = 0;
   for (auto i : ids) {
     n_max = std::max(n_max, t.event_size(i));
     real += t.event_size(i);
   }
   const auto B = static_cast<std::int64_t>(ids.size());
-  auto opts = torch::TensorOptions(torch::kFloat).pinned_memory(cfg_.pin_memory);
+  auto opts = torch::TensorOptions(torch::kFloat).pinned_memory(pin_memory);
   Batch b;
   b.x = torch::zeros({B, n_max, kXColumns}, opts);
   b.ygen = torch::zeros({B, n_max, kYColumns}, opts);

@@ -11,6 +11,8 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -44,12 +46,17 @@ struct LoaderConfig {
   std::int64_t max_events = 0;  // > 0: only the first N events of the split
 };
 
+// Builds the batch of the given events (the default pads and copies them from the table). Runs
+// on the loader's threads; what it throws reaches the consumer in next().
+using Assembler = std::function<Batch(const EventTable&, const std::vector<std::int64_t>& ids, bool pin_memory)>;
+Batch assemble_batch(const EventTable& t, const std::vector<std::int64_t>& ids, bool pin_memory);
+
 // Event order and batches of one epoch for one rank: a pure function, tested directly.
 std::vector<std::vector<std::int64_t>> epoch_batches(const EventTable& t, Split split, const LoaderConfig& cfg, int epoch);
 
 class Loader {
  public:
-  Loader(std::shared_ptr<const EventTable> table, Split split, LoaderConfig cfg);
+  Loader(std::shared_ptr<const EventTable> table, Split split, LoaderConfig cfg, Assembler assembler = assemble_batch);
   ~Loader();
   Loader(const Loader&) = delete;
   Loader& operator=(const Loader&) = delete;
@@ -59,13 +66,13 @@ class Loader {
   std::int64_t batches_in_epoch() const { return static_cast<std::int64_t>(batches_.size()); }
   std::int64_t events_in_split() const { return n_split_events_; }
   // The next batch of the epoch, or nothing at its end. Blocks while the batch is not ready;
-  // that time is added to wait_seconds().
+  // that time is added to wait_seconds(). When a loader thread failed to make the batch, its
+  // exception is rethrown here (an Error naming the batch's events).
   std::optional<Batch> next();
   double wait_seconds() const { return wait_s_; }
   double last_wait_seconds() const { return last_wait_s_; }
 
  private:
-  Batch assemble(const std::vector<std::int64_t>& ids) const;
   void stop_workers();
   void worker(int id);
 
@@ -74,7 +81,9 @@ class Loader {
   LoaderConfig cfg_;
   std::int64_t n_split_events_ = 0;
   std::vector<std::vector<std::int64_t>> batches_;
+  Assembler assembler_;
   std::vector<std::optional<Batch>> ready_;
+  std::vector<std::exception_ptr> failed_;
   std::size_t consumed_ = 0;
   bool stopping_ = false;
   std::mutex mu_;

@@ -10,6 +10,7 @@
 #include <cmath>
 
 #include "data/event_format.hpp"
+#include "util/error.hpp"
 
 namespace hmb::model {
 
@@ -70,6 +71,9 @@ CombinedGraphLayerImpl::CombinedGraphLayerImpl(const ModelConfig& cfg) : cfg_(cf
 torch::Tensor CombinedGraphLayerImpl::forward(const torch::Tensor& x_in, const torch::Tensor& mask_in) {
   const int64_t B = x_in.size(0), N = x_in.size(1), w = x_in.size(2);
   const int64_t bs = cfg_.bin_size;
+  require(N <= max_elements_per_event(cfg_),
+          "model " + cfg_.name + ": a batch with events of " + std::to_string(N) + " elements, more than the " +
+              std::to_string(max_elements_per_event(cfg_)) + " it can bin");
   const int64_t Np = (N + bs - 1) / bs * bs;
   const int64_t nb = Np / bs;
   // 1. Pad N up to a multiple of the bin size. The pad rows get mask = false, so they take

@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "data/event_format.hpp"
 #include "model/presets_yaml.hpp"
 #include "util/error.hpp"
 
@@ -23,6 +24,23 @@ std::vector<std::string> preset_names() {
   std::vector<std::string> names;
   for (const auto& kv : presets_node()) names.push_back(kv.first.as<std::string>());
   return names;
+}
+
+std::int64_t max_elements_per_event(const ModelConfig& cfg) {
+  const std::int64_t max_bins = 2 * (cfg.max_num_bins / 2) + 1;
+  return cfg.max_num_bins >= 2 ? max_bins * cfg.bin_size : 0;
+}
+
+void check_events_fit(const data::EventTable& table, const ModelConfig& cfg, const std::string& file) {
+  const auto limit = max_elements_per_event(cfg);
+  for (std::int64_t i = 0; i < table.n_events(); ++i) {
+    const auto n = table.event_size(i);
+    require(n <= limit, "event file '" + file + "': event " + std::to_string(i) + " has " + std::to_string(n) +
+                            " elements, more than the " + std::to_string(limit) + " the " + cfg.name +
+                            " model can bin (max_num_bins " + std::to_string(cfg.max_num_bins) + " x bin_size " +
+                            std::to_string(cfg.bin_size) +
+                            "): split such events when making the file, or use a preset with larger bins");
+  }
 }
 
 std::string resolve_preset_name(const std::string& name, bool on_gpu) {

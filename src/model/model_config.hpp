@@ -5,6 +5,10 @@
 #include <string>
 #include <vector>
 
+namespace hmb::data {
+struct EventTable;
+}
+
 namespace hmb::model {
 
 struct ModelConfig {
@@ -20,6 +24,14 @@ struct ModelConfig {
   int ffn_dist_hidden_dim = 128;
   double dropout = 0.0;
 };
+
+// The largest event (in elements) the model can bin. An event of N elements fills
+// ceil(N / bin_size) bins and the LSH codebook draws floor(bins / 2) of its max_num_bins / 2
+// rotations, so bins may not exceed 2 * floor(max_num_bins / 2) + 1.
+std::int64_t max_elements_per_event(const ModelConfig& cfg);
+// Refuses, before training, a sample holding an event larger than that: an Error naming the
+// file, the event, its size, the limit and what to do.
+void check_events_fit(const data::EventTable& table, const ModelConfig& cfg, const std::string& file);
 
 // The named preset; Error listing the known names otherwise.
 ModelConfig preset(const std::string& name);

@@ -17,7 +17,7 @@ void prepare_cuda_environment(bool deterministic) {
 }
 
 DeterminismReport configure_determinism(std::uint64_t seed, bool deterministic,
-                                        const std::string& precision, int threads,
+                                        Precision precision, int threads,
                                         const torch::Device& device) {
   DeterminismReport r;
   torch::manual_seed(seed);  // seeds CPU and every CUDA device
@@ -25,7 +25,7 @@ DeterminismReport configure_determinism(std::uint64_t seed, bool deterministic,
   ctx.setDeterministicAlgorithms(deterministic, /*warn_only=*/false);
   ctx.setDeterministicCuDNN(deterministic);
   ctx.setBenchmarkCuDNN(false);
-  const bool tf32 = precision == "tf32";
+  const bool tf32 = precision == Precision::tf32;
   ctx.setAllowTF32CuBLAS(tf32);
   ctx.setAllowTF32CuDNN(tf32);
   if (threads > 0) {
@@ -34,9 +34,9 @@ DeterminismReport configure_determinism(std::uint64_t seed, bool deterministic,
   if (!deterministic) {
     r.deterministic = false;
     r.notes = "--deterministic false: repeated runs may differ in the last bits";
-  } else if (device.is_cuda() && precision != "fp32") {
+  } else if (device.is_cuda() && precision != Precision::fp32) {
     r.deterministic = false;
-    r.notes = "--precision " + precision + " on CUDA: reduced-precision kernels, repeats agree within tolerance";
+    r.notes = "--precision " + to_string(precision) + " on CUDA: reduced-precision kernels, repeats agree within tolerance";
   }
   if (!r.deterministic) spdlog::warn("determinism: {}", r.notes);
   return r;

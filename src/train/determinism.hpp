@@ -5,6 +5,8 @@
 
 #include <torch/types.h>
 
+#include "train/config.hpp"
+
 namespace hmb::train {
 
 struct DeterminismReport {
@@ -19,7 +21,7 @@ void prepare_cuda_environment(bool deterministic);
 // TF32 use from `precision` (only "tf32" allows it) and the CPU thread count (0: keep
 // LibTorch's default). Returns what is in force.
 DeterminismReport configure_determinism(std::uint64_t seed, bool deterministic,
-                                        const std::string& precision, int threads,
+                                        Precision precision, int threads,
                                         const torch::Device& device);
 
 // A SHA-256 over every tensor of `named` in name order (float values as stored, little-endian

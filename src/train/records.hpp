@@ -13,10 +13,12 @@ struct StepRecord {
   int epoch = 0;
   std::int64_t step = 0;          // global step index, from 1
   std::int64_t events = 0;        // training events in this step, all ranks
-  double step_s = 0;              // wall time of the step, data wait included
+  double step_s = 0;              // end of the previous step to the end of this one on the
+                                  // device's timeline, data wait included
   double data_wait_s = 0;         // time the trainer waited for the loader
-  double loss = 0;                // total training loss of the step (rank 0's batch)
+  double loss = 0;                // total training loss of the step (this rank's batch)
   bool timed = false;             // inside the timed window (after warm-up)
+  bool skipped = false;           // fp16: gradients overflowed, the update was skipped
 };
 
 struct ValidationRecord {
@@ -54,7 +56,9 @@ struct RunResult {
   nlohmann::json config;          // the resolved configuration
   std::string device;             // "cpu", "cuda"
   std::string device_summary;
+  std::string communicator = "single process";
   int world_size = 1;             // ranks
+  nlohmann::json system;          // the machine (sys::SystemContext)
   int threads = 0;                // CPU threads LibTorch used
   std::int64_t parameters = 0;
   double flop_per_event_train = 0;  // cost model, for the average event of the sample
@@ -67,8 +71,9 @@ struct RunResult {
   // timed window (all epochs, warm-up steps excluded)
   std::int64_t warmup_steps = 0;
   std::int64_t timed_steps = 0;
-  std::int64_t timed_events = 0;
-  double timed_s = 0;
+  std::int64_t timed_events = 0;  // trained (not skipped) events inside the window
+  std::int64_t skipped_steps = 0; // fp16 updates skipped for overflowing gradients (all steps)
+  double timed_s = 0;             // open time of the window (device synchronised at its edges)
   double events_per_s = 0;
   double data_wait_fraction = 0;  // data wait / wall time, timed window
   double padding_fraction = 0;    // padded / (padded + real) elements in training batches

@@ -1,84 +1,104 @@
 #include "train/trainer.hpp"
 
-#include <ATen/Parallel.h>
-#include <ATen/autocast_mode.h>
 #include <spdlog/spdlog.h>
-#include <torch/cuda.h>
 #include <torch/optim/adamw.h>
 #include <torch/torch.h>
 
-#include <chrono>
 #include <cmath>
-#include <memory>
 
-#include "data/event_format.hpp"
-#include "data/loader.hpp"
-#include "gpu/cuda_info.hpp"
-#include "model/cost_model.hpp"
 #include "model/loss.hpp"
-#include "model/mlpf.hpp"
-#include "model/weights_io.hpp"
-#include "train/determinism.hpp"
-#include "train/device.hpp"
-#include "train/grad_scaler.hpp"
-#include "train/throughput.hpp"
+#include "train/failure.hpp"
 #include "util/error.hpp"
 #include "util/process.hpp"
 
 namespace hmb::train {
 
 namespace {
-using Clock = std::chrono::steady_clock;
-// Below these, the timed window is reported as too short to be a steady figure.
-constexpr double kMinTimedSeconds = 30.0;
-constexpr std::int64_t kMinTimedSteps = 10;
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+// An fp16 run that skips this many updates in a row has no usable loss scale left.
+constexpr std::int64_t kMaxConsecutiveSkips = 25;
+}  // namespace
 
-// Reduced precision on CUDA: autocast for bf16/fp16 while the guard lives.
-class AutocastGuard {
- public:
-  AutocastGuard(const torch::Device& device, const std::string& precision) {
-    if (!device.is_cuda() || (precision != "bf16" && precision != "fp16")) return;
-    active_ = true;
-    at::autocast::set_autocast_enabled(at::kCUDA, true);
-    at::autocast::set_autocast_dtype(at::kCUDA, precision == "bf16" ? at::kBFloat16 : at::kHalf);
+Trainer::Trainer(Config cfg, model::MLPF net, torch::Device device, dist::Communicator& comm, Instruments inst)
+    : cfg_(std::move(cfg)), net_(std::move(net)), device_(device), comm_(comm), inst_(inst) {
+  if (cfg_.precision == Precision::fp16) {
+    fused_ = std::make_unique<FusedAdamW>(net_->parameters(), cfg_.lr, cfg_.weight_decay);
+    scaler_ = std::make_unique<LossScaler>(device_);
+  } else {
+    adamw_ = std::make_unique<torch::optim::AdamW>(
+        net_->parameters(), torch::optim::AdamWOptions(cfg_.lr).weight_decay(cfg_.weight_decay));
   }
-  ~AutocastGuard() {
-    if (!active_) return;
-    at::autocast::set_autocast_enabled(at::kCUDA, false);
-    at::autocast::clear_cache();
-  }
-
- private:
-  bool active_ = false;
-};
-
-void sync(const torch::Device& d) {
-  if (d.is_cuda()) torch::cuda::synchronize();
 }
 
-std::vector<std::pair<std::string, torch::Tensor>> weights_of(const model::MLPF& m) {
-  return model::state_dict(*m);
+Trainer::~Trainer() = default;
+
+std::vector<torch::Tensor> Trainer::gradients() const {
+  std::vector<torch::Tensor> grads;
+  for (const auto& p : net_->parameters())
+    if (p.grad().defined()) grads.push_back(p.grad());
+  return grads;
 }
 
-ValidationRecord validate(model::MLPF& net, data::Loader& loader, const torch::Device& device,
-                          const std::string& precision, int num_classes) {
+torch::Tensor Trainer::step(const data::Batch& batch) {
+  auto x = batch.x.to(device_, /*non_blocking=*/true);
+  auto y = batch.ygen.to(device_, true);
+  auto m = batch.mask.to(device_, true);
+  if (fused_) {
+    fused_->zero_grad();
+  } else {
+    adamw_->zero_grad();
+  }
+  model::LossParts loss;
+  {
+    AutocastGuard autocast(device_, cfg_.precision);
+    auto out = net_->forward(x, m);
+    loss = model::compute_loss(out, y, m);
+  }
+  if (scaler_) {
+    scaler_->scale(loss.total).backward();
+    auto grads = gradients();
+    comm_.all_reduce_gradients(grads);
+    scaler_->unscale(grads);
+    comm_.all_reduce(scaler_->found_inf(), dist::ReduceOp::max);  // every rank skips alike
+    fused_->step(scaler_->found_inf());
+    scaler_->update();
+  } else {
+    loss.total.backward();
+    if (comm_.world() > 1) {
+      auto grads = gradients();
+      comm_.all_reduce_gradients(grads);
+    }
+    adamw_->step();
+  }
+  return loss.total.detach();
+}
+
+ValidationRecord Trainer::validate(data::Loader& loader) {
   torch::NoGradGuard no_grad;
-  net->eval();
+  net_->eval();
   loader.start_epoch(0);
-  auto counts = model::zero_counts(num_classes, device);
-  ValidationRecord v;
+  const int nc = net_->config().num_classes;
+  auto counts = model::zero_counts(nc, device_);
+  std::int64_t events = 0;
   while (auto batch = loader.next()) {
-    auto x = batch->x.to(device, /*non_blocking=*/true);
-    auto y = batch->ygen.to(device, true);
-    auto m = batch->mask.to(device, true);
-    AutocastGuard autocast(device, precision);
-    auto out = net->forward(x, m);
+    auto x = batch->x.to(device_, /*non_blocking=*/true);
+    auto y = batch->ygen.to(device_, true);
+    auto m = batch->mask.to(device_, true);
+    AutocastGuard autocast(device_, cfg_.precision);
+    auto out = net_->forward(x, m);
     auto loss = model::compute_loss(out, y, m);
     model::accumulate(counts, out, loss, y, m);
-    v.events += static_cast<std::int64_t>(batch->event_ids.size());
+    events += static_cast<std::int64_t>(batch->event_ids.size());
   }
-  net->train();
+  net_->train();
+  // Accuracy from counts summed over the ranks, never from an average of their fractions.
+  auto n_events = torch::full({1}, events, torch::TensorOptions(torch::kLong).device(device_));
+  comm_.all_reduce(counts.confusion, dist::ReduceOp::sum);
+  comm_.all_reduce(counts.loss_sums, dist::ReduceOp::sum);
+  comm_.all_reduce(counts.n_real, dist::ReduceOp::sum);
+  comm_.all_reduce(n_events, dist::ReduceOp::sum);
+
+  ValidationRecord v;
+  v.events = n_events.item<std::int64_t>();
   auto confusion = counts.confusion.to(torch::kCPU);
   auto sums = counts.loss_sums.to(torch::kCPU);
   const auto n = counts.n_real.item<std::int64_t>();
@@ -88,8 +108,8 @@ ValidationRecord validate(model::MLPF& net, data::Loader& loader, const torch::D
   v.loss_classification = sums[1].item<double>() / dn;
   v.loss_regression = sums[2].item<double>() / dn;
   std::int64_t correct = 0, particles = 0, particles_correct = 0;
-  for (int t = 0; t < num_classes; ++t) {
-    for (int p = 0; p < num_classes; ++p) {
+  for (int t = 0; t < nc; ++t) {
+    for (int p = 0; p < nc; ++p) {
       const auto c = confusion[t][p].item<std::int64_t>();
       v.confusion.push_back(c);
       if (t == p) correct += c;
@@ -101,193 +121,137 @@ ValidationRecord validate(model::MLPF& net, data::Loader& loader, const torch::D
   v.accuracy_particles = static_cast<double>(particles_correct) / static_cast<double>(std::max<std::int64_t>(1, particles));
   return v;
 }
-}  // namespace
 
-RunResult run_training(const config::RunConfig& requested) {
-  const auto t_start = Clock::now();
-  RunResult r;
-  // What makes the figures less trustworthy goes to the log and into the report.
-  auto warn = [&r](std::string what) {
-    spdlog::warn("{}", what);
-    r.warnings.push_back(std::move(what));
-  };
-  config::RunConfig cfg = requested;  // with the preset resolved once the device is known
-  r.warmup_steps = cfg.warmup_steps;
-
-  // ---- device, seeds, determinism ---------------------------------------------------------
-  prepare_cuda_environment(cfg.deterministic);
-  const DeviceChoice dev = select_device(cfg.gpus);
-  const torch::Device device = dev.device;
-  require(device.is_cuda() || cfg.precision == "fp32",
-          "option --precision: '" + cfg.precision + "' needs a CUDA device; on the CPU use --precision fp32");
-  r.device = device.is_cuda() ? "cuda" : "cpu";
-  r.device_summary = dev.summary;
-  if (dev.num_gpus > 1) {
-    // Data-parallel training across GPUs is not part of this version: say so rather than let
-    // the report suggest that every chosen GPU trained.
-    r.device_summary += "; training on GPU 0 only (this version has no data-parallel training)";
-    warn("device: " + std::to_string(dev.num_gpus) + " GPUs chosen, but this version trains on GPU 0 only");
+void Trainer::flush(RunResult& r, bool& stop) {
+  if (pending_.empty()) return;
+  std::vector<torch::Tensor> losses, flags;
+  for (const auto& p : pending_) {
+    losses.push_back(p.loss.reshape({1}).to(torch::kFloat));
+    if (p.found_inf.defined()) flags.push_back(p.found_inf.reshape({1}));
   }
-  cfg.preset = model::resolve_preset_name(requested.preset, device.is_cuda());
-  if (cfg.preset != requested.preset)
-    spdlog::info("model: preset {} is {} on this device ({})", requested.preset, cfg.preset, r.device);
-  r.config = config::run_options().to_json(cfg);
-  const auto det = configure_determinism(cfg.seed, cfg.deterministic, cfg.precision, cfg.threads, device);
-  r.deterministic = det.deterministic;
-  r.threads = at::get_num_threads();
-
-  // ---- data -------------------------------------------------------------------------------
-  data::EventFileInfo info;
-  require(!cfg.data.empty(), "option --data: no event file given (make one with `hep-mlbench generate`)");
-  // The whole file is read into memory once, before training: the loader never touches the
-  // filesystem in the timed window (this is hep-mlbench's staging of the sample into RAM).
-  const auto t_read = Clock::now();
-  auto table = std::make_shared<const data::EventTable>(data::read_event_file(cfg.data, &info, true));
-  r.data_read_s = seconds_since(t_read);
-  r.data_checksum = info.checksum;
-  spdlog::info("data: {} ({} events: {} train, {} validation; checksum {} verified)", cfg.data, info.n_events,
-               info.n_train, info.n_validation, info.checksum.substr(0, 16));
-
-  // ---- model and optimiser ------------------------------------------------------------------
-  const auto mcfg = model::preset(cfg.preset);
-  torch::manual_seed(cfg.seed);  // the initial weights and the LSH codebooks depend on the seed only
-  model::MLPF net(mcfg);
-  if (!cfg.init_weights.empty()) {
-    model::load_state_dict(*net, cfg.init_weights);
-    spdlog::info("model: weights from {}", cfg.init_weights);
-  }
-  net->to(device);
-  r.parameters = net->num_parameters();
-  r.initial_weights_checksum = tensors_checksum(weights_of(net));
-  const auto cost = model::cost_per_element(mcfg);
-  spdlog::info("model: preset {} (width {}, {} graph layers per stack, bin size {}): {} trainable parameters, "
-               "{:.1f} MFLOP per element forward",
-               mcfg.name, mcfg.width, mcfg.num_convs, mcfg.bin_size, r.parameters, cost.forward_per_element / 1e6);
-  torch::optim::AdamW opt(net->parameters(), torch::optim::AdamWOptions(cfg.lr).weight_decay(cfg.weight_decay));
-  GradScaler scaler(device.is_cuda() && cfg.precision == "fp16");
-
-  data::LoaderConfig lc;
-  lc.batch_size = cfg.batch_size;
-  lc.seed = cfg.seed;
-  lc.bucket_by_size = cfg.bucket_by_size;
-  lc.threads = cfg.loader_threads;
-  lc.prefetch = cfg.prefetch;
-  lc.pin_memory = device.is_cuda();
-  lc.max_events = cfg.max_train_events;
-  data::Loader train_loader(table, data::Split::train, lc);
-  data::LoaderConfig vc = lc;
-  vc.shuffle = false;
-  vc.bucket_by_size = false;
-  vc.max_events = cfg.max_val_events;
-  data::Loader val_loader(table, data::Split::validation, vc);
-  require(train_loader.events_in_split() >= cfg.batch_size,
-          "option --batch-size: " + std::to_string(cfg.batch_size) + " is larger than the " +
-              std::to_string(train_loader.events_in_split()) + " training events in use");
-
-  // ---- the loop ---------------------------------------------------------------------------
-  if (device.is_cuda()) gpu::reset_peak_device_memory(device.index());
-  ThroughputMeter meter(cfg.warmup_steps);
-  std::int64_t global_step = 0, padded = 0, real = 0;
-  double timed_elements = 0;
-  std::vector<torch::Tensor> pending;  // step losses not yet read back (no sync in the step)
-  bool stop = false;
-
-  // Reads the pending losses back in one transfer; a non-finite one ends the run.
-  auto flush = [&]() {
-    if (pending.empty()) return;
-    auto values = torch::stack(pending).to(torch::kCPU, torch::kDouble);
-    const auto first = r.steps.size() - pending.size();
-    for (size_t i = 0; i < pending.size(); ++i) {
-      const double v = values[static_cast<int64_t>(i)].item<double>();
-      r.steps[first + i].loss = v;
-      if (!std::isfinite(v) && r.status == "ok") {
-        r.status = "failed";
-        r.error = "training loss is " + std::string(std::isnan(v) ? "NaN" : "infinite") + " at step " +
-                  std::to_string(r.steps[first + i].step) +
-                  ": lower --lr, use --precision fp32, or check the event file";
-        stop = true;
+  // One read-back for all of them (the only synchronisation of the loop between boundaries).
+  const auto loss_values = torch::cat(losses).to(torch::kCPU, torch::kDouble);
+  const auto flag_values = flags.empty() ? torch::Tensor() : torch::cat(flags).to(torch::kCPU, torch::kDouble);
+  bool non_finite = false, hopeless = false;
+  std::int64_t bad_step = 0;
+  for (size_t i = 0; i < pending_.size(); ++i) {
+    auto& rec = r.steps[pending_[i].record];
+    rec.loss = loss_values[static_cast<std::int64_t>(i)].item<double>();
+    rec.step_s = inst_.timeline.seconds(pending_[i].from, pending_[i].to);
+    rec.skipped = flag_values.defined() && flag_values[static_cast<std::int64_t>(i)].item<double>() > 0;
+    const metrics::StepSample sample{rec.epoch, rec.step, rec.events, rec.step_s, rec.data_wait_s, rec.timed};
+    inst_.window.step(sample);
+    if (rec.skipped) {
+      ++r.skipped_steps;
+      inst_.window.skipped(sample);
+      if (++consecutive_skips_ >= kMaxConsecutiveSkips) hopeless = true;
+    } else {
+      consecutive_skips_ = 0;
+      // A skipped fp16 step may have an overflowing loss; any other non-finite loss is fatal.
+      if (!std::isfinite(rec.loss) && !non_finite) {
+        non_finite = true;
+        bad_step = rec.step;
       }
     }
-    pending.clear();
-  };
+  }
+  inst_.timeline.release_before(pending_.back().to);
+  pending_.clear();
+  const bool any_non_finite = comm_.any(non_finite);
+  const bool any_hopeless = comm_.any(hopeless);
+  if (r.status != "ok") return;
+  if (any_non_finite) {
+    r.status = "failed";
+    r.error = non_finite ? "training loss is not finite (NaN or inf) at step " + std::to_string(bad_step) +
+                               ": lower --lr, use --precision fp32, or check the event file"
+                         : "training loss is not finite on another rank: lower --lr, use --precision fp32, or "
+                           "check the event file";
+    stop = true;
+  } else if (any_hopeless) {
+    r.status = "failed";
+    r.error = "fp16 loss scaling skipped " + std::to_string(kMaxConsecutiveSkips) +
+              " updates in a row (gradients overflow at every scale): use --precision bf16 or fp32, or lower --lr";
+    stop = true;
+  }
+}
 
-  const std::int64_t per_epoch = [&] {
-    train_loader.start_epoch(0);
-    return train_loader.batches_in_epoch();
-  }();
+void Trainer::run_epochs(data::Loader& train, data::Loader& val, RunResult& r, bool& stop) {
+  stage_ = "training";
+  train.start_epoch(0);
+  const std::int64_t per_epoch = train.batches_in_epoch();
   require(per_epoch > 0, "training: no complete batch in the training split; lower --batch-size");
-  const std::int64_t total_steps = cfg.steps > 0 ? std::min<std::int64_t>(cfg.steps, per_epoch * cfg.epochs) : per_epoch * cfg.epochs;
-  spdlog::info("train: {} epochs x {} steps of {} events ({} steps in all), warm-up {} steps", cfg.epochs, per_epoch,
-               cfg.batch_size, total_steps, cfg.warmup_steps);
-  net->train();
-
-  for (int epoch = 1; epoch <= cfg.epochs && !stop; ++epoch) {
+  const std::int64_t planned = per_epoch * cfg_.epochs;
+  const std::int64_t total = cfg_.steps > 0 ? std::min<std::int64_t>(cfg_.steps, planned) : planned;
+  spdlog::info("train: {} epochs x {} steps of {} events per rank ({} steps in all), warm-up {} steps", cfg_.epochs,
+               per_epoch, cfg_.batch_size, total, cfg_.warmup_steps);
+  net_->train();
+  std::int64_t done = 0;
+  for (int epoch = 1; epoch <= cfg_.epochs && !stop; ++epoch) {
     EpochRecord er;
     er.epoch = epoch;
-    const auto t_epoch = Clock::now();
-    train_loader.start_epoch(epoch - 1);
-    double loss_sum_steps = 0;
-    const size_t epoch_first_step = r.steps.size();
-    auto t_step = Clock::now();
+    const double t_epoch = inst_.clock.now();
+    inst_.window.resume();
+    if (epoch > 1) train.start_epoch(epoch - 1);
+    prev_mark_ = inst_.timeline.mark();
+    double log_events = 0, log_seconds_from = inst_.clock.now();
     while (!stop) {
-      auto batch = train_loader.next();
+      stage_ = "training";
+      current_step_ = done + 1;
+      if (inst_.window.before_step(done)) prev_mark_ = inst_.timeline.mark();  // the window's edge
+      auto batch = train.next();
       if (!batch) break;
-      const double wait = train_loader.last_wait_seconds();
-      auto x = batch->x.to(device, /*non_blocking=*/true);
-      auto y = batch->ygen.to(device, true);
-      auto m = batch->mask.to(device, true);
-      opt.zero_grad();
-      model::LossParts loss;
-      {
-        AutocastGuard autocast(device, cfg.precision);
-        auto out = net->forward(x, m);
-        loss = model::compute_loss(out, y, m);
-      }
-      scaler.scale(loss.total).backward();
-      if (scaler.unscale_and_check(net->parameters())) opt.step();
-
-      ++global_step;
+      const double wait = train.last_wait_seconds();
+      auto loss = step(*batch);
+      ++done;
+      const auto mark = inst_.timeline.mark();
       const auto events = static_cast<std::int64_t>(batch->event_ids.size());
-      padded += batch->padded_elements;
-      real += batch->real_elements;
-      const bool log_now = global_step % cfg.log_every == 0 || global_step == total_steps;
-      if (log_now) sync(device);
-      const double step_s = seconds_since(t_step);
-      t_step = Clock::now();
-      meter.add_step(step_s, events, wait);
-      if (global_step > cfg.warmup_steps)
-        timed_elements += static_cast<double>(batch->real_elements + batch->padded_elements);
-      StepRecord sr{epoch, global_step, events, step_s, wait, 0.0, global_step > cfg.warmup_steps};
-      r.steps.push_back(sr);
-      pending.push_back(loss.total.detach());
+      const bool timed = inst_.window.is_open();
+      r.steps.push_back(StepRecord{epoch, done, events, 0.0, wait, 0.0, timed, false});
+      pending_.push_back(Pending{r.steps.size() - 1, loss,
+                                 scaler_ ? scaler_->found_inf().clone() : torch::Tensor(), prev_mark_, mark});
+      prev_mark_ = mark;
+      padded_ += batch->padded_elements;
+      real_ += batch->real_elements;
+      if (timed) timed_elements_ += static_cast<double>(batch->real_elements + batch->padded_elements);
       er.steps += 1;
       er.events += events;
       er.data_wait_s += wait;
+      log_events += static_cast<double>(events);
 
-      if (log_now) {
-        flush();
-        const double rate = meter.timed_steps() > 0 ? meter.events_per_second() : events / std::max(step_s, 1e-9);
+      if (done % cfg_.log_every == 0 || done == total) {
+        flush(r, stop);
+        const double now = inst_.clock.now();
+        const auto& last = r.steps.back();
         spdlog::info("epoch {}/{} step {}/{} loss {:.4f} | {:.2f} events/s | {:.1f} ms/step | data-wait {:.1f}% | rss {:.0f} MiB",
-                     epoch, cfg.epochs, global_step, total_steps, r.steps.back().loss, rate, step_s * 1e3,
-                     100.0 * wait / std::max(step_s, 1e-9), peak_rss_mb());
+                     epoch, cfg_.epochs, done, total, last.loss, log_events / std::max(now - log_seconds_from, 1e-9),
+                     last.step_s * 1e3, 100.0 * last.data_wait_s / std::max(last.step_s, 1e-9), peak_rss_mb());
+        log_events = 0;
+        log_seconds_from = now;
       }
-      if (stop_requested() != 0 && r.status == "ok") {
+      if (!stop && comm_.any(stop_requested() != 0) && r.status == "ok") {
         r.status = "interrupted";
-        r.error = "stopped by signal " + std::to_string(stop_requested()) + " at step " + std::to_string(global_step);
+        r.error = "stopped by signal " + std::to_string(stop_requested()) + " at step " + std::to_string(done);
         stop = true;
       }
-      if (global_step >= total_steps) stop = true;
+      if (done >= total) stop = true;
     }
-    flush();
-    sync(device);
-    er.train_s = seconds_since(t_epoch);
+    flush(r, stop);
+    inst_.window.pause();
+    inst_.device_sync.synchronize();  // the epoch's time includes its last step's device work
+    er.train_s = inst_.clock.now() - t_epoch;
     er.events_per_s = er.train_s > 0 ? static_cast<double>(er.events) / er.train_s : 0;
-    for (size_t i = epoch_first_step; i < r.steps.size(); ++i) loss_sum_steps += r.steps[i].loss;
-    er.train_loss = er.steps > 0 ? loss_sum_steps / static_cast<double>(er.steps) : 0;
+    double loss_sum = 0;
+    std::int64_t counted = 0;
+    for (auto it = r.steps.end() - er.steps; it != r.steps.end(); ++it) {
+      if (it->skipped || !std::isfinite(it->loss)) continue;
+      loss_sum += it->loss;
+      ++counted;
+    }
+    er.train_loss = counted > 0 ? loss_sum / static_cast<double>(counted) : 0;
     if (r.status == "ok") {
-      const auto t_val = Clock::now();
-      er.validation = validate(net, val_loader, device, cfg.precision, mcfg.num_classes);
-      er.validation_s = seconds_since(t_val);
+      stage_ = "validation";
+      const double t_val = inst_.clock.now();
+      er.validation = validate(val);
+      er.validation_s = inst_.clock.now() - t_val;
       spdlog::info("epoch {} done: {:.1f} s, {:.2f} events/s, train loss {:.4f} | validation loss {:.4f}, "
                    "accuracy {:.4f}, on particles {:.4f} ({} events, {:.1f} s)",
                    epoch, er.train_s, er.events_per_s, er.train_loss, er.validation.loss, er.validation.accuracy,
@@ -295,33 +259,27 @@ RunResult run_training(const config::RunConfig& requested) {
     }
     r.epochs.push_back(er);
   }
+}
 
-  // ---- what the run measured ----------------------------------------------------------------
-  r.timed_steps = meter.timed_steps();
-  r.timed_events = meter.timed_events();
-  r.timed_s = meter.timed_seconds();
-  r.events_per_s = meter.events_per_second();
-  r.data_wait_fraction = r.timed_s > 0 ? meter.timed_data_wait_seconds() / r.timed_s : 0;
-  r.padding_fraction = (padded + real) > 0 ? static_cast<double>(padded) / static_cast<double>(padded + real) : 0;
-  r.flop_per_event_train = r.timed_events > 0 ? cost.train_per_element * timed_elements / static_cast<double>(r.timed_events) : 0;
-  r.final_weights_checksum = tensors_checksum(weights_of(net));
-  r.peak_rss_mb = peak_rss_mb();
-  if (device.is_cuda()) r.gpu.peak_memory_mb = gpu::peak_device_memory_mb(device.index());
-  r.wall_s = seconds_since(t_start);
-  // Too little work makes a timing meaningless: say so in the log and the report.
-  if (r.timed_steps > 0 && (r.timed_s < kMinTimedSeconds || r.timed_steps < kMinTimedSteps)) {
-    warn(fmt::format(
-        "the timed window is short ({:.1f} s over {} steps; at least {:.0f} s and {} steps make a steady figure): "
-        "train longer (--epochs, --max-train-events) for a throughput to compare",
-        r.timed_s, r.timed_steps, kMinTimedSeconds, kMinTimedSteps));
-  }
-  if (r.status == "ok" && r.timed_steps == 0) {
+void Trainer::fit(data::Loader& train, data::Loader& val, RunResult& r) {
+  bool stop = false;
+  try {
+    run_epochs(train, val, r, stop);
+  } catch (const std::exception& e) {
+    FailureContext ctx{stage_, current_step_, cfg_.batch_size, cfg_.preset, device_text_};
     r.status = "failed";
-    r.error = "no step inside the timed window (" + std::to_string(global_step) + " steps, " +
-              std::to_string(cfg.warmup_steps) + " warm-up): train longer or lower --warmup-steps";
+    r.error = explain_failure(e, ctx);
+    spdlog::error("{}", r.error);
+    pending_.clear();
   }
-  if (!cfg.results.empty()) model::save_state_dict(*net, cfg.results + "/final_weights.pt");
-  return r;
+  try {
+    inst_.window.end();
+  } catch (const std::exception& e) {
+    // A device that failed cannot be synchronised; the run has failed already and says why.
+    spdlog::warn("closing the timed window: {}", e.what());
+  }
+  r.padding_fraction =
+      (padded_ + real_) > 0 ? static_cast<double>(padded_) / static_cast<double>(padded_ + real_) : 0.0;
 }
 
 }  // namespace hmb::train

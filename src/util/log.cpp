@@ -2,6 +2,8 @@
 
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace hmb {
 
@@ -21,10 +23,18 @@ void setup_logging(LogMode mode) {
   spdlog::set_default_logger(logger);
 }
 
-void add_log_file(const std::string& path) {
+bool same_file(int fd, const std::string& path) {
+  struct stat a {}, b {};
+  if (::fstat(fd, &a) != 0 || ::stat(path.c_str(), &b) != 0) return false;
+  return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+bool add_log_file(const std::string& path) {
+  if (same_file(STDERR_FILENO, path)) return false;
   auto sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(path, /*truncate=*/false);
   sink->set_pattern(kPattern);
   spdlog::default_logger()->sinks().push_back(sink);
+  return true;
 }
 
 }  // namespace hmb
