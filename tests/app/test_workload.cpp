@@ -5,7 +5,7 @@
 
 using hmb::app::gpu_sharing_warning;
 
-TEST_CASE("workload: copies sharing a GPU are warned about; CPU copies and one copy are not", "[workload]") {
+TEST_CASE("workload: copies sharing a GPU are warned about, CPU copies and one copy are not", "[workload]") {
   const std::vector<std::string> none;
   const auto shared = gpu_sharing_warning(2, none, 1);
   REQUIRE(shared.has_value());

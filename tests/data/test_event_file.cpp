@@ -58,3 +58,27 @@ TEST_CASE("event file: an empty split is refused", "[data][format]") {
   CHECK_THROWS_WITH(read_event_file(path), Catch::Contains("/split") && Catch::Contains("no validation events"));
   std::filesystem::remove(path);
 }
+
+TEST_CASE("event file: element types other than tower/track and class labels outside 0..5 are refused", "[data][format]") {
+  const auto path = (std::filesystem::temp_directory_path() / ("hmb-labels-" + std::to_string(::getpid()) + ".h5")).string();
+  auto table_with = [](float type, float cls) {
+    EventTable t;
+    std::vector<float> x(2 * kXColumns, 1.0f), y(2 * kYColumns, 0.0f);
+    t.append(x.data(), y.data(), 2, 0);
+    x[kXColumns + xcol::type] = type;    // event 1, row 1
+    y[kYColumns + ycol::cls] = cls;
+    t.append(x.data(), y.data(), 2, 1);
+    return t;
+  };
+  write_event_file(path, table_with(1.0f, 5.0f), "{}");
+  CHECK_NOTHROW(read_event_file(path));
+  write_event_file(path, table_with(3.0f, 1.0f), "{}");
+  CHECK_THROWS_WITH(read_event_file(path), Catch::Contains("/X") && Catch::Contains("element type 3") &&
+                                               Catch::Contains("row 3") && Catch::Contains("event 1"));
+  write_event_file(path, table_with(2.0f, 6.0f), "{}");
+  CHECK_THROWS_WITH(read_event_file(path), Catch::Contains("/ygen") && Catch::Contains("class label 6") &&
+                                               Catch::Contains("event 1") && Catch::Contains("0..5"));
+  write_event_file(path, table_with(2.0f, 1.5f), "{}");
+  CHECK_THROWS_WITH(read_event_file(path), Catch::Contains("class label 1.5"));
+  std::filesystem::remove(path);
+}

@@ -62,7 +62,7 @@ TEST_CASE("loader: the order depends on (seed, epoch) only", "[data][loader]") {
   CHECK(v[1] == std::vector<std::int64_t>{26, 27});
 }
 
-TEST_CASE("loader: batches are padded to the longest event; bucketing cuts the padding", "[data][loader]") {
+TEST_CASE("loader: batches are padded to the longest event, bucketing cuts the padding", "[data][loader]") {
   auto t = table();
   auto padding = [&](bool bucket) {
     LoaderConfig c;

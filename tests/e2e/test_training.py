@@ -42,6 +42,13 @@ assert stat(sa, "final_weights_checksum") != stat(sc, "final_weights_checksum")
 assert losses(a) != losses(c)
 print("ok: identical runs are bit-identical; another seed differs")
 
+# 1b. The final weights load in PyTorch the ordinary way (torch.load with its defaults).
+import torch
+weights = torch.load(os.path.join(a, "final_weights.pt"))
+assert isinstance(weights, dict) and len(weights) > 10 and all(torch.is_tensor(t) for t in weights.values())
+assert "system" in sa["context"] and sa["context"]["system"]["logical_cores"] >= 1
+print("ok: final_weights.pt loads with torch.load defaults,", len(weights), "tensors")
+
 # 2. compare: same workload agrees, another seed is another workload.
 assert run(["compare", os.path.join(a, "hep-mlbench_summary.json"), os.path.join(b, "hep-mlbench_summary.json")]).returncode == 0
 p = run(["compare", os.path.join(a, "hep-mlbench_summary.json"), os.path.join(c, "hep-mlbench_summary.json")], check=False)

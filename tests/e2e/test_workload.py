@@ -28,6 +28,13 @@ assert s["report"]["wl-scores"]["mlpf_train_events_per_s"] > 0
 assert s["run_info"]["copies"] == 1 and s["run_info"]["threads_per_copy"] == 1
 assert s["run_info"]["events_per_thread"] == 8
 assert os.path.exists(os.path.join(res, "proc_0", "hep-mlbench.log"))
+log = open(os.path.join(res, "proc_0", "hep-mlbench.log")).read()
+assert log.count("hep-mlbench train, resolved configuration") == 1, "a copy's log repeats its lines"
+assert log.count("summary") >= 1 and log.count("report: ") == 1
+assert s["app"]["containment"] == s["report"]["copies"][0]["app"]["containment"]
+acc = s["report"]["wl-stats"]["validation_accuracy"]
+assert acc["count"] == 1 and acc["value"] == acc["avg"] == s["report"]["copies"][0]["report"]["wl-stats"]["validation_accuracy"]["value"]
+assert s["context"]["system"]["logical_cores"] >= 1 or "system" in s["report"]["copies"][0]["context"]
 print("ok: one copy, score", s["report"]["wl-scores"])
 
 # 2. Two copies: the score is the machine's total.
@@ -39,6 +46,10 @@ per_copy = [c["report"]["wl-scores"]["mlpf_train_events_per_s"] for c in s2["rep
 assert abs(sum(per_copy) - s2["report"]["wl-scores"]["mlpf_train_events_per_s"]) < 1e-9
 assert not os.path.exists(os.path.join(res2, "proc_1", "final_weights.pt"))  # mopped up
 assert os.path.exists(os.path.join(res2, "proc_1", "hep-mlbench.log"))      # logs kept
+st = s2["report"]["wl-stats"]
+assert st["throughput"]["count"] == 2 and abs(st["throughput"]["value"] - sum(per_copy)) < 1e-9
+assert abs(st["throughput"]["min"] - min(per_copy)) < 1e-9 and abs(st["throughput"]["max"] - max(per_copy)) < 1e-9
+assert st["step_time"]["count"] == 2 and st["validation_accuracy"]["count"] == 2
 print("ok: two copies", per_copy)
 
 # 3. A corrupt data file: ERROR in the summary, non-zero exit.

@@ -85,7 +85,7 @@ TEST_CASE("cost model: the delphes preset is about 33 MFLOP per element forward"
   CHECK(c.train_per_element == Approx(3 * c.forward_per_element));
 }
 
-TEST_CASE("weights: save and load round-trip; wrong keys and shapes are refused", "[model][weights]") {
+TEST_CASE("weights: save and load round-trip, wrong keys and shapes are refused", "[model][weights]") {
   torch::manual_seed(1);
   MLPF a(preset("tiny"));
   const std::string path = "/tmp/hmb-weights-test.pt";
@@ -126,4 +126,19 @@ TEST_CASE("loss: parts are finite, positive, and zero-particle batches have no r
   accumulate(counts, out, some, ygen, mask);
   CHECK(counts.confusion.sum().item<std::int64_t>() == 110);
   CHECK(counts.n_real.item<std::int64_t>() == 110);
+}
+
+TEST_CASE("model: the largest event it can bin, and a clear refusal beyond it", "[model][limits]") {
+  ModelConfig c = preset("tiny");
+  CHECK(max_elements_per_event(c) == 201 * 64);
+  CHECK(max_elements_per_event(preset("delphes")) == 201 * 640);
+  c.bin_size = 8;
+  c.max_num_bins = 4;  // codebook of 2 rotations: 5 bins of 8 at most
+  REQUIRE(max_elements_per_event(c) == 40);
+  torch::manual_seed(1);
+  MLPF net(c);
+  auto at_limit = events({40, 7});
+  CHECK_NOTHROW(net->forward(at_limit, at_limit.select(-1, 0) != 0));
+  auto beyond = events({41, 7});
+  CHECK_THROWS_AS(net->forward(beyond, beyond.select(-1, 0) != 0), hmb::Error);
 }

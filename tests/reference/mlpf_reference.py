@@ -9,6 +9,7 @@ weights, inputs, outputs, loss parts and every parameter's gradient. The C++ tes
 usage: mlpf_reference.py OUTPUT.pt [--width 32 --bin-size 64 ...]
 """
 import argparse
+import collections
 import math
 
 import torch
@@ -180,6 +181,8 @@ def main():
     ap.add_argument("--messages", type=int, default=2)
     ap.add_argument("--lengths", default="150,97,64")
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--steps", type=int, default=5, help="AdamW steps after the gradient check")
+    ap.add_argument("--lr", type=float, default=1e-3)
     a = ap.parse_args()
     if a.flops:
         count_flops(a)
@@ -203,9 +206,30 @@ def main():
         fixture["weight." + name] = t.float()
     for name, p in model.named_parameters():
         fixture["grad." + name] = p.grad.float()
+    # The state_dict as a PyTorch user saves it, for --init-weights: model.state_dict() is an
+    # OrderedDict carrying _metadata; also without _metadata, and as a plain dict.
+    sd = model.state_dict()
+    ordered = collections.OrderedDict((k, v.float()) for k, v in sd.items())
+    torch.save(dict(ordered), a.output + ".state_dict.pt")
+    torch.save(collections.OrderedDict(ordered), a.output + ".ordered_plain.pt")
+    ordered._metadata = sd._metadata
+    torch.save(ordered, a.output + ".ordered.pt")
+    # Several AdamW steps on the same batch (float64, torch.optim.AdamW with hep-mlbench's
+    # settings): the loss before each step and the weights after the last one.
+    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.01)
+    losses = []
+    for _ in range(a.steps):
+        opt.zero_grad()
+        lg, mo, mk = model(X)
+        t, _, _ = loss_parts(lg, mo, ygen, mk)
+        t.backward()
+        opt.step()
+        losses.append(t.item())
+    fixture["adamw"] = torch.tensor([a.lr, float(a.steps)]).float()
+    fixture["adamw_losses"] = torch.tensor(losses).float()
+    for name, t in model.state_dict().items():
+        fixture["after." + name] = t.float()
     torch.save(fixture, a.output)
-    # The plain state_dict as the Python MLPF would save it, for --init-weights.
-    torch.save({k: v.float() for k, v in model.state_dict().items()}, a.output + ".state_dict.pt")
     print(f"mlpf_reference: wrote {a.output}: {len(fixture)} tensors, loss {total.item():.6f}")
 
 

@@ -23,7 +23,7 @@ TEST_CASE("compare: identical and near-identical runs agree", "[compare]") {
   CHECK(hmb::report::compare_summaries(summary(0.9576, 42, "d"), summary(0.9579, 42, "d"), tol).ok());
 }
 
-TEST_CASE("compare: another seed or data is another workload; a large gap fails", "[compare]") {
+TEST_CASE("compare: another seed or data is another workload, a large gap fails", "[compare]") {
   hmb::report::Tolerances tol;
   auto seed = hmb::report::compare_summaries(summary(0.95, 42, "d"), summary(0.95, 43, "d"), tol);
   CHECK_FALSE(seed.same_workload);

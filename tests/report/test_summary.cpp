@@ -52,17 +52,3 @@ TEST_CASE("summary: a failed run says ERROR and why, with no score", "[report]")
   CHECK(e["report"]["log"] == "ERROR");
   CHECK(e["report"]["error"] == "data file missing");
 }
-
-TEST_CASE("summary: copies add their throughput; one failed copy fails the run", "[report]") {
-  auto a = hmb::report::make_summary(sample_run(), {});
-  auto b = a;
-  hmb::report::RunInfo info;
-  info.copies = 2;
-  auto both = hmb::report::combine_copies({a, b}, info);
-  CHECK(both["report"]["wl-scores"][hmb::report::kScoreKey] == 85.0);
-  CHECK(both["run_info"]["copies"] == 2);
-  auto bad = hmb::report::make_error_summary("copy 1 died", info);
-  auto mixed = hmb::report::combine_copies({a, bad}, info);
-  CHECK(mixed["report"]["log"] == "ERROR");
-  CHECK_THAT(mixed["report"]["error"].get<std::string>(), Catch::Contains("copy 1 died"));
-}

@@ -14,7 +14,7 @@ TEST_CASE("sha256: known answers", "[checksum]") {
 
 TEST_CASE("determinism: the same seed gives the same weights checksum, another seed not", "[determinism]") {
   auto make = [](std::uint64_t seed) {
-    hmb::train::configure_determinism(seed, true, "fp32", 0, torch::kCPU);
+    hmb::train::configure_determinism(seed, true, hmb::train::Precision::fp32, 0, torch::kCPU);
     torch::nn::Linear l(12, 8);
     std::vector<std::pair<std::string, torch::Tensor>> named;
     for (const auto& p : l->named_parameters()) named.emplace_back(p.key(), p.value());
@@ -27,12 +27,12 @@ TEST_CASE("determinism: the same seed gives the same weights checksum, another s
 }
 
 TEST_CASE("determinism: reduced precision on CUDA is reported as not bit-for-bit", "[determinism]") {
-  auto r = hmb::train::configure_determinism(1, true, "bf16", 0, torch::Device(torch::kCUDA, 0));
+  auto r = hmb::train::configure_determinism(1, true, hmb::train::Precision::bf16, 0, torch::Device(torch::kCUDA, 0));
   CHECK_FALSE(r.deterministic);
   CHECK_THAT(r.notes, Catch::Contains("bf16"));
-  auto off = hmb::train::configure_determinism(1, false, "fp32", 0, torch::kCPU);
+  auto off = hmb::train::configure_determinism(1, false, hmb::train::Precision::fp32, 0, torch::kCPU);
   CHECK_FALSE(off.deterministic);
-  auto on = hmb::train::configure_determinism(1, true, "fp32", 0, torch::kCPU);
+  auto on = hmb::train::configure_determinism(1, true, hmb::train::Precision::fp32, 0, torch::kCPU);
   CHECK(on.deterministic);
   CHECK(at::globalContext().deterministicAlgorithms());
 }

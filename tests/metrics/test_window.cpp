@@ -1,0 +1,145 @@
+// The timed window's arithmetic with a fake clock and a fake device that runs behind the host,
+// as a GPU does: boundaries must wait for queued work before reading the clock.
+#include <catch2/catch.hpp>
+
+#include "metrics/timeline.hpp"
+#include "metrics/window.hpp"
+
+using namespace hmb::metrics;
+
+namespace {
+struct FakeClock final : Clock {
+  double t = 0;
+  double now() override { return t; }
+};
+
+// Work is queued with enqueue(seconds): the device finishes it after what it already holds,
+// while the host goes on at once. synchronize() moves the clock to when the device is done.
+struct FakeDevice final : DeviceSync {
+  explicit FakeDevice(FakeClock& c) : clock(c) {}
+  FakeClock& clock;
+  double busy_until = 0;
+  int syncs = 0;
+  void enqueue(double seconds, double host_cost = 0.01) {
+    busy_until = std::max(busy_until, clock.t) + seconds;
+    clock.t += host_cost;
+  }
+  void synchronize() override {
+    ++syncs;
+    clock.t = std::max(clock.t, busy_until);
+  }
+};
+
+StepSample sample(std::int64_t step, std::int64_t events, double seconds, bool timed, double wait = 0) {
+  return StepSample{1, step, events, seconds, wait, timed};
+}
+}  // namespace
+
+TEST_CASE("window: warm-up work queued on the device stays out, work queued inside is counted", "[metrics][window]") {
+  FakeClock clock;
+  FakeDevice device(clock);
+  TimedWindow window(clock, device, /*warmup_steps=*/2);
+  ThroughputMeter meter;
+  window.add_observer(&meter);
+
+  // Two warm-up steps of 3 s each on the device; the host returns after 0.02 s.
+  for (int s = 0; s < 2; ++s) {
+    CHECK_FALSE(window.before_step(s));
+    device.enqueue(3.0);
+  }
+  CHECK(clock.t == Approx(0.02));
+  // The window opens only after the device has finished the warm-up (t = 6), not at t = 0.02.
+  CHECK(window.before_step(2));
+  CHECK(window.is_open());
+  CHECK(clock.t == Approx(6.0));
+  // Four timed steps of 0.5 s, queued in 0.04 s of host time; the window's end waits for them.
+  for (int s = 3; s <= 6; ++s) device.enqueue(0.5);
+  for (int s = 3; s <= 6; ++s) window.step(sample(s, 4, 0.5, true));
+  window.end();
+  CHECK(clock.t == Approx(8.0));
+  CHECK(meter.seconds() == Approx(2.0));  // 6 -> 8: the device time of the timed steps
+  CHECK(meter.events() == 16);
+  CHECK(meter.events_per_second() == Approx(8.0));
+  // Without the synchronisations the host would have seen 0.04 s and claimed 400 events/s.
+}
+
+TEST_CASE("window: validation is paused out, and a second end changes nothing", "[metrics][window]") {
+  FakeClock clock;
+  FakeDevice device(clock);
+  TimedWindow window(clock, device, 0);
+  ThroughputMeter meter;
+  window.add_observer(&meter);
+  REQUIRE(window.before_step(0));  // no warm-up: opens before the first step
+  device.enqueue(1.0);
+  window.step(sample(1, 2, 1.0, true));
+  window.pause();                   // t = 1: epoch ends
+  clock.t += 5.0;                   // validation, 5 s, outside
+  window.resume();
+  device.enqueue(1.0);
+  window.step(sample(2, 2, 1.0, true));
+  window.end();
+  window.end();
+  window.pause();
+  window.resume();
+  CHECK(meter.seconds() == Approx(2.0));
+  CHECK(meter.steps() == 2);
+  CHECK(meter.events_per_second() == Approx(2.0));
+}
+
+TEST_CASE("window: a run shorter than its warm-up never opens the window", "[metrics][window]") {
+  FakeClock clock;
+  FakeDevice device(clock);
+  TimedWindow window(clock, device, 5);
+  ThroughputMeter meter;
+  window.add_observer(&meter);
+  for (int s = 0; s < 3; ++s) {
+    CHECK_FALSE(window.before_step(s));
+    device.enqueue(1.0);
+    window.step(sample(s + 1, 1, 1.0, false));
+  }
+  window.end();
+  CHECK_FALSE(window.has_begun());
+  CHECK(meter.steps() == 0);
+  CHECK(meter.seconds() == 0.0);
+  CHECK(meter.events_per_second() == 0.0);
+  CHECK(device.syncs == 0);
+}
+
+TEST_CASE("window: skipped fp16 updates are not trained events, data waits are summed", "[metrics][window]") {
+  FakeClock clock;
+  FakeDevice device(clock);
+  TimedWindow window(clock, device, 0);
+  ThroughputMeter meter;
+  window.add_observer(&meter);
+  window.before_step(0);
+  for (int s = 1; s <= 4; ++s) {
+    device.enqueue(1.0);
+    window.step(sample(s, 3, 1.0, true, 0.25));
+  }
+  window.skipped(sample(2, 3, 1.0, true));
+  window.end();
+  CHECK(meter.events() == 9);
+  CHECK(meter.skipped_steps() == 1);
+  CHECK(meter.data_wait_seconds() == Approx(1.0));
+  CHECK(meter.step_seconds().size() == 4);
+}
+
+TEST_CASE("timeline: seconds between marks, released marks are refused", "[metrics][timeline]") {
+  FakeClock clock;
+  HostTimeline tl(clock);
+  clock.t = 1.0;
+  const auto a = tl.mark();
+  clock.t = 1.5;
+  const auto b = tl.mark();
+  clock.t = 4.0;
+  const auto c = tl.mark();
+  CHECK(tl.seconds(a, b) == Approx(0.5));
+  CHECK(tl.seconds(b, c) == Approx(2.5));
+  tl.release_before(b);
+  CHECK(tl.seconds(b, c) == Approx(2.5));
+  CHECK_THROWS(tl.seconds(a, c));
+  auto host = make_timeline(torch::Device(torch::kCPU), clock);
+  const auto x = host->mark();
+  clock.t = 7.0;
+  CHECK(host->seconds(x, host->mark()) == Approx(3.0));
+}

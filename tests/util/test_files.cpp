@@ -1,0 +1,78 @@
+// util: files written whole or not at all, and the log written once.
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "util/atomic_file.hpp"
+#include "util/error.hpp"
+#include "util/log.hpp"
+
+namespace fs = std::filesystem;
+
+TEST_CASE("atomic file: replaces the old content whole and leaves no temporary", "[util]") {
+  auto dir = fs::temp_directory_path() / ("hmb-atomic-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  auto path = (dir / "summary.json").string();
+  hmb::write_file_atomic(path, "old");
+  hmb::write_file_atomic(path, "new content");
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK(text == "new content");
+  int files = 0;
+  for (const auto& e : fs::directory_iterator(dir)) { (void)e; ++files; }
+  CHECK(files == 1);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("atomic file: an unwritable folder is refused with its name", "[util]") {
+  if (::geteuid() == 0) {
+    // root writes anywhere; use a path under a regular file instead, which nobody can create
+    auto f = fs::temp_directory_path() / ("hmb-notadir-" + std::to_string(::getpid()));
+    std::ofstream(f) << "x";
+    CHECK_THROWS_WITH(hmb::ensure_writable_dir((f / "results").string()),
+                      Catch::Contains((f / "results").string()) && Catch::Contains("--results"));
+    CHECK_THROWS_AS(hmb::write_file_atomic((f / "x.json").string(), "{}"), hmb::Error);
+    fs::remove(f);
+  } else {
+    auto d = fs::temp_directory_path() / ("hmb-ro-" + std::to_string(::getpid()));
+    fs::create_directories(d);
+    ::chmod(d.c_str(), 0555);
+    CHECK_THROWS_WITH(hmb::ensure_writable_dir(d.string()), Catch::Contains("not writable"));
+    ::chmod(d.c_str(), 0755);
+    fs::remove_all(d);
+  }
+}
+
+TEST_CASE("log: a log file that is already stderr gets no second sink (each line once)", "[util][log]") {
+  auto path = (fs::temp_directory_path() / ("hmb-log-" + std::to_string(::getpid()) + ".log")).string();
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  REQUIRE(fd >= 0);
+  CHECK(hmb::same_file(fd, path));
+  const auto other = path + ".other";
+  std::ofstream(other) << "";
+  CHECK_FALSE(hmb::same_file(fd, other));
+  // With stderr pointing at the file, as the workload starts its copies.
+  const int saved = ::dup(STDERR_FILENO);
+  ::dup2(fd, STDERR_FILENO);
+  hmb::setup_logging(hmb::LogMode::normal);
+  const bool added = hmb::add_log_file(path);
+  spdlog::info("one line");
+  spdlog::default_logger()->flush();
+  ::dup2(saved, STDERR_FILENO);
+  ::close(saved);
+  ::close(fd);
+  hmb::setup_logging(hmb::LogMode::normal);
+  CHECK_FALSE(added);
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t count = 0;
+  for (size_t at = text.find("one line"); at != std::string::npos; at = text.find("one line", at + 1)) ++count;
+  CHECK(count == 1);
+  fs::remove(path);
+  fs::remove(other);
+}
