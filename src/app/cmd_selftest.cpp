@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "app/commands.hpp"
+#include "gpu/cuda_info.hpp"
 #include "train/device.hpp"
 #include "util/error.hpp"
 
@@ -21,6 +22,13 @@ struct SelftestConfig {
 };
 
 int run_selftest(const SelftestConfig& cfg) {
+  // A driver too old for the CUDA runtime is an error that says what to do, before LibTorch
+  // would report it as "no GPU" (and fall back to the CPU) or as a stack trace.
+  if (cfg.gpus != "cpu" && cfg.gpus != "0") {
+    const auto driver = gpu::check_cuda_driver();
+    require(driver.verdict != gpu::DriverCheck::Verdict::too_old, "selftest: " + driver.message);
+    if (driver.verdict == gpu::DriverCheck::Verdict::older_minor) spdlog::warn("selftest: {}", driver.message);
+  }
   const auto choice = train::select_device(cfg.gpus);
   torch::manual_seed(cfg.seed);
   // (B=256, 12) inputs, like one chunk of detector elements; a 12 -> 64 -> 6 classifier.

@@ -8,6 +8,10 @@ bool built_with_cuda() { return false; }
 void reset_peak_device_memory(int /*device*/) {}
 std::optional<double> peak_device_memory_mb(int /*device*/) { return std::nullopt; }
 
+DriverCheck check_cuda_driver() {
+  return {DriverCheck::Verdict::no_driver, "hep-mlbench was built without its CUDA path (HMB_WITH_CUDA=OFF): CPU only"};
+}
+
 std::vector<LibraryVersion> cuda_library_versions() {
   const std::string off = "not built (HMB_WITH_CUDA=OFF)";
   return {{"CUDA runtime", off, "-"}, {"cuDNN", off, "-"}, {"NCCL", off, "-"},
