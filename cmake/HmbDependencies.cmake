@@ -42,6 +42,9 @@ if(NOT CUDAToolkit_ROOT AND NOT DEFINED ENV{CUDAToolkit_ROOT})
     set(CUDAToolkit_ROOT "/usr/local/cuda")
   elseif(EXISTS "${HMB_SITE_PACKAGES}/nvidia/cu13/bin/nvcc")
     set(CUDAToolkit_ROOT "${HMB_SITE_PACKAGES}/nvidia/cu13")
+  elseif(EXISTS "${HMB_SITE_PACKAGES}/nvidia/cu12/bin/nvcc")
+    # CUDA 12 wheels (torch 2.8): scripts/setup.sh merges their parts into nvidia/cu12.
+    set(CUDAToolkit_ROOT "${HMB_SITE_PACKAGES}/nvidia/cu12")
   endif()
 endif()
 if(CUDAToolkit_ROOT AND NOT CMAKE_CUDA_COMPILER AND EXISTS "${CUDAToolkit_ROOT}/bin/nvcc")
@@ -53,7 +56,8 @@ if(CUDAToolkit_ROOT AND NOT CUDA_TOOLKIT_ROOT_DIR)
 endif()
 # LibTorch's CUDA config links nvrtc by path: name the wheel's copy (see below for the rest).
 if(HMB_WITH_CUDA)
-  find_file(HMB_WHEEL_NVRTC libnvrtc.so.13 HINTS ${HMB_WHEEL_NVIDIA_LIBDIRS} NO_DEFAULT_PATH)
+  # CUDA 13 wheels (LibTorch >= 2.9 on PyPI) or CUDA 12 ones (LibTorch 2.8 on PyPI: CUDA 12.8).
+  find_file(HMB_WHEEL_NVRTC NAMES libnvrtc.so.13 libnvrtc.so.12 HINTS ${HMB_WHEEL_NVIDIA_LIBDIRS} NO_DEFAULT_PATH)
   if(HMB_WHEEL_NVRTC)
     set(CUDA_NVRTC_LIB "${HMB_WHEEL_NVRTC}" CACHE FILEPATH "nvrtc (the torch wheel's copy)")
   endif()
@@ -128,7 +132,7 @@ function(hmb_find_cuda_lib var libname header)
 endfunction()
 
 if(HMB_WITH_CUDA)
-  hmb_find_cuda_lib(HMB_CUDART "cudart;libcudart.so.13" cuda_runtime_api.h)
+  hmb_find_cuda_lib(HMB_CUDART "cudart;libcudart.so.13;libcudart.so.12" cuda_runtime_api.h)
   add_library(hmb::cudart UNKNOWN IMPORTED)
   set_target_properties(hmb::cudart PROPERTIES IMPORTED_LOCATION "${HMB_CUDART_LIBRARY}"
     INTERFACE_INCLUDE_DIRECTORIES "${HMB_CUDART_INCLUDE_DIR}")
@@ -146,7 +150,7 @@ else()
 endif()
 
 if(HMB_WITH_CUPTI)
-  hmb_find_cuda_lib(HMB_CUPTI "cupti;libcupti.so.13" cupti.h "${CUDAToolkit_ROOT}/extras/CUPTI/include")
+  hmb_find_cuda_lib(HMB_CUPTI "cupti;libcupti.so.13;libcupti.so.12" cupti.h "${CUDAToolkit_ROOT}/extras/CUPTI/include")
   if(NOT HMB_CUPTI_FOUND)
     message(WARNING "hep-mlbench: CUPTI not found: HMB_WITH_CUPTI turned OFF")
     set(HMB_WITH_CUPTI OFF CACHE BOOL "" FORCE)
@@ -163,7 +167,7 @@ if(HMB_WITH_NVML)
   # machines without a driver, so it is not linked.
   find_path(HMB_NVML_INCLUDE_DIR nvml.h
     HINTS ${CUDAToolkit_INCLUDE_DIRS} "${HMB_SITE_PACKAGES}/nvidia/nvml/include"
-          "${HMB_SITE_PACKAGES}/nvidia/cu13/include")
+          "${HMB_SITE_PACKAGES}/nvidia/cu13/include" "${HMB_SITE_PACKAGES}/nvidia/cu12/include")
   if(HMB_NVML_INCLUDE_DIR)
     add_library(hmb::nvml INTERFACE IMPORTED)
     target_include_directories(hmb::nvml INTERFACE "${HMB_NVML_INCLUDE_DIR}")

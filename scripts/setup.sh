@@ -11,6 +11,9 @@
 #   HEP_MLBENCH_VENV        where the environment lives (default: a cache folder keyed on
 #                           scripts/requirements.txt and the Python version, linked as .venv)
 #   HEP_MLBENCH_NO_CACHE=1  build the environment inside the checkout (.venv), no cache
+#   HMB_TORCH_VERSION=X.Y.Z another torch wheel than requirements.txt's pin (the Dockerfile's
+#                           TORCH_VERSION): 2.8.0 (CUDA 12.8) to 2.15.0 (CUDA 13.2); its own
+#                           cached environment (docs/gpu-check.md: which driver each needs)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -58,6 +61,15 @@ fi
 PY="${PYTHON:-python3}"
 command -v "$PY" >/dev/null || die "python3 not found; install python3 and python3-venv"
 pyver="$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+pinned="$(sed -n 's/^torch==//p' "$REQ")"
+if [[ -n "${HMB_TORCH_VERSION:-}" && "$HMB_TORCH_VERSION" != "$pinned" ]]; then
+  [[ "$HMB_TORCH_VERSION" =~ ^2\.([89]|1[0-5])\.[0-9]+$ ]] \
+    || die "HMB_TORCH_VERSION=$HMB_TORCH_VERSION: hep-mlbench supports torch 2.8.0 to 2.15.x"
+  mkdir -p "$ROOT/build"
+  sed "s/^torch==.*/torch==$HMB_TORCH_VERSION/" "$REQ" >"$ROOT/build/requirements-torch-$HMB_TORCH_VERSION.txt"
+  REQ="$ROOT/build/requirements-torch-$HMB_TORCH_VERSION.txt"
+  log "torch $HMB_TORCH_VERSION instead of the pinned $pinned (HMB_TORCH_VERSION)"
+fi
 key="$( (cat "$REQ"; echo "$pyver") | sha256sum | cut -c1-12)"
 
 if [[ -n "${HEP_MLBENCH_VENV:-}" ]]; then
@@ -93,7 +105,31 @@ EOF
 
 # LibTorch's CMake config needs a CUDA toolkit (the wheel is a CUDA build). Without a system
 # toolkit, add nvcc from PyPI beside the wheel's CUDA headers and libraries.
-if ! command -v nvcc >/dev/null && [[ ! -x /usr/local/cuda/bin/nvcc ]]; then
+wheel_cuda="$("$ROOT/.venv/bin/python" -c 'import torch; print(torch.version.cuda or "none")')"
+SP="$ROOT/.venv/lib/python$pyver/site-packages"
+if [[ "${wheel_cuda%%.*}" == 12 ]] && ! command -v nvcc >/dev/null && [[ ! -x /usr/local/cuda/bin/nvcc ]]; then
+  # CUDA 12 wheels (torch 2.8) spread the toolkit over nvidia/cuda_runtime, cuda_nvrtc,
+  # cuda_cupti, nccl, ...: add nvcc of the same release and merge them, as links, into one
+  # toolkit folder nvidia/cu12 (the layout of the CUDA 13 wheels), which the build finds.
+  if [[ ! -x "$SP/nvidia/cu12/bin/nvcc" ]]; then
+    rt="$("$ROOT/.venv/bin/python" -c 'import importlib.metadata as m; print(m.version("nvidia-cuda-runtime-cu12"))')"
+    log "no CUDA toolkit on this machine: adding nvcc $rt from PyPI (nvidia-cuda-nvcc-cu12) and merging the wheel's CUDA 12 parts into nvidia/cu12"
+    "$ROOT/.venv/bin/python" -m pip install -q --progress-bar off "nvidia-cuda-nvcc-cu12==$rt" \
+      || die "pip install nvidia-cuda-nvcc-cu12==$rt failed (network to PyPI?)"
+    rm -rf "$SP/nvidia/cu12"; mkdir -p "$SP/nvidia/cu12"
+    for part in "$SP"/nvidia/*/; do
+      [[ "$part" == */cu12/ ]] && continue
+      for sub in bin include lib nvvm; do
+        [[ -d "$part$sub" ]] && cp -rsn "$part$sub" "$SP/nvidia/cu12/"
+      done
+    done
+    for lib in "$SP/nvidia/cu12/lib/"lib*.so.[0-9]*; do
+      base="${lib%.so.*}.so"
+      [[ -e "$base" ]] || ln -s "$(readlink -f "$lib")" "$base"
+    done
+  fi
+  export PATH="$SP/nvidia/cu12/bin:$PATH"
+elif ! command -v nvcc >/dev/null && [[ ! -x /usr/local/cuda/bin/nvcc ]]; then
   if [[ ! -x "$ROOT/.venv/lib/python$pyver/site-packages/nvidia/cu13/bin/nvcc" ]]; then
     log "no CUDA toolkit on this machine: adding nvcc from PyPI (nvidia-cuda-nvcc) to the environment"
     # The same CUDA release as the wheel's runtime (13.2) for every compiler part.
