@@ -172,14 +172,16 @@ record kit pass $((SECONDS - t)) "$kit_detail; node glibc ${have_glibc:-?} (kit 
 t=$SECONDS
 TORCH_PY=""
 if [[ -z "${Torch_DIR:-}" ]]; then
+  torch_info=""
   for cand in ${PY:+"$PY"} python3 "$ROOT/.venv/bin/python"; do
     [[ -z "$PY" || "$cand" == "$PY" ]] || continue
-    if command -v "$cand" >/dev/null 2>&1 && "$cand" -c 'import torch' >/dev/null 2>&1; then TORCH_PY="$cand"; break; fi
+    command -v "$cand" >/dev/null 2>&1 || continue
+    if torch_info="$("$cand" -c 'import torch, torch.utils
+print(torch.utils.cmake_prefix_path); print(torch.__version__); print(torch.version.cuda or "none")' 2>>"$LOGS/toolchain.log")"; then
+      TORCH_PY="$cand"; break
+    fi
   done
-  [[ -n "$TORCH_PY" ]] || fatal toolchain $((SECONDS - t)) "no Python with torch found (tried ${PY:-python3 and .venv/bin/python}): give --python PY or Torch_DIR=<libtorch>/share/cmake/Torch"
-  torch_info="$("$TORCH_PY" -c 'import torch, torch.utils
-print(torch.utils.cmake_prefix_path); print(torch.__version__); print(torch.version.cuda or "none")' 2>"$LOGS/toolchain.log")" \
-    || fatal toolchain $((SECONDS - t)) "$TORCH_PY cannot report its torch (see logs/toolchain.log)"
+  [[ -n "$TORCH_PY" ]] || fatal toolchain $((SECONDS - t)) "no Python with torch found (tried ${PY:-python3 and .venv/bin/python}; logs/toolchain.log): give --python PY or Torch_DIR=<libtorch>/share/cmake/Torch"
   Torch_DIR="$(sed -n 1p <<<"$torch_info")/Torch"
   TORCH_VERSION="$(sed -n 2p <<<"$torch_info")"; TORCH_CUDA="$(sed -n 3p <<<"$torch_info")"
 else
@@ -470,21 +472,25 @@ fi
 # (hepscore/hep-mlbench.yaml); --quick and --cpu-only shorten it.
 t=$SECONDS
 ENTRY=hep-mlbench-gpu; ((CPU_ONLY)) && ENTRY=hep-mlbench-cpu
-mapfile -t entry < <(python3 "$REPORT" entry-args "$ROOT/hepscore/hep-mlbench.yaml" "$ENTRY" 2>"$LOGS/entry.log")
-((${#entry[@]})) || record workload fail 0 "cannot read the args of $ENTRY from hepscore/hep-mlbench.yaml: $(tail_of "$LOGS/entry.log")"
-W_DATA="$SAMPLE"; extra=()
+W_DATA="$SAMPLE"; short=()
 if ((CPU_ONLY)); then
-  W_DATA="$SMALL"; extra=(--epochs 1 --max-train-events 8 --max-val-events 4 --batch-size 2)
+  W_DATA="$SMALL"; short=(epochs=1 max-train-events=8 max-val-events=4 batch-size=2)
 elif ((QUICK)); then
-  W_DATA="$SMALL"; extra=(--epochs 1 --max-train-events 200 --max-val-events 40)
+  W_DATA="$SMALL"; short=(epochs=1 max-train-events=200 max-val-events=40)
 fi
+entry=()
+mapfile -t entry < <(python3 "$REPORT" entry-args "$ROOT/hepscore/hep-mlbench.yaml" "$ENTRY" "${short[@]}" 2>"$LOGS/entry.log")
 rm -rf "$RUNS/workload"; mkdir -p "$RUNS/workload"
 rc=0
-HMB_DATA="$W_DATA" run_to "$LOGS/workload.log" 900 "$BIN" workload -W -w "$RUNS/workload" "${entry[@]}" "${extra[@]}" || rc=$?
+if ((${#entry[@]})); then
+  HMB_DATA="$W_DATA" run_to "$LOGS/workload.log" 900 "$BIN" workload -W -w "$RUNS/workload" "${entry[@]}" || rc=$?
+else
+  echo "cannot read the args of $ENTRY from hepscore/hep-mlbench.yaml: $(cat "$LOGS/entry.log")" >"$LOGS/workload.log"
+fi
 find "$RUNS/workload" -name '*.pt' -delete 2>/dev/null || true
 ws="$RUNS/workload/hep-mlbench_summary.json"
 if [[ -f "$ws" ]]; then
-  python3 - "$ws" "$ENTRY" "${entry[*]} ${extra[*]}" >"$RUNS/workload-figures.json" <<'EOF'
+  python3 - "$ws" "$ENTRY" "${entry[*]}" >"$RUNS/workload-figures.json" <<'EOF'
 import json, sys
 s = json.load(open(sys.argv[1]))
 rep = s["report"]

@@ -12,7 +12,9 @@ python3 the GPU node has).
   gpu_check_report.py same A B                     exit 0 when two summaries are bit-identical
       in losses, accuracy and weights checksums; else print what differs and exit 1
   gpu_check_report.py oom SUMMARY_OR_LOG           exit 0 when the run died of device memory
-  gpu_check_report.py entry-args YAML ENTRY        print a HEPscore entry's args as --key value
+  gpu_check_report.py entry-args YAML ENTRY [KEY=VALUE ...]
+      print a HEPscore entry's args, one token a line (--key, value), KEY=VALUE replacing or
+      adding one
   gpu_check_report.py render OUT                   write OUT/gpu_check.json and
       OUT/gpu_check.txt from the checks so far, print the table; exit 1 when a check failed
 """
@@ -293,7 +295,15 @@ def main(argv):
     if cmd == "oom":
         return 0 if any(is_oom(p) for p in args) else 1
     if cmd == "entry-args":
-        for k, v in entry_args(args[0], args[1]).items():
+        if len(args) < 2:
+            die("entry-args YAML ENTRY [KEY=VALUE ...]")
+        merged = entry_args(args[0], args[1])
+        for p in args[2:]:
+            k, sep, v = p.partition("=")
+            if not sep:
+                die(f"entry-args: '{p}' is not KEY=VALUE")
+            merged[k] = v
+        for k, v in merged.items():
             print(f"--{k}")
             print(v)
         return 0

@@ -3,7 +3,8 @@
 # source file of the hep-mlbench library and its main() compiled (not linked) against the
 # headers and CMake config of the torch wheel VERSION from PyPI.
 #
-#   scripts/libtorch_compat.sh [VERSION ...]      default: 2.8.0 (the oldest supported)
+#   scripts/libtorch_compat.sh [--fetch-only] [VERSION ...]   default: 2.8.0 (the oldest supported)
+#   --fetch-only   download and unpack the headers, compile nothing
 #
 # The wheel is downloaded once with pip (no dependencies) and only its torch/include and
 # torch/share/cmake are kept, under ~/.cache/hep-mlbench/libtorch-headers/VERSION (the cache
@@ -18,7 +19,14 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 log() { printf '[libtorch_compat] %s\n' "$*"; }
 die() { printf '[libtorch_compat] ERROR: %s\n' "$*" >&2; exit 1; }
-case "${1:-}" in -h|--help) sed -n '2,17p' "$0"; exit 0 ;; -*) die "unknown option '$1' (see --help)" ;; esac
+FETCH_ONLY=0
+while [[ "${1:-}" == -* ]]; do
+  case "$1" in
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    --fetch-only) FETCH_ONLY=1; shift ;;
+    *) die "unknown option '$1' (see --help)" ;;
+  esac
+done
 VERSIONS=("$@"); ((${#VERSIONS[@]})) || VERSIONS=(2.8.0)
 CACHE="${HMB_COMPAT_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/hep-mlbench/libtorch-headers}"
 PY="$ROOT/.venv/bin/python"
@@ -56,8 +64,9 @@ EOF
 status=0
 for v in "${VERSIONS[@]}"; do
   fetch "$v"
+  ((FETCH_ONLY)) && { log "torch $v headers in $CACHE/$v"; continue; }
   T="$CACHE/$v/torch"
-  torch_cuda="$(sed -n "s/^cuda = '\(.*\)'/\1/p" "$T/version.py" 2>/dev/null || true)"
+  torch_cuda="$(sed -n "s/^cuda[^=]*= '\(.*\)'/\1/p" "$T/version.py" 2>/dev/null || true)"
   B="$ROOT/build/compat-$v"
   t0=$SECONDS
   log "torch $v (CUDA ${torch_cuda:-?}): configure $B"
@@ -65,7 +74,8 @@ for v in "${VERSIONS[@]}"; do
   # nvidia/ folder beside it); the CUDA toolkit is found as in the normal build.
   args=(-S "$ROOT" -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release -DHMB_BUILD_TESTS=OFF
         -DHMB_WARNINGS_AS_ERRORS=ON "-DTorch_DIR=$T/share/cmake/Torch")
-  [[ -d "$SP/nvidia/nvml/include" ]] && args+=("-DHMB_NVML_INCLUDE_DIR=$SP/nvidia/nvml/include")
+  nvml_h="$(find "$SP/nvidia" -name nvml.h -print -quit 2>/dev/null || true)"
+  [[ -n "$nvml_h" ]] && args+=("-DHMB_NVML_INCLUDE_DIR=$(dirname "$nvml_h")")
   if ! cmake "${args[@]}" >"$B.configure.log" 2>&1; then
     status=1; log "torch $v: configure FAILED ($(grep -m1 -A3 'CMake Error' "$B.configure.log" | tr '\n' ' ' | cut -c1-300)); log: $B.configure.log"
     continue
