@@ -39,7 +39,7 @@ while (($#)); do
     --jobs) JOBS="${2:?--jobs needs a number}"; shift 2 ;;
     --quick) QUICK=1; shift ;;
     --cpu-only) CPU_ONLY=1; shift ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) usage_error "unknown option '$1' (see --help)" ;;
   esac
 done
@@ -132,7 +132,12 @@ while pos < len(blob):
         if name.endswith(".zst"):
             sys.exit(f"{deb}: data.tar.zst needs zstd, which this Python lacks")
         with tarfile.open(fileobj=io.BytesIO(data)) as tf:
-            tf.extractall(dest)
+            # The kit's own archives, links included (newer Pythons refuse absolute links
+            # unless told to trust the archive).
+            if hasattr(tarfile, "fully_trusted_filter"):
+                tf.extractall(dest, filter="fully_trusted")
+            else:
+                tf.extractall(dest)
         break
 else:
     sys.exit(f"{deb}: no data.tar member")
@@ -288,7 +293,8 @@ if "$BIN" --version >"$OUT/version.txt" 2>"$LOGS/version.log"; then
   if ((CPU_ONLY)); then
     record version pass $((SECONDS - t)) "$detail"
   elif [[ -z "$GPU_NAME" ]]; then
-    record version fail $((SECONDS - t)) "no GPU listed: $detail (version.txt)"
+    # Every later check would run on the CPU or fail: stop and say so.
+    fatal version $((SECONDS - t)) "no usable GPU: $gpu_line; driver [$driver_line] (version.txt). On a machine without a GPU use --cpu-only"
   else
     record version pass $((SECONDS - t)) "$detail"
   fi

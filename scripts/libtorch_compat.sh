@@ -22,7 +22,7 @@ die() { printf '[libtorch_compat] ERROR: %s\n' "$*" >&2; exit 1; }
 FETCH_ONLY=0
 while [[ "${1:-}" == -* ]]; do
   case "$1" in
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     --fetch-only) FETCH_ONLY=1; shift ;;
     *) die "unknown option '$1' (see --help)" ;;
   esac

@@ -23,7 +23,7 @@ log() { printf '[offline_kit] %s\n' "$*"; }
 die() { printf '[offline_kit] ERROR: %s\n' "$*" >&2; exit 1; }
 
 case "${1:-}" in
-  -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+  -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
   "") die "missing DIR: scripts/offline_kit.sh DIR (see --help)" ;;
   -*) die "unknown option '$1' (see --help)" ;;
 esac
@@ -69,7 +69,10 @@ log "${#packages[@]} packages: ${packages[*]}"
 mkdir -p "$DIR"
 DIR="$(cd "$DIR" && pwd)"
 rm -f "$DIR"/*.deb "$DIR/MANIFEST"
-( cd "$DIR" && apt-get download -q=2 "${packages[@]}" ) \
+apt_opts=(-q=2)
+# As root, apt hands downloads to its '_apt' user, which cannot write a folder of ours.
+[[ "$(id -u)" == 0 ]] && apt_opts+=(-o APT::Sandbox::User=root)
+( cd "$DIR" && apt-get download "${apt_opts[@]}" "${packages[@]}" ) \
   || die "apt-get download failed: check the network to Debian's mirrors and 'apt-get update'"
 
 # ---------------------------------------------------------------- glibc / libstdc++ needs
