@@ -42,9 +42,6 @@ if(NOT CUDAToolkit_ROOT AND NOT DEFINED ENV{CUDAToolkit_ROOT})
     set(CUDAToolkit_ROOT "/usr/local/cuda")
   elseif(EXISTS "${HMB_SITE_PACKAGES}/nvidia/cu13/bin/nvcc")
     set(CUDAToolkit_ROOT "${HMB_SITE_PACKAGES}/nvidia/cu13")
-  elseif(EXISTS "${HMB_SITE_PACKAGES}/nvidia/cu12/bin/nvcc")
-    # CUDA 12 wheels (torch 2.8): scripts/setup.sh merges their parts into nvidia/cu12.
-    set(CUDAToolkit_ROOT "${HMB_SITE_PACKAGES}/nvidia/cu12")
   endif()
 endif()
 if(CUDAToolkit_ROOT AND NOT CMAKE_CUDA_COMPILER AND EXISTS "${CUDAToolkit_ROOT}/bin/nvcc")
@@ -167,7 +164,7 @@ if(HMB_WITH_NVML)
   # machines without a driver, so it is not linked.
   find_path(HMB_NVML_INCLUDE_DIR nvml.h
     HINTS ${CUDAToolkit_INCLUDE_DIRS} "${HMB_SITE_PACKAGES}/nvidia/nvml/include"
-          "${HMB_SITE_PACKAGES}/nvidia/cu13/include" "${HMB_SITE_PACKAGES}/nvidia/cu12/include")
+          "${HMB_SITE_PACKAGES}/nvidia/cu13/include")
   if(HMB_NVML_INCLUDE_DIR)
     add_library(hmb::nvml INTERFACE IMPORTED)
     target_include_directories(hmb::nvml INTERFACE "${HMB_NVML_INCLUDE_DIR}")

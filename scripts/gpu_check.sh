@@ -250,7 +250,7 @@ if ! run_to "$LOGS/configure.log" 600 cmake "${cmake_args[@]}"; then
   fatal build $((SECONDS - t)) "configure failed: $(grep -m1 -A2 'CMake Error' "$LOGS/configure.log" | tr '\n' ' ' | cut -c1-300) (logs/configure.log)"
 fi
 tb=$SECONDS
-if ! run_to "$LOGS/build.log" 1800 cmake --build "$B" -j "$JOBS" --target hep-mlbench; then
+if ! run_to "$LOGS/build.log" 3600 cmake --build "$B" -j "$JOBS" --target hep-mlbench; then
   fatal build $((SECONDS - t)) "compile failed: $(grep -m1 -E 'error|Error' "$LOGS/build.log" | cut -c1-300) (logs/build.log)"
 fi
 build_s=$((SECONDS - tb))
@@ -288,8 +288,10 @@ if "$BIN" --version >"$OUT/version.txt" 2>"$LOGS/version.log"; then
   GPU_NAME="$(sed -n 's/^  GPU 0 *- *\(.*\) (sm_.*/\1/p' "$OUT/version.txt" | head -1)"
   driver_line="$(field 'CUDA driver')"; runtime_line="$(field 'CUDA runtime')"
   nccl_line="$(field NCCL)"; cudnn_line="$(field cuDNN)"; gpu_line="$(grep -m1 '^  GPU' "$OUT/version.txt" | sed 's/^  //')"
-  meta "gpu=${GPU_NAME:-none}" "driver=$(awk '{print $NF}' <<<"$driver_line")"
-  detail="runtime [$runtime_line], driver [$driver_line], NCCL [$nccl_line], cuDNN [$cudnn_line], $gpu_line"
+  nvml_line="$(field NVML)"
+  # NVML's version string carries the driver's release (13.580.65.06: driver 580.65.06).
+  meta "gpu=${GPU_NAME:-none}" "driver=CUDA $(awk '{print $NF}' <<<"$driver_line"), NVML $(awk '{print $NF}' <<<"$nvml_line")"
+  detail="runtime [$runtime_line], driver [$driver_line], NVML [$nvml_line], NCCL [$nccl_line], cuDNN [$cudnn_line], $gpu_line"
   if ((CPU_ONLY)); then
     record version pass $((SECONDS - t)) "$detail"
   elif [[ -z "$GPU_NAME" ]]; then

@@ -106,29 +106,10 @@ EOF
 # LibTorch's CMake config needs a CUDA toolkit (the wheel is a CUDA build). Without a system
 # toolkit, add nvcc from PyPI beside the wheel's CUDA headers and libraries.
 wheel_cuda="$("$ROOT/.venv/bin/python" -c 'import torch; print(torch.version.cuda or "none")')"
-SP="$ROOT/.venv/lib/python$pyver/site-packages"
 if [[ "${wheel_cuda%%.*}" == 12 ]] && ! command -v nvcc >/dev/null && [[ ! -x /usr/local/cuda/bin/nvcc ]]; then
-  # CUDA 12 wheels (torch 2.8) spread the toolkit over nvidia/cuda_runtime, cuda_nvrtc,
-  # cuda_cupti, nccl, ...: add nvcc of the same release and merge them, as links, into one
-  # toolkit folder nvidia/cu12 (the layout of the CUDA 13 wheels), which the build finds.
-  if [[ ! -x "$SP/nvidia/cu12/bin/nvcc" ]]; then
-    rt="$("$ROOT/.venv/bin/python" -c 'import importlib.metadata as m; print(m.version("nvidia-cuda-runtime-cu12"))')"
-    log "no CUDA toolkit on this machine: adding nvcc $rt from PyPI (nvidia-cuda-nvcc-cu12) and merging the wheel's CUDA 12 parts into nvidia/cu12"
-    "$ROOT/.venv/bin/python" -m pip install -q --progress-bar off "nvidia-cuda-nvcc-cu12==$rt" \
-      || die "pip install nvidia-cuda-nvcc-cu12==$rt failed (network to PyPI?)"
-    rm -rf "$SP/nvidia/cu12"; mkdir -p "$SP/nvidia/cu12"
-    for part in "$SP"/nvidia/*/; do
-      [[ "$part" == */cu12/ ]] && continue
-      for sub in bin include lib nvvm; do
-        [[ -d "$part$sub" ]] && cp -rsn "$part$sub" "$SP/nvidia/cu12/"
-      done
-    done
-    for lib in "$SP/nvidia/cu12/lib/"lib*.so.[0-9]*; do
-      base="${lib%.so.*}.so"
-      [[ -e "$base" ]] || ln -s "$(readlink -f "$lib")" "$base"
-    done
-  fi
-  export PATH="$SP/nvidia/cu12/bin:$PATH"
+  # PyPI has no CUDA 12 nvcc (nvidia-cuda-nvcc-cu12 carries ptxas only), and LibTorch's CMake
+  # config of a CUDA 12 wheel (torch 2.8) refuses to configure without a CUDA 12 toolkit.
+  die "torch ${HMB_TORCH_VERSION:-$pinned} is a CUDA $wheel_cuda build: building against it needs a CUDA ${wheel_cuda%%.*} toolkit (nvcc on PATH or /usr/local/cuda); install one, or build the container from a base image that has it (BASE_IMAGE, docs/gpu-check.md)"
 elif ! command -v nvcc >/dev/null && [[ ! -x /usr/local/cuda/bin/nvcc ]]; then
   if [[ ! -x "$ROOT/.venv/lib/python$pyver/site-packages/nvidia/cu13/bin/nvcc" ]]; then
     log "no CUDA toolkit on this machine: adding nvcc from PyPI (nvidia-cuda-nvcc) to the environment"
