@@ -14,7 +14,9 @@
 #                    2.15.0 (default, the pin)  CUDA 13.2  driver >= 580
 #                    2.11.0                     CUDA 13.0  driver >= 580
 #                    2.8.0                      CUDA 12.8  driver >= 525 (>= 570 recommended)
-#                  Build 2.8.0 for sites whose drivers predate CUDA 13.
+#                  Build 2.8.0 for sites whose drivers predate CUDA 13; its LibTorch's CMake
+#                  config needs a CUDA 12 toolkit, so give a BASE_IMAGE that has one
+#                  (scripts/setup.sh stops and says so otherwise).
 #   SAMPLE_EVENTS  events in the bundled sample (default 2000, ~0.8 GB; smaller for tests)
 #   PICKLES        glob of the Delphes pickles inside the build context to convert instead
 #   GIT_COMMIT     recorded as the build's checksum (the context has no .git)
