@@ -290,8 +290,9 @@ if "$BIN" --version >"$OUT/version.txt" 2>"$LOGS/version.log"; then
   nccl_line="$(field NCCL)"; cudnn_line="$(field cuDNN)"; gpu_line="$(grep -m1 '^  GPU' "$OUT/version.txt" | sed 's/^  //')"
   nvml_line="$(field NVML)"
   # NVML's version string carries the driver's release (13.580.65.06: driver 580.65.06).
-  meta "gpu=${GPU_NAME:-none}" "driver=CUDA $(awk '{print $NF}' <<<"$driver_line"), NVML $(awk '{print $NF}' <<<"$nvml_line")"
-  detail="runtime [$runtime_line], driver [$driver_line], NVML [$nvml_line], NCCL [$nccl_line], cuDNN [$cudnn_line], $gpu_line"
+  meta "gpu=${GPU_NAME:-none}" \
+       "driver=CUDA $(tr -s ' ' <<<"$driver_line" | sed 's/^- //'); NVML $(tr -s ' ' <<<"$nvml_line" | sed 's/^API [0-9]* //')"
+  detail="$(tr -s ' ' <<<"runtime [$runtime_line], driver [$driver_line], NVML [$nvml_line], NCCL [$nccl_line], cuDNN [$cudnn_line], $gpu_line")"
   if ((CPU_ONLY)); then
     record version pass $((SECONDS - t)) "$detail"
   elif [[ -z "$GPU_NAME" ]]; then
@@ -402,13 +403,15 @@ for p in "${PRECISIONS[@]}"; do
   read -r logv finite eps step mem frac < <(python3 -c '
 import json, sys
 f = json.load(open(sys.argv[1]))
-print(f["log"], f["loss_finite"], f["events_per_s"], f["step_time_s"], f["peak_device_memory_mib"], f["fraction_of_peak"])' "$RUNS/$name/figures.json")
+g = lambda v, spec: "-" if v is None else (v if isinstance(v, str) else spec.format(v))
+print(f["log"], f["loss_finite"], g(f["events_per_s"], "{:.3g}"), g(f["step_time_s"], "{:.3g}"),
+      g(f["peak_device_memory_mib"], "{:.0f}"), g(f["fraction_of_peak"], "{:.1%}"))' "$RUNS/$name/figures.json")
   detail="$eps events/s, step $step s, peak device memory $mem MiB, fraction of peak $frac"
   if [[ "$logv" != ok ]]; then
     record "$name" fail $((SECONDS - t)) "run failed: $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["error"])' "$RUNS/$name/figures.json" | cut -c1-300)" "$RUNS/$name/figures.json"
   elif [[ "$finite" != True ]]; then
     record "$name" fail $((SECONDS - t)) "a loss is not finite: $detail" "$RUNS/$name/figures.json"
-  elif ((!CPU_ONLY)) && [[ "$mem" == None ]]; then
+  elif ((!CPU_ONLY)) && [[ "$mem" == - ]]; then
     record "$name" fail $((SECONDS - t)) "no peak device memory in the report: $detail" "$RUNS/$name/figures.json"
   else
     record "$name" pass $((SECONDS - t)) "$detail" "$RUNS/$name/figures.json"
