@@ -5,7 +5,7 @@
 #   scripts/gpu_check.sh [--kit DIR] [--out DIR] [--quick] [--cpu-only] [options]
 #
 #   --kit DIR        the offline kit (scripts/offline_kit.sh DIR); default build/gpu-kit
-#   --out DIR        reports, logs, gpu_check.json and gpu_check.txt; default gpu-check-results
+#   --out DIR        reports, logs, gpu_check.json and gpu_check.txt; default results/gpu-check
 #   --quick          shorter windows, coarser batch sweep, shortened HEPscore entry (< 6 min)
 #   --cpu-only       the build and the CPU halves of the checks (for machines without a GPU:
 #                    finds a broken kit or a compile error before a GPU window is spent)
@@ -28,7 +28,7 @@ T0=$SECONDS
 log() { printf '[gpu_check %4ds] %s\n' "$((SECONDS - T0))" "$*"; }
 usage_error() { printf '[gpu_check] ERROR: %s\n' "$*" >&2; exit 2; }
 
-KIT="build/gpu-kit"; OUT="gpu-check-results"; QUICK=0; CPU_ONLY=0
+KIT="build/gpu-kit"; OUT="results/gpu-check"; QUICK=0; CPU_ONLY=0
 BUILD_DIR="build/gpu-check"; PY=""; JOBS="${HMB_BUILD_JOBS:-}"
 while (($#)); do
   case "$1" in
