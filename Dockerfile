@@ -9,6 +9,14 @@
 #                  image with the CUDA 13 toolkit, e.g. a CUDA devel image on Debian 12, builds
 #                  the CUDA path with CUPTI/NVML; without a toolkit the build is CPU-side only
 #                  and LibTorch still trains on GPUs)
+#   TORCH_VERSION  the torch wheel (PyPI) whose LibTorch is built against and shipped; its
+#                  CUDA decides the NVIDIA driver the image needs (docs/gpu-check.md):
+#                    2.15.0 (default, the pin)  CUDA 13.2  driver >= 580
+#                    2.11.0                     CUDA 13.0  driver >= 580
+#                    2.8.0                      CUDA 12.8  driver >= 525 (>= 570 recommended)
+#                  Build 2.8.0 for sites whose drivers predate CUDA 13; its LibTorch's CMake
+#                  config needs a CUDA 12 toolkit, so give a BASE_IMAGE that has one
+#                  (scripts/setup.sh stops and says so otherwise).
 #   SAMPLE_EVENTS  events in the bundled sample (default 2000, ~0.8 GB; smaller for tests)
 #   PICKLES        glob of the Delphes pickles inside the build context to convert instead
 #   GIT_COMMIT     recorded as the build's checksum (the context has no .git)
@@ -17,6 +25,7 @@
 ARG BASE_IMAGE=debian:bookworm-slim
 
 FROM ${BASE_IMAGE} AS build
+ARG TORCH_VERSION=2.15.0
 ARG SAMPLE_EVENTS=2000
 ARG PICKLES=
 ARG GIT_COMMIT=unknown
@@ -32,7 +41,7 @@ WORKDIR /src
 # stage lacks.
 COPY scripts/ /src/scripts/
 RUN if [ -n "${PIP_CERT}" ]; then export PIP_CERT=/src/${PIP_CERT}; fi \
- && scripts/setup.sh
+ && HMB_TORCH_VERSION="${TORCH_VERSION}" scripts/setup.sh
 COPY . /src
 RUN cmake --preset release -DHMB_GIT_COMMIT="${GIT_COMMIT}" -DHMB_VENV="${HEP_MLBENCH_VENV}" \
  && scripts/build.sh release \
@@ -52,11 +61,13 @@ RUN SP=$(echo /opt/hep-mlbench/venv/lib/python3*/site-packages) \
 
 FROM ${BASE_IMAGE} AS runtime
 ARG GIT_COMMIT=unknown
+ARG TORCH_VERSION=2.15.0
 LABEL org.opencontainers.image.title="hep-mlbench" \
       org.opencontainers.image.description="MLPF (gnn_lsh) training benchmark for HEPscore" \
       org.opencontainers.image.version="0.1.0" \
       org.opencontainers.image.revision="${GIT_COMMIT}" \
-      org.opencontainers.image.source="hep-mlbench"
+      org.opencontainers.image.source="hep-mlbench" \
+      hep-mlbench.torch-version="${TORCH_VERSION}"
 RUN apt-get update -qq \
  && apt-get install -y -qq --no-install-recommends libhdf5-103-1 libspdlog1.10 libfmt9 libyaml-cpp0.7 \
       libssl3 libgomp1 ca-certificates \

@@ -53,7 +53,8 @@ if(CUDAToolkit_ROOT AND NOT CUDA_TOOLKIT_ROOT_DIR)
 endif()
 # LibTorch's CUDA config links nvrtc by path: name the wheel's copy (see below for the rest).
 if(HMB_WITH_CUDA)
-  find_file(HMB_WHEEL_NVRTC libnvrtc.so.13 HINTS ${HMB_WHEEL_NVIDIA_LIBDIRS} NO_DEFAULT_PATH)
+  # CUDA 13 wheels (LibTorch >= 2.9 on PyPI) or CUDA 12 ones (LibTorch 2.8 on PyPI: CUDA 12.8).
+  find_file(HMB_WHEEL_NVRTC NAMES libnvrtc.so.13 libnvrtc.so.12 HINTS ${HMB_WHEEL_NVIDIA_LIBDIRS} NO_DEFAULT_PATH)
   if(HMB_WHEEL_NVRTC)
     set(CUDA_NVRTC_LIB "${HMB_WHEEL_NVRTC}" CACHE FILEPATH "nvrtc (the torch wheel's copy)")
   endif()
@@ -128,7 +129,7 @@ function(hmb_find_cuda_lib var libname header)
 endfunction()
 
 if(HMB_WITH_CUDA)
-  hmb_find_cuda_lib(HMB_CUDART "cudart;libcudart.so.13" cuda_runtime_api.h)
+  hmb_find_cuda_lib(HMB_CUDART "cudart;libcudart.so.13;libcudart.so.12" cuda_runtime_api.h)
   add_library(hmb::cudart UNKNOWN IMPORTED)
   set_target_properties(hmb::cudart PROPERTIES IMPORTED_LOCATION "${HMB_CUDART_LIBRARY}"
     INTERFACE_INCLUDE_DIRECTORIES "${HMB_CUDART_INCLUDE_DIR}")
@@ -146,7 +147,7 @@ else()
 endif()
 
 if(HMB_WITH_CUPTI)
-  hmb_find_cuda_lib(HMB_CUPTI "cupti;libcupti.so.13" cupti.h "${CUDAToolkit_ROOT}/extras/CUPTI/include")
+  hmb_find_cuda_lib(HMB_CUPTI "cupti;libcupti.so.13;libcupti.so.12" cupti.h "${CUDAToolkit_ROOT}/extras/CUPTI/include")
   if(NOT HMB_CUPTI_FOUND)
     message(WARNING "hep-mlbench: CUPTI not found: HMB_WITH_CUPTI turned OFF")
     set(HMB_WITH_CUPTI OFF CACHE BOOL "" FORCE)

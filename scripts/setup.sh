@@ -11,6 +11,9 @@
 #   HEP_MLBENCH_VENV        where the environment lives (default: a cache folder keyed on
 #                           scripts/requirements.txt and the Python version, linked as .venv)
 #   HEP_MLBENCH_NO_CACHE=1  build the environment inside the checkout (.venv), no cache
+#   HMB_TORCH_VERSION=X.Y.Z another torch wheel than requirements.txt's pin (the Dockerfile's
+#                           TORCH_VERSION): 2.8.0 (CUDA 12.8) to 2.15.0 (CUDA 13.2); its own
+#                           cached environment (docs/gpu-check.md: which driver each needs)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -58,6 +61,15 @@ fi
 PY="${PYTHON:-python3}"
 command -v "$PY" >/dev/null || die "python3 not found; install python3 and python3-venv"
 pyver="$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+pinned="$(sed -n 's/^torch==//p' "$REQ")"
+if [[ -n "${HMB_TORCH_VERSION:-}" && "$HMB_TORCH_VERSION" != "$pinned" ]]; then
+  [[ "$HMB_TORCH_VERSION" =~ ^2\.([89]|1[0-5])\.[0-9]+$ ]] \
+    || die "HMB_TORCH_VERSION=$HMB_TORCH_VERSION: hep-mlbench supports torch 2.8.0 to 2.15.x"
+  mkdir -p "$ROOT/build"
+  sed "s/^torch==.*/torch==$HMB_TORCH_VERSION/" "$REQ" >"$ROOT/build/requirements-torch-$HMB_TORCH_VERSION.txt"
+  REQ="$ROOT/build/requirements-torch-$HMB_TORCH_VERSION.txt"
+  log "torch $HMB_TORCH_VERSION instead of the pinned $pinned (HMB_TORCH_VERSION)"
+fi
 key="$( (cat "$REQ"; echo "$pyver") | sha256sum | cut -c1-12)"
 
 if [[ -n "${HEP_MLBENCH_VENV:-}" ]]; then
@@ -93,7 +105,12 @@ EOF
 
 # LibTorch's CMake config needs a CUDA toolkit (the wheel is a CUDA build). Without a system
 # toolkit, add nvcc from PyPI beside the wheel's CUDA headers and libraries.
-if ! command -v nvcc >/dev/null && [[ ! -x /usr/local/cuda/bin/nvcc ]]; then
+wheel_cuda="$("$ROOT/.venv/bin/python" -c 'import torch; print(torch.version.cuda or "none")')"
+if [[ "${wheel_cuda%%.*}" == 12 ]] && ! command -v nvcc >/dev/null && [[ ! -x /usr/local/cuda/bin/nvcc ]]; then
+  # PyPI has no CUDA 12 nvcc (nvidia-cuda-nvcc-cu12 carries ptxas only), and LibTorch's CMake
+  # config of a CUDA 12 wheel (torch 2.8) refuses to configure without a CUDA 12 toolkit.
+  die "torch ${HMB_TORCH_VERSION:-$pinned} is a CUDA $wheel_cuda build: building against it needs a CUDA ${wheel_cuda%%.*} toolkit (nvcc on PATH or /usr/local/cuda); install one, or build the container from a base image that has it (BASE_IMAGE, docs/gpu-check.md)"
+elif ! command -v nvcc >/dev/null && [[ ! -x /usr/local/cuda/bin/nvcc ]]; then
   if [[ ! -x "$ROOT/.venv/lib/python$pyver/site-packages/nvidia/cu13/bin/nvcc" ]]; then
     log "no CUDA toolkit on this machine: adding nvcc from PyPI (nvidia-cuda-nvcc) to the environment"
     # The same CUDA release as the wheel's runtime (13.2) for every compiler part.

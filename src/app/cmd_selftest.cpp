@@ -21,6 +21,7 @@ struct SelftestConfig {
 };
 
 int run_selftest(const SelftestConfig& cfg) {
+  // select_device() refuses a driver too old for the CUDA runtime, saying what to do.
   const auto choice = train::select_device(cfg.gpus);
   torch::manual_seed(cfg.seed);
   // (B=256, 12) inputs, like one chunk of detector elements; a 12 -> 64 -> 6 classifier.

@@ -8,6 +8,7 @@
 #include <cuda_runtime_api.h>
 #include <nccl.h>
 
+#include <cstdio>
 #include <string>
 
 #include "gpu/nvml_loader.hpp"
@@ -26,6 +27,15 @@ std::string cuda_version_string(int v) {
 }  // namespace
 
 bool built_with_cuda() { return true; }
+
+DriverCheck check_cuda_driver() {
+  int drv = 0;
+  if (cudaDriverGetVersion(&drv) != cudaSuccess) drv = 0;
+  // The runtime actually loaded (the torch wheel's libcudart), else the headers' version.
+  int rt = 0;
+  if (cudaRuntimeGetVersion(&rt) != cudaSuccess || rt <= 0) rt = CUDART_VERSION;
+  return check_driver_against_runtime(drv, rt);
+}
 
 void reset_peak_device_memory(int device) {
   c10::cuda::CUDACachingAllocator::resetPeakStats(static_cast<c10::DeviceIndex>(device));
@@ -114,6 +124,26 @@ std::vector<LibraryVersion> cuda_library_versions() {
 #endif
 
   out.push_back(nvml_version());
+
+  // The GPUs themselves, asked only when the driver can run this runtime.
+  const auto driver = check_cuda_driver();
+  int count = 0;
+  if (driver.verdict == DriverCheck::Verdict::no_driver) {
+    out.push_back({"GPU", "-", "none (no NVIDIA driver)"});
+  } else if (driver.verdict == DriverCheck::Verdict::too_old) {
+    out.push_back({"GPU", "-", "not usable: " + driver.message});
+  } else if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
+    out.push_back({"GPU", "-", "none visible"});
+  } else {
+    for (int d = 0; d < count; ++d) {
+      cudaDeviceProp p{};
+      if (cudaGetDeviceProperties(&p, d) != cudaSuccess) continue;
+      char mem[32];
+      std::snprintf(mem, sizeof mem, "%.1f GiB", static_cast<double>(p.totalGlobalMem) / (1024.0 * 1024.0 * 1024.0));
+      out.push_back({"GPU " + std::to_string(d), "-",
+                     std::string(p.name) + " (sm_" + std::to_string(p.major) + std::to_string(p.minor) + ", " + mem + ")"});
+    }
+  }
   return out;
 }
 

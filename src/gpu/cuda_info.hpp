@@ -6,6 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include "gpu/driver_check.hpp"
+
 namespace hmb::gpu {
 
 struct LibraryVersion {
@@ -14,7 +16,8 @@ struct LibraryVersion {
   std::string runtime;   // what this process finds ("no driver", "not loaded", ...)
 };
 
-// CUDA runtime and driver, cuDNN, NCCL, CUPTI and NVML.
+// CUDA runtime and driver, cuDNN, NCCL, CUPTI and NVML, then one entry per visible GPU
+// ({"GPU 0", "-", "NVIDIA H100 80GB HBM3 (sm_90, 79.1 GiB)"}).
 std::vector<LibraryVersion> cuda_library_versions();
 
 // One CUDA device as the runtime describes it.
@@ -30,6 +33,11 @@ struct DeviceInfo {
 // driver's CUDA version ("13.0", or "no driver").
 std::vector<DeviceInfo> cuda_devices();
 std::string cuda_driver_version();
+
+// This machine's driver against the CUDA runtime LibTorch loads (driver_check.hpp). Call it
+// before the first CUDA use of a run that asked for GPUs: a too_old verdict is an error whose
+// message names both versions and what to do. The CPU-only build answers no_driver.
+DriverCheck check_cuda_driver();
 
 // True when hep-mlbench was compiled with its CUDA path.
 bool built_with_cuda();

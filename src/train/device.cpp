@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <torch/cuda.h>
 
+#include "gpu/cuda_info.hpp"
 #include "util/error.hpp"
 
 namespace hmb::train {
@@ -39,6 +40,13 @@ DeviceChoice choose_device(const std::string& gpus, int visible) {
 }
 
 DeviceChoice select_device(const std::string& gpus) {
+  // A driver too old for the CUDA runtime is an error that says what to do, before LibTorch
+  // would report it as "no GPU" (and fall back to the CPU) or as a stack trace.
+  if (gpus != "cpu" && gpus != "0") {
+    const auto driver = gpu::check_cuda_driver();
+    require(driver.verdict != gpu::DriverCheck::Verdict::too_old, "option --gpus: " + driver.message);
+    if (driver.verdict == gpu::DriverCheck::Verdict::older_minor) spdlog::warn("device: {}", driver.message);
+  }
   const int visible = static_cast<int>(torch::cuda::device_count());
   DeviceChoice c = choose_device(gpus, visible);
   if (c.device.is_cpu() && gpus == "all") {

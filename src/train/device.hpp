@@ -19,7 +19,8 @@ struct DeviceChoice {
 // is an error (the user asked for hardware this machine does not have).
 DeviceChoice choose_device(const std::string& gpus, int visible);
 
-// choose_device() with the number of CUDA devices LibTorch sees; logs the choice.
+// choose_device() with the number of CUDA devices LibTorch sees; logs the choice. Unless the
+// CPU was asked for, a driver too old for the CUDA runtime is an Error naming both versions.
 DeviceChoice select_device(const std::string& gpus);
 
 }  // namespace hmb::train

@@ -1,0 +1,320 @@
+#!/usr/bin/env python3
+"""The bookkeeping half of scripts/gpu_check.sh (standard library only: it runs with whatever
+python3 the GPU node has).
+
+  gpu_check_report.py record OUT NAME STATUS SECONDS DETAIL [FIGURES_JSON]
+      append one check to OUT/checks.jsonl (STATUS: pass, fail, warn, skip)
+  gpu_check_report.py meta OUT KEY=VALUE ...       merge facts into OUT/meta.json
+  gpu_check_report.py figures SUMMARY [--gpu NAME] [--peaks FILE]
+      print the figures of one hep-mlbench_summary.json as JSON, with the peak FLOP/s of the
+      GPU for the run's precision and the model's fraction of it ("unknown" for GPUs not in
+      the table)
+  gpu_check_report.py same A B                     exit 0 when two summaries are bit-identical
+      in losses, accuracy and weights checksums; else print what differs and exit 1
+  gpu_check_report.py oom SUMMARY_OR_LOG           exit 0 when the run died of device memory
+  gpu_check_report.py entry-args YAML ENTRY [KEY=VALUE ...]
+      print a HEPscore entry's args, one token a line (--key, value), KEY=VALUE replacing or
+      adding one
+  gpu_check_report.py render OUT                   write OUT/gpu_check.json and
+      OUT/gpu_check.txt from the checks so far, print the table; exit 1 when a check failed
+"""
+import json
+import math
+import os
+import re
+import sys
+
+SCRIPTS = os.path.dirname(os.path.abspath(__file__))
+PEAKS = os.path.join(SCRIPTS, "gpu_peaks.json")
+
+
+def die(msg):
+    print(f"[gpu_check_report] ERROR: {msg}", file=sys.stderr)
+    sys.exit(2)
+
+
+def load_json(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except OSError as e:
+        die(f"cannot read {path}: {e.strerror}")
+    except json.JSONDecodeError as e:
+        die(f"{path} is not valid JSON: {e}")
+
+
+def write_atomic(path, text):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+# ------------------------------------------------------------------ peaks
+def peak_tflops(gpu_name, precision, peaks_file=PEAKS):
+    """Dense peak TFLOP/s of `gpu_name` (as CUDA names it) for `precision`, or None."""
+    if not gpu_name:
+        return None
+    table = load_json(peaks_file)
+    for row in table["gpus"]:
+        if re.search(row["match"], gpu_name, re.IGNORECASE):
+            return row["tflops"].get(precision)
+    return None
+
+
+# ------------------------------------------------------------------ summaries
+def value(stats, key):
+    v = stats.get(key)
+    if isinstance(v, dict):
+        return v.get("value", v.get("avg"))
+    return v
+
+
+def figures(summary_path, gpu=None, peaks_file=PEAKS):
+    s = load_json(summary_path)
+    rep = s.get("report", {})
+    st = rep.get("wl-stats", {})
+    step = st.get("step_time") or {}
+    losses = [e.get("train_loss") for e in st.get("epochs", [])] + [value(st, "validation_loss")]
+    flops = value(st, "model_flop_per_s")
+    precision = st.get("precision")
+    peak = peak_tflops(gpu, precision, peaks_file) if st.get("device") == "cuda" else None
+    out = {
+        "log": rep.get("log"),
+        "error": rep.get("error"),
+        "device": st.get("device"),
+        "precision": precision,
+        "batch_size": st.get("batch_size_per_device"),
+        "events_per_s": value(st, "throughput"),
+        "step_time_s": step.get("avg"),
+        "timed_steps": step.get("count"),
+        "peak_device_memory_mib": value(st, "peak_device_memory"),
+        "peak_host_memory_mib": value(st, "peak_host_memory"),
+        "data_wait_fraction": value(st, "data_wait_fraction"),
+        "validation_loss": value(st, "validation_loss"),
+        "validation_accuracy": value(st, "validation_accuracy"),
+        "loss_finite": all(isinstance(x, (int, float)) and math.isfinite(x) for x in losses) and bool(losses),
+        "model_flop_per_s": flops,
+        "peak_flop_per_s": peak * 1e12 if peak else None,
+        "fraction_of_peak": (flops / (peak * 1e12)) if (peak and flops) else ("unknown" if st.get("device") == "cuda" else None),
+        "final_weights_checksum": st.get("final_weights_checksum"),
+        "warnings": st.get("warnings", []),
+    }
+    return out
+
+
+def same(a_path, b_path):
+    """What differs between two runs that must be bit-identical."""
+    a, b = (load_json(p)["report"].get("wl-stats", {}) for p in (a_path, b_path))
+    diffs = []
+    for key in ("initial_weights_checksum", "final_weights_checksum", "data_checksum"):
+        if a.get(key) != b.get(key):
+            diffs.append(f"{key}: {a.get(key)} vs {b.get(key)}")
+    for key in ("validation_accuracy", "validation_accuracy_particles", "validation_loss"):
+        if value(a, key) != value(b, key):
+            diffs.append(f"{key}: {value(a, key)!r} vs {value(b, key)!r}")
+    ea, eb = a.get("epochs", []), b.get("epochs", [])
+    if len(ea) != len(eb):
+        diffs.append(f"epochs: {len(ea)} vs {len(eb)}")
+    for x, y in zip(ea, eb):
+        for key in ("train_loss", "validation_loss", "validation_accuracy"):
+            if x.get(key) != y.get(key):
+                diffs.append(f"epoch {x.get('epoch')} {key}: {x.get(key)!r} vs {y.get(key)!r}")
+    if not a.get("final_weights_checksum"):
+        diffs.append("no final_weights_checksum in the first report")
+    return diffs
+
+
+OOM_PATTERNS = re.compile(r"out of memory|CUDA error: out of memory|OutOfMemoryError|CUBLAS_STATUS_ALLOC_FAILED", re.I)
+
+
+def is_oom(path):
+    try:
+        with open(path, errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return False
+    if path.endswith(".json"):
+        try:
+            text = json.dumps(json.loads(text).get("report", {}).get("error", ""))
+        except json.JSONDecodeError:
+            pass
+    return bool(OOM_PATTERNS.search(text))
+
+
+# ------------------------------------------------------------------ HEPscore entry
+def entry_args(yaml_path, entry):
+    """The `args:` mapping of one benchmark entry of hepscore/hep-mlbench.yaml, read by
+    indentation (the node's Python may lack PyYAML; the file is plain key: value lines)."""
+    try:
+        lines = open(yaml_path).read().splitlines()
+    except OSError as e:
+        die(f"cannot read {yaml_path}: {e.strerror}")
+    args, in_entry, in_args, entry_indent, args_indent = {}, False, False, -1, -1
+    for line in lines:
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        indent = len(line) - len(line.lstrip())
+        key, _, val = line.strip().partition(":")
+        if in_args and indent <= args_indent:
+            break
+        if in_entry and indent <= entry_indent:
+            in_entry = False
+        if not in_entry and key == entry:
+            in_entry, entry_indent = True, indent
+            continue
+        if in_entry and key == "args":
+            in_args, args_indent = True, indent
+            continue
+        if in_args:
+            args[key] = val.strip().strip("'\"")
+    if not args:
+        die(f"no 'args' of entry '{entry}' in {yaml_path}")
+    return args
+
+
+# ------------------------------------------------------------------ render
+def fmt(v, spec="{:.3g}"):
+    if v is None:
+        return "-"
+    if isinstance(v, str):
+        return v
+    return spec.format(v)
+
+
+def render(out):
+    checks = []
+    path = os.path.join(out, "checks.jsonl")
+    if os.path.exists(path):
+        with open(path) as f:
+            checks = [json.loads(l) for l in f if l.strip()]
+    meta = load_json(os.path.join(out, "meta.json")) if os.path.exists(os.path.join(out, "meta.json")) else {}
+    failed = [c for c in checks if c["status"] == "fail"]
+    precisions = [dict(c["figures"], check=c["name"]) for c in checks
+                  if c["name"].startswith("precision-") and c.get("figures")]
+    sweep = next((c.get("figures") for c in checks if c["name"] == "batch-sweep" and c.get("figures")), None)
+    workload = next((c.get("figures") for c in checks if c["name"] == "workload" and c.get("figures")), None)
+    doc = {
+        "schema_version": 1,
+        "verdict": "FAIL" if failed else "PASS",
+        "first_failure": failed[0]["name"] if failed else None,
+        "meta": meta,
+        "checks": checks,
+        "precision_table": precisions,
+        "batch_sweep": sweep,
+        "workload": workload,
+    }
+    write_atomic(os.path.join(out, "gpu_check.json"), json.dumps(doc, indent=2) + "\n")
+
+    lines = []
+    mode = meta.get("mode", "?")
+    lines.append(f"# hep-mlbench gpu_check ({mode}{', quick' if meta.get('quick') == 'yes' else ''}) "
+                 f"on {meta.get('host', '?')}: {meta.get('gpu', 'no GPU')}")
+    lines.append(f"# LibTorch {meta.get('torch', '?')} (CUDA {meta.get('torch_cuda', '?')}), "
+                 f"driver {meta.get('driver', '-')}, build {meta.get('build_seconds', '?')} s, "
+                 f"total {meta.get('total_seconds', '?')} s")
+    lines.append(f"{'check':<22} {'status':<6} {'seconds':>8}  detail")
+    for c in checks:
+        lines.append(f"{c['name']:<22} {c['status'].upper():<6} {c['seconds']:>8.1f}  {c['detail']}")
+    if precisions:
+        lines.append("")
+        lines.append(f"{'precision':<9} {'batch':>5} {'events/s':>9} {'step ms':>8} {'peak MiB':>9} "
+                     f"{'loss':>8} {'TFLOP/s':>8} {'of peak':>8}")
+        for p in precisions:
+            frac = p.get("fraction_of_peak")
+            frac_s = f"{100 * frac:.1f}%" if isinstance(frac, (int, float)) else (frac or "-")
+            flops = p.get("model_flop_per_s")
+            lines.append(f"{fmt(p.get('precision')):<9} {fmt(p.get('batch_size')):>5} "
+                         f"{fmt(p.get('events_per_s'), '{:.2f}'):>9} "
+                         f"{fmt(p['step_time_s'] * 1e3 if p.get('step_time_s') else None, '{:.1f}'):>8} "
+                         f"{fmt(p.get('peak_device_memory_mib'), '{:.0f}'):>9} "
+                         f"{fmt(p.get('validation_loss'), '{:.4f}'):>8} "
+                         f"{fmt(flops / 1e12 if flops else None, '{:.2f}'):>8} {frac_s:>8}")
+    if sweep:
+        lines.append("")
+        lines.append(f"batch sweep ({sweep.get('precision', 'fp32')}): largest batch that fits "
+                     f"{sweep.get('largest_fitting', '-')}; tried " +
+                     ", ".join(f"{t['batch']}:{t['result']}" for t in sweep.get("tried", [])))
+    if workload:
+        lines.append(f"workload: score {fmt(workload.get('score'), '{:.3f}')} events/s, log {workload.get('log')}")
+    lines.append("")
+    lines.append(f"verdict: {doc['verdict']}" + (f" (first failure: {doc['first_failure']})" if failed else ""))
+    text = "\n".join(lines) + "\n"
+    write_atomic(os.path.join(out, "gpu_check.txt"), text)
+    print(text, end="")
+    return 1 if failed else 0
+
+
+# ------------------------------------------------------------------ main
+def main(argv):
+    if len(argv) < 2 or argv[1] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    cmd, args = argv[1], argv[2:]
+    if cmd == "record":
+        if len(args) not in (5, 6):
+            die("record OUT NAME STATUS SECONDS DETAIL [FIGURES_JSON]")
+        out, name, status, seconds, detail = args[:5]
+        if status not in ("pass", "fail", "warn", "skip"):
+            die(f"status '{status}' is not pass, fail, warn or skip")
+        rec = {"name": name, "status": status, "seconds": round(float(seconds), 1), "detail": detail}
+        if len(args) == 6 and args[5]:
+            rec["figures"] = load_json(args[5])
+        with open(os.path.join(out, "checks.jsonl"), "a") as f:
+            f.write(json.dumps(rec) + "\n")
+        return 0
+    if cmd == "meta":
+        out, pairs = args[0], args[1:]
+        path = os.path.join(out, "meta.json")
+        meta = load_json(path) if os.path.exists(path) else {}
+        for p in pairs:
+            k, sep, v = p.partition("=")
+            if not sep:
+                die(f"meta: '{p}' is not KEY=VALUE")
+            meta[k] = v
+        write_atomic(path, json.dumps(meta, indent=2) + "\n")
+        return 0
+    if cmd == "figures":
+        gpu, peaks = None, PEAKS
+        rest = list(args[1:])
+        while rest:
+            opt = rest.pop(0)
+            if opt == "--gpu" and rest:
+                gpu = rest.pop(0)
+            elif opt == "--peaks" and rest:
+                peaks = rest.pop(0)
+            else:
+                die(f"figures: unknown option '{opt}'")
+        print(json.dumps(figures(args[0], gpu, peaks), indent=2))
+        return 0
+    if cmd == "same":
+        diffs = same(args[0], args[1])
+        for d in diffs:
+            print(d)
+        return 1 if diffs else 0
+    if cmd == "oom":
+        return 0 if any(is_oom(p) for p in args) else 1
+    if cmd == "entry-args":
+        if len(args) < 2:
+            die("entry-args YAML ENTRY [KEY=VALUE ...]")
+        merged = entry_args(args[0], args[1])
+        for p in args[2:]:
+            k, sep, v = p.partition("=")
+            if not sep:
+                die(f"entry-args: '{p}' is not KEY=VALUE")
+            merged[k] = v
+        for k, v in merged.items():
+            print(f"--{k}")
+            print(v)
+        return 0
+    if cmd == "peak":
+        p = peak_tflops(args[0], args[1])
+        print(p if p is not None else "unknown")
+        return 0
+    if cmd == "render":
+        return render(args[0])
+    die(f"unknown command '{cmd}' (see --help)")
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
