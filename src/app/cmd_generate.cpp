@@ -65,11 +65,11 @@ void print_stats(const data::EventTable& t) {
 void print_event_stats(const data::EventTable& t) {
   const auto c = data::event_counts(t);
   std::printf("\nper-event statistics (%lld events; percentiles interpolated as numpy's)\n"
-              "%-16s %9s %9s %9s %9s %9s\n", static_cast<long long>(t.n_events()), "", "mean", "p5", "p50", "p95",
+              "%-16s %10s %10s %10s %10s %10s\n", static_cast<long long>(t.n_events()), "", "mean", "p5", "p50", "p95",
               "p95-p5");
   auto row = [](const char* name, const std::vector<double>& v) {
     const auto d = data::distribution(v);
-    std::printf("%-16s %9.1f %9.1f %9.1f %9.1f %9.1f\n", name, d.mean, d.p5, d.p50, d.p95, d.width());
+    std::printf("%-16s %10.2f %10.2f %10.2f %10.2f %10.2f\n", name, d.mean, d.p5, d.p50, d.p95, d.width());
   };
   row("elements", c.elements);
   row("tracks", c.tracks);

@@ -148,7 +148,7 @@ TEST_CASE("generator: version 1 stays reproducible and fails the bands (a nearly
   CHECK(neutral.width() < 60);  // ~720 forward cells, all read out and all neutral hadrons
 }
 
-TEST_CASE("generator: prompt electrons and muons at ttbar's W branching fractions; none in QCD events",
+TEST_CASE("generator: prompt electrons and muons at ttbar's W branching fractions, none in QCD events",
           "[data][generator]") {
   auto tt = config(3, 2, 400);
   tt.ttbar_fraction = 1.0;
