@@ -27,7 +27,6 @@ struct Region {
   double lo, hi;     // eta range binned
   int n_eta, n_phi;  // cells
   double e_min;      // towers read out above this energy (GeV)
-  double et_min;     // and above this transverse energy (GeV)
   int first;         // index of the region's first cell
 };
 struct Geometry {
@@ -46,9 +45,9 @@ Geometry make_geometry(std::vector<Region> regions) {
 // Version 1: 0.1 x 5 degrees inside the tracker, 0.25 x 10 degrees beyond (forward calorimeters
 // are coarser), read out above 1 GeV centrally and 5 GeV forward.
 const Geometry& geometry_v1() {
-  static const Geometry g = make_geometry({{-kTrackerEta, kTrackerEta, 50, 72, 1.0, 0, 0},
-                                           {-kCaloEta, -kTrackerEta, 10, 36, 5.0, 0, 0},
-                                           {kTrackerEta, kCaloEta, 10, 36, 5.0, 0, 0}});
+  static const Geometry g = make_geometry({{-kTrackerEta, kTrackerEta, 50, 72, 1.0, 0},
+                                           {-kCaloEta, -kTrackerEta, 10, 36, 5.0, 0},
+                                           {kTrackerEta, kCaloEta, 10, 36, 5.0, 0}});
   return g;
 }
 // Version 2 (docs/generator.md, "Version 2's calorimeter"): 7.5 degrees in phi everywhere; 0.1 in
@@ -57,16 +56,16 @@ const Geometry& geometry_v1() {
 // 35 GeV (a forward tower collects tens of GeV of pile-up: the threshold, not the number of
 // cells, then sets how many towers, and so neutral hadrons, an event has).
 const Geometry& geometry_v2() {
-  static const Geometry g = make_geometry({{-kTrackerEta, kTrackerEta, 50, 48, 0.5, 0, 0},
-                                           {-kCaloEta, -kTrackerEta, 12, 48, 35.0, 0, 0},
-                                           {kTrackerEta, kCaloEta, 12, 48, 35.0, 0, 0}});
+  static const Geometry g = make_geometry({{-kTrackerEta, kTrackerEta, 50, 48, 0.5, 0},
+                                           {-kCaloEta, -kTrackerEta, 12, 48, 35.0, 0},
+                                           {kTrackerEta, kCaloEta, 12, 48, 35.0, 0}});
   return g;
 }
 
 struct Cell {
   int index;
   double eta, phi;  // centre
-  double e_min, et_min;  // read-out thresholds
+  double e_min;     // read-out threshold (GeV)
 };
 
 bool in_region(const Region& g, double eta) {
@@ -91,7 +90,7 @@ Cell cell_of(const Geometry& geo, double eta, double phi) {
   const int ie = bin(eta, reg->lo, reg->hi, reg->n_eta);
   const int ip = bin(phi, -kPi, kPi, reg->n_phi);
   return {reg->first + ie * reg->n_phi + ip, centre(ie, reg->lo, reg->hi, reg->n_eta),
-          centre(ip, -kPi, kPi, reg->n_phi), reg->e_min, reg->et_min};
+          centre(ip, -kPi, kPi, reg->n_phi), reg->e_min};
 }
 constexpr double kBendK = 0.3 * 3.8 * 1.29 / 2.0;  // 0.3 B[T] R[m] / 2: phi bend x pT [GeV]
 
@@ -350,7 +349,7 @@ GeneratedEvent generate_event(const GeneratorConfig& cfg, std::int64_t index) {
       const double eta = t.cell.eta;
       const double phi = t.cell.phi;
       const double et = e / std::cosh(eta);
-      if (e < t.cell.e_min || et < t.cell.et_min) continue;
+      if (e < t.cell.e_min) continue;
       const float row[kXColumns] = {float(ElementType::tower), float(et), float(eta), float(std::sin(phi)), float(std::cos(phi)), float(e),
                                     float(e_em), float(e_had), 0, 0, 0, 0};
       float tgt[kYColumns] = {0, 0, 0, 0, 0, 0, 0};
