@@ -1,8 +1,11 @@
 // `hep-mlbench generate`: writes N synthetic Delphes-like PU200 events in the event format v1
 // and prints what it made (element counts, class fractions) and the content checksum.
+// `hep-mlbench info`: an event file's summary and verified checksum (--stats: per-event
+// statistics), or a model preset's shapes and cost.
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cstdio>
 
 #include "app/commands.hpp"
 #include "config/option_table.hpp"
@@ -11,6 +14,15 @@
 namespace hmb::app {
 
 namespace {
+std::function<std::string(const double&)> in_range(double lo, double hi) {
+  return [lo, hi](const double& v) {
+    return v >= lo && v <= hi ? std::string() : fmt::format("must be between {} and {}", lo, hi);
+  };
+}
+std::function<std::string(const double&)> at_least(double lo) {
+  return [lo](const double& v) { return v >= lo ? std::string() : fmt::format("must be at least {}", lo); };
+}
+
 config::OptionTable<data::GeneratorConfig> generator_options() {
   using data::GeneratorConfig;
   config::OptionTable<GeneratorConfig> t;
@@ -18,11 +30,21 @@ config::OptionTable<data::GeneratorConfig> generator_options() {
         std::function<std::string(const std::int64_t&)>([](const std::int64_t& v) {
           return v >= 2 ? std::string() : std::string("must be at least 2 (one training, one validation)");
         }))
+      .add("generator-version", &GeneratorConfig::version,
+           "generator version: 2 (default), or 1 to reproduce files made before it (docs/generator.md)", "1|2")
       .add("seed", &GeneratorConfig::seed, "generator seed (the bundled sample uses the default)")
       .add("threads", &GeneratorConfig::threads, "generator threads (0: all cores); the output does not depend on it")
-      .add("pileup", &GeneratorConfig::pileup, "mean number of pile-up interactions")
-      .add("ttbar-fraction", &GeneratorConfig::ttbar_fraction, "fraction of ttbar-like events (the rest QCD-like)")
-      .add("validation-fraction", &GeneratorConfig::validation_fraction, "last fraction of events kept for validation")
+      .add("pileup", &GeneratorConfig::pileup, "mean number of pile-up interactions", "", in_range(0.0, 1000.0))
+      .add("pileup-spread", &GeneratorConfig::pileup_spread,
+           "relative spread of a crossing's mean pile-up (version 2; 0: Poisson about --pileup only)", "", in_range(0.0, 1.0))
+      .add("multiplicity-k", &GeneratorConfig::multiplicity_k,
+           "negative-binomial k of one interaction's multiplicity (version 2; smaller: wider)", "", at_least(0.05))
+      .add("ttbar-fraction", &GeneratorConfig::ttbar_fraction, "fraction of ttbar-like events (the rest QCD-like)", "",
+           in_range(0.0, 1.0))
+      .add("validation-fraction", &GeneratorConfig::validation_fraction, "last fraction of events kept for validation", "",
+           std::function<std::string(const double&)>([](const double& v) {
+             return v > 0 && v < 1 ? std::string() : std::string("must be between 0 and 1 (both excluded)");
+           }))
       .add("output", &GeneratorConfig::output, "the HDF5 file to write");
   return t;
 }
@@ -37,6 +59,23 @@ void print_stats(const data::EventTable& t) {
     spdlog::info("generate:   class {} {:<15} {:9.1f} per event  {:6.2f}%", c, names[c], s.class_counts[c] / n,
                  100.0 * static_cast<double>(s.class_counts[c]) / static_cast<double>(std::max<std::int64_t>(1, s.elements)));
   }
+}
+// Per-event statistics: mean and 5th, 50th, 95th percentiles of each count (docs/generator.md
+// gives the Delphes sample's for comparison).
+void print_event_stats(const data::EventTable& t) {
+  const auto c = data::event_counts(t);
+  std::printf("\nper-event statistics (%lld events; percentiles interpolated as numpy's)\n"
+              "%-16s %10s %10s %10s %10s %10s\n", static_cast<long long>(t.n_events()), "", "mean", "p5", "p50", "p95",
+              "p95-p5");
+  auto row = [](const char* name, const std::vector<double>& v) {
+    const auto d = data::distribution(v);
+    std::printf("%-16s %10.2f %10.2f %10.2f %10.2f %10.2f\n", name, d.mean, d.p5, d.p50, d.p95, d.width());
+  };
+  row("elements", c.elements);
+  row("tracks", c.tracks);
+  row("towers", c.towers);
+  const char* names[data::kNumClasses] = {"no target", "charged hadron", "neutral hadron", "photon", "electron", "muon"};
+  for (int k = 0; k < data::kNumClasses; ++k) row(names[k], c.cls[k]);
 }
 }  // namespace
 
@@ -64,11 +103,16 @@ Command add_generate_command(CLI::App& app) {
 Command add_info_command(CLI::App& app) {
   auto file = std::make_shared<std::string>();
   auto preset = std::make_shared<std::string>();
+  auto stats = std::make_shared<bool>(false);
   auto* sub = app.add_subcommand("info", "Summary and checksum of an event file, or the shapes and cost of a model preset");
   sub->add_option("file", *file, "event file (HDF5)");
   sub->add_option("--preset", *preset, "model preset: print its shapes, parameter count and FLOPs");
-  return {sub, [file, preset] {
+  sub->add_flag("--stats", *stats,
+                "with an event file: per-event statistics (mean and 5th/50th/95th percentiles of elements, tracks, "
+                "towers and each target class)");
+  return {sub, [file, preset, stats] {
             require(!file->empty() || !preset->empty(), "info: give an event file or --preset NAME");
+            require(!*stats || !file->empty(), "info: --stats needs an event file (hep-mlbench info --stats FILE.h5)");
             if (!preset->empty()) info_preset(*preset);
             if (file->empty()) return 0;
             data::EventFileInfo info;
@@ -79,6 +123,7 @@ Command add_info_command(CLI::App& app) {
                         static_cast<long long>(info.n_train), static_cast<long long>(info.n_validation),
                         static_cast<long long>(info.n_elements), info.source_json.c_str(), info.checksum.c_str());
             print_stats(t);
+            if (*stats) print_event_stats(t);
             return 0;
           }};
 }
