@@ -28,7 +28,7 @@ namespace {
 constexpr double kMinTimedSeconds = 30.0;
 constexpr std::int64_t kMinTimedSteps = 10;
 
-train::Config training_config(const config::RunConfig& c, const std::string& preset) {
+train::Config training_config(const config::RunConfig& c) {
   train::Config t;
   t.epochs = c.epochs;
   t.steps = c.steps;
@@ -38,7 +38,7 @@ train::Config training_config(const config::RunConfig& c, const std::string& pre
   t.weight_decay = c.weight_decay;
   t.precision = train::parse_precision(c.precision);
   t.log_every = c.log_every;
-  t.preset = preset;
+  t.preset = c.preset;
   return t;
 }
 
@@ -69,7 +69,6 @@ TrainingOutcome run_training(const config::RunConfig& requested) {
   const auto machine = sys::collect_context();
   for (const auto& line : sys::describe(machine)) spdlog::info("machine: {}", line);
   r.system = sys::to_json(machine);
-  const auto precision = train::parse_precision(cfg.precision);
   const train::DeviceChoice dev = train::select_device(cfg.gpus);
   const torch::Device device = dev.device;
   r.device = device.is_cuda() ? "cuda" : "cpu";
@@ -83,7 +82,8 @@ TrainingOutcome run_training(const config::RunConfig& requested) {
     spdlog::info("model: preset {} is {} on this device ({})", requested.preset, cfg.preset, r.device);
   r.config = config::run_options().to_json(cfg);
   r.warmup_steps = cfg.warmup_steps;
-  const auto tcfg = training_config(cfg, cfg.preset);
+  const auto tcfg = training_config(cfg);  // cfg.preset resolved above
+  const auto precision = tcfg.precision;
   require(device.is_cuda() || precision == train::Precision::fp32,
           "option --precision: '" + cfg.precision + "' needs a CUDA device; on the CPU use --precision fp32");
   const auto det = train::configure_determinism(cfg.seed, cfg.deterministic, precision, cfg.threads, device);
