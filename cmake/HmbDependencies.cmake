@@ -109,6 +109,12 @@ find_package(nlohmann_json 3.10 CONFIG REQUIRED)
 find_package(CLI11 CONFIG REQUIRED)
 find_package(OpenSSL REQUIRED COMPONENTS Crypto)
 find_package(Threads REQUIRED)
+# Gloo's headers for c10d's Gloo process group (the library itself is inside LibTorch).
+find_path(HMB_GLOO_INCLUDE_DIR gloo/algorithm.h)
+if(NOT HMB_GLOO_INCLUDE_DIR)
+  message(FATAL_ERROR "hep-mlbench: Gloo's headers (gloo/algorithm.h) not found: install Debian's libgloo-dev "
+                      "(scripts/setup.sh does), or pass -DHMB_GLOO_INCLUDE_DIR=<folder holding gloo/>")
+endif()
 if(HMB_BUILD_TESTS)
   find_package(Catch2 CONFIG REQUIRED)
 endif()

@@ -34,7 +34,7 @@ MAX_MB="${HMB_KIT_MAX_MB:-40}"
 # ---------------------------------------------------------------- what goes in
 # -dev packages: taken alone, without their Depends.
 DEV_PACKAGES=(libhdf5-dev libspdlog-dev libfmt-dev libyaml-cpp-dev nlohmann-json3-dev
-              libcli11-dev libssl-dev)
+              libcli11-dev libssl-dev libgloo-dev)
 # Runtime libraries the binary links (directly or through the above); their dependency
 # closure is followed, minus the base.
 RUNTIME_ROOTS=(libhdf5-103-1 libspdlog1.10 libfmt9 libyaml-cpp0.7 libssl3 zlib1g)

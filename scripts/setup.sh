@@ -35,7 +35,7 @@ APT_PACKAGES=(
   build-essential cmake ninja-build git pkg-config ca-certificates
   python3 python3-venv python3-dev
   libhdf5-dev libspdlog-dev libfmt-dev libyaml-cpp-dev catch2
-  nlohmann-json3-dev libcli11-dev libssl-dev
+  nlohmann-json3-dev libcli11-dev libssl-dev libgloo-dev openmpi-bin
 )
 if [[ $DO_APT == 1 ]]; then
   missing=()

@@ -167,10 +167,20 @@ Command add_bench_command(CLI::App& app) {
     std::int64_t events = 64, elements = 6400;
     int threads = 2, batch = 2;
     std::string trace;
+    AllreduceBench allreduce;
+    std::string gpus = "all";
   };
   auto a = std::make_shared<Args>();
   auto* sub = app.add_subcommand("bench", "Print speed figures: data (generator, loader), model (fwd+bwd), step (vs matmuls)");
-  sub->add_option("--what", a->what, "data | model | step")->capture_default_str()->check(CLI::IsMember({"data", "model", "step"}));
+  sub->add_option("--what", a->what, "data | model | step | allreduce")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"data", "model", "step", "allreduce"}));
+  sub->add_option("--nproc", a->allreduce.nproc, "allreduce: CPU ranks to start on this node")->capture_default_str();
+  sub->add_option("--mb", a->allreduce.mb, "allreduce: MiB to reduce (0: the preset's gradients)")->capture_default_str();
+  sub->add_option("--iterations", a->allreduce.iterations, "allreduce: timed all-reduces")->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--gpus", a->gpus, "allreduce: all (NCCL on GPUs where there are any) or cpu (Gloo)")
+      ->capture_default_str()->check(CLI::IsMember({"all", "cpu"}));
   sub->add_option("--preset", a->preset, "model preset (model, step)")->capture_default_str();
   sub->add_option("--events", a->events, "events (data)")->capture_default_str();
   sub->add_option("--elements", a->elements, "elements per event (model, step)")->capture_default_str();
@@ -178,6 +188,11 @@ Command add_bench_command(CLI::App& app) {
   sub->add_option("--batch-size", a->batch, "events per step (step)")->capture_default_str();
   sub->add_option("--trace", a->trace, "step: write a Chrome trace of one profiled training step to this file");
   return {sub, [a] {
+            if (a->what == "allreduce") {
+              a->allreduce.preset = a->preset;
+              a->allreduce.gpus = a->gpus == "all";
+              return bench_allreduce(a->allreduce);
+            }
             if (a->what == "data") bench_data(a->events, a->threads);
             if (a->what == "model") bench_model(a->preset, a->elements);
             if (a->what == "step") bench_step(a->preset, a->batch, a->elements, a->trace);

@@ -4,18 +4,23 @@
 #include <spdlog/spdlog.h>
 
 #include <csignal>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
 #include "app/commands.hpp"
+#include "app/launcher.hpp"
 #include "app/pipeline.hpp"
 #include "app/workload.hpp"
 #include "config/run_config.hpp"
+#include "dist/launch.hpp"
 #include "model/weights_io.hpp"
 #include "report/page.hpp"
 #include "report/stats.hpp"
 #include "report/summary.hpp"
+#include "train/device.hpp"
 #include "train/failure.hpp"
 #include "util/atomic_file.hpp"
 #include "util/error.hpp"
@@ -48,6 +53,58 @@ void print_summary_block(const train::RunResult& r) {
   spdlog::info("device               {} ({} threads); peak host memory {:.0f} MiB", r.device_summary, r.threads, r.peak_rss_mb);
   spdlog::info("weights checksum     {}", r.final_weights_checksum);
   spdlog::info("deterministic        {}", r.deterministic ? "yes" : "no");
+  if (r.dist.world > 1) {
+    const auto& d = r.dist;
+    spdlog::info("data-parallel        {} ranks ({}, {}), global batch {}, lr {:.3g} (scaling {})", d.world, d.backend,
+                 d.launcher, d.global_batch, d.lr, d.lr_scaling);
+    spdlog::info("communication        {:.1f} ms/step all-reduce, {:.1f} ms/step exposed ({:.1f}% of the step), "
+                 "{:.2f} MB/step; step-time spread {:.1f}%",
+                 1e3 * d.comm_s_per_step, 1e3 * d.exposed_comm_s_per_step, 100 * d.exposed_comm_fraction,
+                 d.comm_bytes_per_step / 1e6, 100 * d.step_time_spread);
+    for (const auto& rr : d.ranks)
+      spdlog::info("  rank {:<3}           {:.3f} events/s, median step {:.1f} ms", rr.rank, rr.events_per_s,
+                   1e3 * rr.step_s_median);
+    if (d.scaling_efficiency)
+      spdlog::info("scaling efficiency   {:.1f}% of {} x {:.3f} events/s", 100 * *d.scaling_efficiency, d.world,
+                   *d.baseline_events_per_s);
+  }
+}
+
+// The end of one rank of a multi-rank job. A rank whose run failed ends its process at once,
+// logs flushed, without running destructors that could wait on a peer that is gone (a process
+// group's teardown); `code` < 0: the exit status from the result.
+int finish_rank(const train::RunResult& r, const dist::LaunchInfo& launch, int code = -1) {
+  if (code < 0) code = r.status == "ok" ? 0 : r.status == "interrupted" ? 128 + stop_requested() : 1;
+  if (launch.rank != 0 && r.status != "ok") spdlog::error("rank {} {}: {}", launch.rank, r.status, r.error);
+  if (code != 0) {
+    spdlog::default_logger()->flush();
+    std::fflush(nullptr);
+    std::_Exit(code);
+  }
+  return code;
+}
+
+// How many ranks hep-mlbench's own launcher should start for this command line (1: none):
+// --nproc N CPU ranks, or one rank per GPU when --gpus picks several.
+LocalLaunch local_launch_for(const config::RunConfig& cfg) {
+  LocalLaunch l;
+  l.results = cfg.results;
+  l.threads_per_rank = cfg.threads;
+  const bool cpu_asked = cfg.gpus == "cpu" || cfg.gpus == "0";
+  const int visible = cpu_asked && cfg.nproc > 1 ? 0 : static_cast<int>(torch::cuda::device_count());
+  if (cfg.nproc > 1) {
+    require(cpu_asked || visible == 0,
+            "option --nproc: starts CPU ranks, but this node has " + std::to_string(visible) +
+                " GPU(s): use --gpus N for GPU ranks, or add --gpus cpu to train on CPU ranks");
+    l.ranks = cfg.nproc;
+    return l;
+  }
+  const auto choice = train::choose_device(cfg.gpus, visible);
+  if (choice.num_gpus > 1) {
+    l.ranks = choice.num_gpus;
+    l.gpus = true;
+  }
+  return l;
 }
 }  // namespace
 
@@ -74,19 +131,30 @@ Command add_train_command(CLI::App& app) {
             info.events_per_thread = cfg.max_train_events;
             // Nothing can be reported without a writable results folder: that error goes to stderr.
             ensure_writable_dir(cfg.results);
-            add_log_file(cfg.results + "/hep-mlbench.log");
-            if (*json_only) spdlog::set_level(spdlog::level::warn);
+            // Several ranks: started by a launcher (torchrun, srun, mpirun, or hep-mlbench's own),
+            // or to be started here.
+            const auto launch = dist::detect_launch();
+            if (!launch.multi_rank()) {
+              if (const auto local = local_launch_for(cfg); local.ranks > 1) {
+                add_log_file(cfg.results + "/launcher.log");
+                return launch_local(local);
+              }
+            }
+            const bool rank0 = launch.rank == 0;
+            add_log_file(cfg.results + (rank0 ? "/hep-mlbench.log" : "/rank_" + std::to_string(launch.rank) + ".log"));
+            if (*json_only || !rank0) spdlog::set_level(spdlog::level::warn);
             install_stop_handlers();
             spdlog::info("hep-mlbench train, resolved configuration:");
             for (const auto& [k, v] : table->echo(cfg)) spdlog::info("  {:<18} {}", k, v);
-            write_file_atomic(cfg.results + "/config.yaml", table->to_yaml(cfg));
+            if (rank0) write_file_atomic(cfg.results + "/config.yaml", table->to_yaml(cfg));
 
             // The pipeline: read data -> model and loaders -> trainer -> report -> weights.
             nlohmann::json summary;
             train::RunResult result;
             try {
-              auto outcome = run_training(cfg);
+              auto outcome = run_training(cfg, launch);
               result = std::move(outcome.result);
+              if (!rank0) return finish_rank(result, launch);
               summary = report::make_summary(result, info);
               write_file_atomic(cfg.results + "/steps.csv", steps_csv(result));
               write_file_atomic(cfg.results + "/report.html", report::make_page(result));
@@ -96,6 +164,12 @@ Command add_train_command(CLI::App& app) {
               // A problem found before training (a bad file or option: hmb::Error), or one the
               // pipeline could not turn into a result: the report says so all the same.
               const std::string why = dynamic_cast<const Error*>(&e) ? e.what() : train::short_message(e);
+              if (!rank0) {
+                spdlog::error("rank {}: {}", launch.rank, why);
+                result.status = "failed";
+                result.failed_alone = true;
+                return finish_rank(result, launch);
+              }
               summary = report::make_error_summary(why, info, result.steps.empty() ? nullptr : &result);
               result.status = "failed";
               result.error = why;
@@ -105,13 +179,17 @@ Command add_train_command(CLI::App& app) {
             if (result.status != "failed" || !result.steps.empty()) print_summary_block(result);
             if (*json_only) std::cout << summary.dump(2) << std::endl;
             spdlog::info("report: {}", path);
-            if (result.status == "ok") return 0;
-            if (result.status == "interrupted") {
+            int code = 1;
+            if (result.status == "ok") {
+              code = 0;
+            } else if (result.status == "interrupted") {
               spdlog::warn("run interrupted: {}", result.error);
-              return 128 + stop_requested();
+              code = 128 + stop_requested();
+            } else if (!result.steps.empty()) {
+              spdlog::error("run failed: {}", result.error);
             }
-            if (!result.steps.empty()) spdlog::error("run failed: {}", result.error);
-            return 1;
+            if (launch.multi_rank()) return finish_rank(result, launch, code);
+            return code;
           }};
 }
 

@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <memory>
+#include <string>
 
 namespace hmb::app {
 
@@ -22,6 +23,16 @@ Command add_info_command(CLI::App& app);
 Command add_train_command(CLI::App& app);
 Command add_bench_command(CLI::App& app);
 Command add_sweep_command(CLI::App& app);
+
+// `bench --what allreduce`: all-reduce bandwidth for the gradients of `preset` (or `mb` MiB).
+struct AllreduceBench {
+  std::string preset = "delphes";
+  double mb = 0;        // > 0: this size instead of the model's gradients
+  int iterations = 20;
+  int nproc = 1;        // CPU ranks to start here when no launcher started this process
+  bool gpus = true;     // NCCL on GPUs when there are any
+};
+int bench_allreduce(const AllreduceBench& a);
 
 // Prints a model preset's shapes, parameter count and FLOPs (info --preset).
 void info_preset(const std::string& name);

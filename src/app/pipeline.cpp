@@ -4,11 +4,15 @@
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <memory>
 
 #include "data/event_format.hpp"
 #include "data/loader.hpp"
 #include "dist/communicator.hpp"
+#include "dist/process_group.hpp"
 #include "metrics/device_memory.hpp"
 #include "metrics/timeline.hpp"
 #include "metrics/window.hpp"
@@ -28,13 +32,20 @@ namespace {
 constexpr double kMinTimedSeconds = 30.0;
 constexpr std::int64_t kMinTimedSteps = 10;
 
-train::Config training_config(const config::RunConfig& c) {
+double lr_factor(const std::string& rule, int world) {
+  if (rule == "linear") return static_cast<double>(world);
+  if (rule == "sqrt") return std::sqrt(static_cast<double>(world));
+  return 1.0;
+}
+
+train::Config training_config(const config::RunConfig& c, int world) {
   train::Config t;
   t.epochs = c.epochs;
   t.steps = c.steps;
   t.warmup_steps = c.warmup_steps;
   t.batch_size = c.batch_size;
-  t.lr = c.lr;
+  t.lr = c.lr * lr_factor(c.lr_scaling, world);
+  t.bucket_mb = c.bucket_mb;
   t.weight_decay = c.weight_decay;
   t.precision = train::parse_precision(c.precision);
   t.log_every = c.log_every;
@@ -51,9 +62,96 @@ std::string device_text(const torch::Device& device, const sys::SystemContext& c
   }
   return fmt::format("the CPU ({:.0f} GiB host memory)", ctx.host_memory_gib);
 }
+
+// The same weights on every rank: rank 0's, broadcast; then their checksums compared.
+void share_initial_weights(model::MLPF& net, dist::Communicator& comm) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : net->parameters()) comm.broadcast(p, 0);
+  for (auto& b : net->buffers()) comm.broadcast(b, 0);
+}
+
+// Whether `checksum` (hex) is the same on every rank: its first 60 bits, max-reduced as v and -v.
+bool same_on_all_ranks(const std::string& checksum, dist::Communicator& comm) {
+  const auto v = static_cast<std::int64_t>(std::stoull(checksum.substr(0, 15), nullptr, 16));
+  auto t = torch::tensor({v, -v}, torch::kLong);
+  comm.all_reduce(t, dist::ReduceOp::max);
+  // Equal everywhere exactly when the maximum and the minimum are this rank's value.
+  return t[0].item<std::int64_t>() == v && -t[1].item<std::int64_t>() == v;
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// Every rank's figures, gathered on all (an all-reduce of a world x k table, one row each).
+void gather_ranks(train::RunResult& r, dist::Communicator& comm) {
+  constexpr int k = 7;
+  const int world = comm.world();
+  std::vector<double> step_s, comm_s, exposed_s;
+  double bytes = 0;
+  for (const auto& st : r.steps) {
+    if (!st.timed) continue;
+    step_s.push_back(st.step_s);
+    comm_s.push_back(st.comm_s);
+    exposed_s.push_back(st.exposed_comm_s);
+    bytes += st.comm_bytes;
+  }
+  auto mean = [](const std::vector<double>& v) {
+    double s = 0;
+    for (double x : v) s += x;
+    return v.empty() ? 0.0 : s / static_cast<double>(v.size());
+  };
+  auto table = torch::zeros({world, k}, torch::kDouble);
+  const double own_events = static_cast<double>(r.timed_events) / world;
+  const double row[k] = {r.timed_s > 0 ? own_events / r.timed_s : 0.0, r.timed_s, median(step_s), mean(comm_s),
+                         mean(exposed_s), r.data_wait_fraction, r.peak_rss_mb};
+  for (int j = 0; j < k; ++j) table[comm.rank()][j] = row[j];
+  comm.all_reduce(table, dist::ReduceOp::sum);
+  auto& d = r.dist;
+  d.ranks.clear();
+  double slowest = 0, fastest = 0, comm_sum = 0, exposed_sum = 0, window_max = 0, exposed_frac = 0;
+  for (int i = 0; i < world; ++i) {
+    train::RankRecord rr;
+    rr.rank = i;
+    rr.events_per_s = table[i][0].item<double>();
+    rr.timed_s = table[i][1].item<double>();
+    rr.step_s_median = table[i][2].item<double>();
+    rr.comm_s = table[i][3].item<double>();
+    rr.exposed_comm_s = table[i][4].item<double>();
+    rr.data_wait_fraction = table[i][5].item<double>();
+    rr.peak_rss_mb = table[i][6].item<double>();
+    slowest = i == 0 ? rr.step_s_median : std::max(slowest, rr.step_s_median);
+    fastest = i == 0 ? rr.step_s_median : std::min(fastest, rr.step_s_median);
+    comm_sum += rr.comm_s;
+    exposed_sum += rr.exposed_comm_s;
+    window_max = std::max(window_max, rr.timed_s);
+    exposed_frac += rr.step_s_median > 0 ? rr.exposed_comm_s / rr.step_s_median : 0;
+    d.ranks.push_back(rr);
+  }
+  d.step_time_spread = slowest > 0 ? (slowest - fastest) / slowest : 0;
+  d.comm_s_per_step = comm_sum / world;
+  d.exposed_comm_s_per_step = exposed_sum / world;
+  d.exposed_comm_fraction = exposed_frac / world;
+  d.comm_bytes_per_step = step_s.empty() ? 0 : bytes / static_cast<double>(step_s.size());
+  // The job's throughput: all ranks' trained events over the longest timed window.
+  if (window_max > 0) r.events_per_s = static_cast<double>(r.timed_events) / window_max;
+}
+
+// CPU threads for one rank: --threads when given; else the cores this process may run on,
+// shared among the node's ranks unless a launcher already gave it its own cores.
+int threads_for_rank(int requested, const dist::LaunchInfo& launch) {
+  if (requested > 0 || launch.local_world <= 1) return requested;
+  const int allowed = allowed_cpu_count();
+  const int online = online_cpu_count();
+  if (allowed < online) return std::max(1, allowed);
+  return std::max(1, allowed / launch.local_world);
+}
 }  // namespace
 
-TrainingOutcome run_training(const config::RunConfig& requested) {
+TrainingOutcome run_training(const config::RunConfig& requested, const dist::LaunchInfo& launch) {
   metrics::SteadyClock clock;
   const double t_start = clock.now();
   TrainingOutcome out;
@@ -70,23 +168,63 @@ TrainingOutcome run_training(const config::RunConfig& requested) {
   for (const auto& line : sys::describe(machine)) spdlog::info("machine: {}", line);
   r.system = sys::to_json(machine);
   const train::DeviceChoice dev = train::select_device(cfg.gpus);
-  const torch::Device device = dev.device;
+  torch::Device device = dev.device;
+  if (launch.multi_rank() && device.is_cuda()) {
+    // One rank per GPU of the node: rank i of the node trains on GPU i.
+    require(launch.local_rank < dev.visible,
+            "dist: this rank is local rank " + std::to_string(launch.local_rank) + " of " +
+                std::to_string(launch.local_world) + " on its node but only " + std::to_string(dev.visible) +
+                " GPU(s) are visible: start at most one rank per GPU (or use --gpus cpu)");
+    device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(launch.local_rank));
+  }
   r.device = device.is_cuda() ? "cuda" : "cpu";
   r.device_summary = dev.summary;
-  if (dev.num_gpus > 1) {
-    r.device_summary += "; training on GPU 0 only (this version has no data-parallel training)";
-    warn("device: " + std::to_string(dev.num_gpus) + " GPUs chosen, but this version trains on GPU 0 only");
+  if (launch.multi_rank()) {
+    r.device_summary = device.is_cuda() ? "GPU " + std::to_string(device.index()) + " of each rank's node (" +
+                                              std::to_string(launch.world) + " ranks)"
+                                        : "CPU, " + std::to_string(launch.world) + " ranks";
+  } else if (dev.num_gpus > 1) {
+    r.device_summary += "; training on GPU 0 only (data-parallel runs: hep-mlbench train --gpus N)";
+    warn("device: " + std::to_string(dev.num_gpus) + " GPUs chosen, but this command trains on GPU 0 only");
   }
+
+  // ---- ranks: meet the others before anything slow, so a missing rank is found at once ------
+  std::unique_ptr<dist::Communicator> comm_owner;
+  if (launch.multi_rank()) {
+    dist::ConnectOptions co;
+    co.backend = cfg.dist_backend == "auto" ? (device.is_cuda() ? "nccl" : "gloo") : cfg.dist_backend;
+    require(co.backend != "nccl" || device.is_cuda(),
+            "option --dist-backend: nccl needs GPUs; CPU ranks use gloo (--dist-backend auto)");
+    co.device_index = device.is_cuda() ? device.index() : -1;
+    co.timeout = std::chrono::milliseconds(static_cast<long long>(cfg.dist_timeout * 1000));
+    comm_owner = dist::connect(launch, co);
+  } else {
+    comm_owner = std::make_unique<dist::SingleProcess>();
+  }
+  dist::Communicator& comm = *comm_owner;
+  auto& d = r.dist;
+  d.launcher = launch.launcher;
+  d.contract = launch.contract;
+  d.backend = comm.backend();
+  d.rendezvous = launch.rendezvous();
+  d.world = launch.world;
+  d.local_world = launch.local_world;
+  d.nodes = std::max(1, launch.world / std::max(1, launch.local_world));
+  d.global_batch = cfg.batch_size * launch.world;
+  d.lr_scaling = cfg.lr_scaling;
+  if (cfg.scaling_baseline > 0) d.baseline_events_per_s = cfg.scaling_baseline;
   cfg.preset = model::resolve_preset_name(requested.preset, device.is_cuda());
   if (cfg.preset != requested.preset)
     spdlog::info("model: preset {} is {} on this device ({})", requested.preset, cfg.preset, r.device);
   r.config = config::run_options().to_json(cfg);
   r.warmup_steps = cfg.warmup_steps;
-  const auto tcfg = training_config(cfg);  // cfg.preset resolved above
+  const auto tcfg = training_config(cfg, launch.world);  // cfg.preset resolved above
+  d.lr = tcfg.lr;
   const auto precision = tcfg.precision;
   require(device.is_cuda() || precision == train::Precision::fp32,
           "option --precision: '" + cfg.precision + "' needs a CUDA device; on the CPU use --precision fp32");
-  const auto det = train::configure_determinism(cfg.seed, cfg.deterministic, precision, cfg.threads, device);
+  const auto det = train::configure_determinism(cfg.seed, cfg.deterministic, precision,
+                                                threads_for_rank(cfg.threads, launch), device);
   r.deterministic = det.deterministic;
   r.threads = at::get_num_threads();
 
@@ -110,9 +248,13 @@ TrainingOutcome run_training(const config::RunConfig& requested) {
     spdlog::info("model: weights from {}", cfg.init_weights);
   }
   net->to(device);
+  if (comm.world() > 1) share_initial_weights(net, comm);
   out.model = net;
   r.parameters = net->num_parameters();
   r.initial_weights_checksum = train::tensors_checksum(model::state_dict(*net));
+  require(comm.world() == 1 || same_on_all_ranks(r.initial_weights_checksum, comm),
+          "dist: the initial weights differ across ranks after the broadcast from rank 0 (checksum " +
+              r.initial_weights_checksum.substr(0, 16) + " on rank " + std::to_string(comm.rank()) + ")");
   const auto cost = model::cost_per_element(mcfg);
   spdlog::info("model: preset {} (width {}, {} graph layers per stack, bin size {}): {} trainable parameters, "
                "{:.1f} MFLOP per element forward",
@@ -121,6 +263,8 @@ TrainingOutcome run_training(const config::RunConfig& requested) {
   // ---- loaders ------------------------------------------------------------------------------
   data::LoaderConfig lc;
   lc.batch_size = cfg.batch_size;
+  lc.rank = comm.rank();
+  lc.world = comm.world();
   lc.seed = cfg.seed;
   lc.bucket_by_size = cfg.bucket_by_size;
   lc.threads = cfg.loader_threads;
@@ -133,12 +277,12 @@ TrainingOutcome run_training(const config::RunConfig& requested) {
   vc.bucket_by_size = false;
   vc.max_events = cfg.max_val_events;
   data::Loader val_loader(table, data::Split::validation, vc);
-  require(train_loader.events_in_split() >= cfg.batch_size,
-          "option --batch-size: " + std::to_string(cfg.batch_size) + " is larger than the " +
+  require(train_loader.events_in_split() >= static_cast<std::int64_t>(cfg.batch_size) * comm.world(),
+          "option --batch-size: " + std::to_string(cfg.batch_size) + " events per rank x " +
+              std::to_string(comm.world()) + " rank(s) is more than the " +
               std::to_string(train_loader.events_in_split()) + " training events in use");
 
   // ---- the trainer and what measures it -------------------------------------------------------
-  dist::SingleProcess comm;
   r.world_size = comm.world();
   r.communicator = comm.describe();
   metrics::TorchDeviceSync sync(device);
@@ -167,6 +311,28 @@ TrainingOutcome run_training(const config::RunConfig& requested) {
   } catch (const std::exception& e) {
     warn(std::string("final weights checksum: not available (") + e.what() + ")");
   }
+  // What every rank measured, and whether they end with the same weights. A rank that stopped
+  // on its own takes part in no collective: the others are still inside a step.
+  if (comm.world() > 1 && !r.failed_alone) {
+    try {
+      gather_ranks(r, comm);
+      d.weights_agree = same_on_all_ranks(r.final_weights_checksum, comm);
+      if (!d.weights_agree && r.status == "ok") {
+        r.status = "failed";
+        r.error = "dist: the final weights differ across ranks (checksum " + r.final_weights_checksum.substr(0, 16) +
+                  " on rank " + std::to_string(comm.rank()) +
+                  "): the gradient all-reduce or the optimiser diverged; report this with the log";
+      }
+    } catch (const std::exception& e) {
+      if (r.status == "ok") {
+        r.status = "failed";
+        r.error = e.what();
+      }
+      r.failed_alone = true;
+    }
+  }
+  if (d.baseline_events_per_s && r.events_per_s > 0)
+    d.scaling_efficiency = r.events_per_s / (comm.world() * *d.baseline_events_per_s);
   r.wall_s = clock.now() - t_start;
   if (r.skipped_steps > 0)
     warn(std::to_string(r.skipped_steps) + " fp16 updates were skipped for overflowing gradients (not counted as trained events)");

@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "config/run_config.hpp"
+#include "dist/launch.hpp"
 #include "model/mlpf.hpp"
 #include "train/records.hpp"
 
@@ -19,6 +20,8 @@ struct TrainingOutcome {
   std::optional<model::MLPF> model;  // the trained model (absent when it was never built)
 };
 
-TrainingOutcome run_training(const config::RunConfig& cfg);
+// `launch`: the rank this process is and where the others meet (one process by default). With
+// several ranks, rank 0's result holds what every rank measured (result.dist.ranks).
+TrainingOutcome run_training(const config::RunConfig& cfg, const dist::LaunchInfo& launch = dist::LaunchInfo{});
 
 }  // namespace hmb::app

@@ -30,6 +30,15 @@ OptionTable<RunConfig> run_options() {
       .add("threads", &RunConfig::threads, "CPU threads for LibTorch (0: all cores)", "", at_least<int>(0))
       .add("gpus", &RunConfig::gpus, "GPUs to train on: all, cpu, or a count")
       .add("precision", &RunConfig::precision, "arithmetic (tf32, bf16, fp16 need CUDA)", "fp32|tf32|bf16|fp16")
+      .add("nproc", &RunConfig::nproc, "CPU ranks to start on this node, data-parallel over Gloo (GPUs: --gpus N)", "",
+           at_least<int>(1))
+      .add("dist-backend", &RunConfig::dist_backend, "communication between ranks", "auto|gloo|nccl")
+      .add("dist-timeout", &RunConfig::dist_timeout, "seconds to wait for the other ranks (rendezvous, each collective)",
+           "", positive())
+      .add("lr-scaling", &RunConfig::lr_scaling, "learning rate x 1, x ranks or x sqrt(ranks)", "none|linear|sqrt")
+      .add("bucket-mb", &RunConfig::bucket_mb, "gradient bucket size of the all-reduce (MiB)", "", positive())
+      .add("scaling-baseline", &RunConfig::scaling_baseline,
+           "one rank's events/s, to report the scaling efficiency (0: none)", "", at_least<double>(0.0))
       .add("loader-threads", &RunConfig::loader_threads, "background threads preparing batches", "", at_least<int>(1))
       .add("prefetch", &RunConfig::prefetch, "batches prepared ahead", "", at_least<int>(1))
       .add("bucket-by-size", &RunConfig::bucket_by_size, "group events of similar size into batches to cut padding")

@@ -29,6 +29,13 @@ struct RunConfig {
   int threads = 0;                   // CPU threads for LibTorch (0: as many as cores)
   std::string gpus = "all";          // all | cpu | N
   std::string precision = "fp32";    // fp32 | tf32 | bf16 | fp16
+  // data-parallel training (docs/data-parallel.md)
+  int nproc = 1;                     // CPU ranks started on this node by hep-mlbench itself
+  std::string dist_backend = "auto"; // auto (nccl on GPUs, gloo on CPUs) | gloo | nccl
+  double dist_timeout = 300;         // seconds: rendezvous and each collective
+  std::string lr_scaling = "none";   // none | linear | sqrt: learning rate x f(ranks)
+  double bucket_mb = 25;             // gradient bucket size of the all-reduce (MiB)
+  double scaling_baseline = 0;       // > 0: one rank's events/s, for the scaling efficiency
   // input pipeline
   int loader_threads = 2;
   int prefetch = 4;                  // batches queued ahead per loader

@@ -78,6 +78,17 @@ void Loader::stop_workers() {
 void Loader::start_epoch(int epoch) {
   stop_workers();
   batches_ = epoch_batches(*table_, split_, cfg_, epoch);
+  pad_to_.assign(batches_.size(), 0);
+  if (split_ == Split::train && cfg_.world > 1) {
+    // The global batches are one rank's batches of batch_size x world events, in the same order.
+    LoaderConfig whole = cfg_;
+    whole.batch_size = cfg_.batch_size * cfg_.world;
+    whole.rank = 0;
+    whole.world = 1;
+    const auto globals = epoch_batches(*table_, split_, whole, epoch);
+    for (size_t b = 0; b < batches_.size() && b < globals.size(); ++b)
+      for (auto i : globals[b]) pad_to_[b] = std::max(pad_to_[b], table_->event_size(i));
+  }
   ready_.assign(batches_.size(), std::nullopt);
   failed_.assign(batches_.size(), nullptr);
   consumed_ = 0;
@@ -94,7 +105,7 @@ void Loader::worker(int id) {
     std::optional<Batch> batch;
     std::exception_ptr error;
     try {
-      batch = assembler_(*table_, batches_[b], cfg_.pin_memory);
+      batch = assembler_(*table_, batches_[b], cfg_.pin_memory, pad_to_[b]);
     } catch (...) {
       error = std::current_exception();
     }
@@ -143,8 +154,8 @@ std::optional<Batch> Loader::next() {
   return b;
 }
 
-Batch assemble_batch(const EventTable& t, const std::vector<std::int64_t>& ids, bool pin_memory) {
-  std::int64_t n_max = 1, real = 0;
+Batch assemble_batch(const EventTable& t, const std::vector<std::int64_t>& ids, bool pin_memory, std::int64_t pad_to) {
+  std::int64_t n_max = std::max<std::int64_t>(1, pad_to), real = 0;
   for (auto i : ids) {
     n_max = std::max(n_max, t.event_size(i));
     real += t.event_size(i);

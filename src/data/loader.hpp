@@ -7,6 +7,9 @@
 // and the batches are shuffled. Sharding: global batch j holds batch_size x world events; rank
 // r takes the r-th slice, so across ranks every training event appears exactly once per epoch
 // (the last incomplete global batch is dropped in training; validation keeps every event).
+// With several ranks, every rank pads its training batch to the longest event of the global
+// batch, so that the model sees the shapes one rank would see with the whole global batch (the
+// LSH binning depends on the padded length) and the ranks' steps are alike in cost.
 #include <torch/types.h>
 
 #include <condition_variable>
@@ -46,10 +49,13 @@ struct LoaderConfig {
   std::int64_t max_events = 0;  // > 0: only the first N events of the split
 };
 
-// Builds the batch of the given events (the default pads and copies them from the table). Runs
-// on the loader's threads; what it throws reaches the consumer in next().
-using Assembler = std::function<Batch(const EventTable&, const std::vector<std::int64_t>& ids, bool pin_memory)>;
-Batch assemble_batch(const EventTable& t, const std::vector<std::int64_t>& ids, bool pin_memory);
+// Builds the batch of the given events (the default pads and copies them from the table), padded
+// to at least `pad_to` elements per event. Runs on the loader's threads; what it throws reaches
+// the consumer in next().
+using Assembler = std::function<Batch(const EventTable&, const std::vector<std::int64_t>& ids, bool pin_memory,
+                                      std::int64_t pad_to)>;
+Batch assemble_batch(const EventTable& t, const std::vector<std::int64_t>& ids, bool pin_memory,
+                     std::int64_t pad_to = 0);
 
 // Event order and batches of one epoch for one rank: a pure function, tested directly.
 std::vector<std::vector<std::int64_t>> epoch_batches(const EventTable& t, Split split, const LoaderConfig& cfg, int epoch);
@@ -81,6 +87,7 @@ class Loader {
   LoaderConfig cfg_;
   std::int64_t n_split_events_ = 0;
   std::vector<std::vector<std::int64_t>> batches_;
+  std::vector<std::int64_t> pad_to_;  // per batch: the global batch's longest event (0: own)
   Assembler assembler_;
   std::vector<std::optional<Batch>> ready_;
   std::vector<std::exception_ptr> failed_;

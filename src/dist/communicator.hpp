@@ -4,8 +4,9 @@
 // fp16 overflow, a stop signal) is taken on a value reduced here, so all ranks take the same
 // decision at the same step and none is left waiting in the next collective.
 //
-// This stage is the only one that will know how ranks talk to each other; the single-process
-// implementation is below.
+// This stage is the only one that knows how ranks talk to each other: the single-process
+// implementation is below, the multi-rank one (LibTorch's c10d process groups, Gloo on CPUs and
+// NCCL on GPUs, with its bucketing gradient reducer) in process_group.cpp.
 #include <torch/types.h>
 
 #include <memory>
@@ -16,6 +17,32 @@ namespace hmb::dist {
 
 enum class ReduceOp { sum, max };
 
+// The gradient all-reduce of one training step, as the host saw it (docs/report.md).
+struct StepComm {
+  double bytes = 0;      // gradient bytes all-reduced by this rank
+  double comm_s = 0;     // union of the buckets' all-reduce intervals (launch to completion)
+  double exposed_s = 0;  // backward's wait after its last gradient was computed: communication
+                         // not hidden behind the backward pass
+  int buckets = 0;
+};
+
+struct GradientSyncOptions {
+  double bucket_mb = 25;        // gradient bucket size (MiB); the first bucket is at most 1 MiB
+};
+
+// Sums the model's gradients over all ranks, overlapped with the backward pass where the
+// implementation can. The trainer calls the three hooks around every training step; when
+// backward() has returned and after_backward() is done, every gradient is its sum over ranks.
+class GradientSync {
+ public:
+  virtual ~GradientSync() = default;
+  virtual void before_forward() {}
+  virtual void before_backward() {}
+  virtual void after_backward() {}
+  // The communication of the step just done (zeros for one rank).
+  virtual StepComm last_step() const { return {}; }
+};
+
 class Communicator {
  public:
   virtual ~Communicator() = default;
@@ -23,13 +50,17 @@ class Communicator {
   virtual int world() const = 0;
   // In place on every rank: the element-wise sum (or max) of `t` over all ranks.
   virtual void all_reduce(torch::Tensor& t, ReduceOp op) = 0;
-  // In place: each gradient summed over all ranks (the caller's loss normalisation decides what
-  // the sum means).
-  virtual void all_reduce_gradients(std::vector<torch::Tensor>& grads) = 0;
+  // In place on every rank: `t` as it is on rank `root`.
+  virtual void broadcast(torch::Tensor& t, int root) = 0;
+  // Watches the gradients of `params` (the model's, in registration order) from now on.
+  virtual std::unique_ptr<GradientSync> sync_gradients(const std::vector<torch::Tensor>& params,
+                                                       const GradientSyncOptions& opts) = 0;
   // True on every rank when `flag` is true on at least one.
   virtual bool any(bool flag) = 0;
   // "single process", "gloo, 4 ranks", ... for the log and the report.
   virtual std::string describe() const = 0;
+  // "gloo", "nccl" or "none".
+  virtual std::string backend() const = 0;
 };
 
 // One rank, no one else: reductions are the identity.
@@ -38,9 +69,14 @@ class SingleProcess final : public Communicator {
   int rank() const override { return 0; }
   int world() const override { return 1; }
   void all_reduce(torch::Tensor& /*t*/, ReduceOp /*op*/) override {}
-  void all_reduce_gradients(std::vector<torch::Tensor>& /*grads*/) override {}
+  void broadcast(torch::Tensor& /*t*/, int /*root*/) override {}
+  std::unique_ptr<GradientSync> sync_gradients(const std::vector<torch::Tensor>& /*params*/,
+                                               const GradientSyncOptions& /*opts*/) override {
+    return std::make_unique<GradientSync>();
+  }
   bool any(bool flag) override { return flag; }
   std::string describe() const override { return "single process"; }
+  std::string backend() const override { return "none"; }
 };
 
 }  // namespace hmb::dist

@@ -9,12 +9,28 @@ namespace hmb::model {
 
 namespace F = torch::nn::functional;
 
-LossParts compute_loss(const Outputs& out, const torch::Tensor& ygen, const torch::Tensor& mask) {
+LossParts compute_loss(const Outputs& out, const torch::Tensor& ygen, const torch::Tensor& mask,
+                       const StatsReducer& reduce) {
   const auto nc = out.logits.size(-1);
   auto logits = out.logits.to(torch::kFloat).reshape({-1, nc});        // (B*N, nc)
   auto cls = ygen.select(-1, data::ycol::cls).to(torch::kLong).reshape({-1});        // (B*N)
   auto real = mask.reshape({-1}).to(torch::kFloat);                    // (B*N)
-  auto n_real = real.sum().clamp_min(1.0);
+  auto particle = (cls != 0).to(torch::kFloat) * real;                 // (B*N)
+  auto target = ygen.narrow(-1, data::ycol::pt, data::ycol::num_momentum).reshape({-1, 5}).to(torch::kFloat);  // (B*N, 5)
+  auto wgt = particle.unsqueeze(1);
+
+  // The batch's counts and target sums; over all ranks when training data-parallel.
+  auto n_real_sum = real.sum();
+  auto n_part = particle.sum();
+  auto target_sum = (target * wgt).sum(0);                             // (5)
+  if (reduce) {
+    auto stats = torch::cat({n_real_sum.reshape({1}), n_part.reshape({1}), target_sum});  // (7)
+    reduce(stats);
+    n_real_sum = stats[0];
+    n_part = stats[1];
+    target_sum = stats.narrow(0, 2, 5);
+  }
+  auto n_real = n_real_sum.clamp_min(1.0);
 
   // Focal loss, gamma 2, no class weights: -(1 - p_t)^2 log p_t.
   auto logp_t = F::log_softmax(logits, F::LogSoftmaxFuncOptions(-1)).gather(1, cls.unsqueeze(1)).squeeze(1);
@@ -23,15 +39,13 @@ LossParts compute_loss(const Outputs& out, const torch::Tensor& ygen, const torc
   parts.classification = 100.0 * (focal * real).sum() / n_real;
 
   // Huber (delta 1) on the five momentum targets of elements with a true particle, each target
-  // scaled by its standard deviation over those elements in the batch.
-  auto particle = (cls != 0).to(torch::kFloat) * real;                 // (B*N)
-  auto n_part = particle.sum();
-  auto target = ygen.narrow(-1, data::ycol::pt, data::ycol::num_momentum).reshape({-1, 5}).to(torch::kFloat);  // (B*N, 5)
+  // scaled by its standard deviation over those elements in the (global) batch.
   auto pred = out.momentum.to(torch::kFloat).reshape({-1, 5});
-  auto wgt = particle.unsqueeze(1);
   auto denom = n_part.clamp_min(1.0);
-  auto mean = (target * wgt).sum(0) / denom;                           // (5)
-  auto var = ((target - mean).pow(2) * wgt).sum(0) / (n_part - 1).clamp_min(1.0);
+  auto mean = target_sum / denom;                                      // (5)
+  auto centred = ((target - mean).pow(2) * wgt).sum(0);                // (5)
+  if (reduce) reduce(centred);
+  auto var = centred / (n_part - 1).clamp_min(1.0);
   auto std = var.sqrt().clamp_min(1e-6).detach();                      // (5)
   auto huber = F::huber_loss(pred / std, target / std,
                              F::HuberLossFuncOptions().reduction(torch::kNone).delta(1.0));  // (B*N, 5)

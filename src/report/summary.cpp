@@ -56,6 +56,39 @@ json run_info_block(const RunInfo& info) {
           {"extra_arguments", info.extra_arguments}};
 }
 
+// How the ranks trained together (docs/report.md, "Data-parallel training").
+json data_parallel_block(const train::DistRecord& d) {
+  json ranks = json::array();
+  for (const auto& r : d.ranks)
+    ranks.push_back({{"rank", r.rank},
+                     {"events_per_s", r.events_per_s},
+                     {"timed_s", r.timed_s},
+                     {"step_s_median", r.step_s_median},
+                     {"comm_s", r.comm_s},
+                     {"exposed_comm_s", r.exposed_comm_s},
+                     {"data_wait_fraction", r.data_wait_fraction},
+                     {"peak_host_memory_mb", r.peak_rss_mb}});
+  return {{"launcher", d.launcher},
+          {"contract", d.contract},
+          {"backend", d.backend},
+          {"rendezvous", d.rendezvous},
+          {"world_size", d.world},
+          {"local_world_size", d.local_world},
+          {"nodes", d.nodes},
+          {"global_batch_size", d.global_batch},
+          {"lr_scaling", d.lr_scaling},
+          {"lr", d.lr},
+          {"allreduce_bytes_per_step", figure(d.comm_bytes_per_step, "bytes")},
+          {"allreduce_time_per_step", figure(d.comm_s_per_step, "s")},
+          {"exposed_comm_time_per_step", figure(d.exposed_comm_s_per_step, "s")},
+          {"exposed_comm_fraction", figure(d.exposed_comm_fraction, "fraction")},
+          {"step_time_spread", figure(d.step_time_spread, "fraction")},
+          {"scaling_baseline", figure(d.baseline_events_per_s, "events/s")},
+          {"scaling_efficiency", figure(d.scaling_efficiency, "fraction")},
+          {"weights_agree", d.weights_agree},
+          {"per_rank", ranks}};
+}
+
 json context_block(const json& system = nullptr) {
   json c = {{"schema_version", kSchemaVersion},
             {"date", utc_now()},
@@ -125,6 +158,7 @@ json make_summary(const train::RunResult& run, const RunInfo& info) {
       {"device_summary", run.device_summary},
       {"ranks", run.world_size},
       {"communicator", run.communicator},
+      {"data_parallel", data_parallel_block(run.dist)},
       {"skipped_steps", figure(static_cast<double>(run.skipped_steps), "steps")},
       {"threads", run.threads},
       {"seed", run.config.value("seed", json(nullptr))},

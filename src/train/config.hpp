@@ -22,6 +22,7 @@ struct Config {
   Precision precision = Precision::fp32;
   int log_every = 10;              // progress line (and loss read-back) every N steps
   std::string preset;              // named in messages ("out of memory at batch size 4 with the delphes model")
+  double bucket_mb = 25;           // data-parallel: gradient bucket size for the all-reduce (MiB)
 };
 
 }  // namespace hmb::train

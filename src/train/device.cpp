@@ -10,6 +10,7 @@ namespace hmb::train {
 
 DeviceChoice choose_device(const std::string& gpus, int visible) {
   DeviceChoice c;
+  c.visible = visible;
   if (gpus == "cpu" || gpus == "0") {
     c.summary = "CPU (requested with --gpus " + gpus + ")";
     return c;

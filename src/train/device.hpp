@@ -10,6 +10,7 @@ namespace hmb::train {
 struct DeviceChoice {
   torch::Device device{torch::kCPU};
   int num_gpus = 0;        // GPUs this process group will use (0 on CPU)
+  int visible = 0;         // CUDA devices this process sees
   std::string summary;     // what was chosen and why, for the log and the report
 };
 

@@ -16,9 +16,12 @@ struct StepRecord {
   double step_s = 0;              // end of the previous step to the end of this one on the
                                   // device's timeline, data wait included
   double data_wait_s = 0;         // time the trainer waited for the loader
-  double loss = 0;                // total training loss of the step (this rank's batch)
+  double loss = 0;                // total training loss of the step (the global batch's)
   bool timed = false;             // inside the timed window (after warm-up)
   bool skipped = false;           // fp16: gradients overflowed, the update was skipped
+  double comm_s = 0;              // data-parallel: gradient all-reduce time (host view)
+  double exposed_comm_s = 0;      // data-parallel: the part of it backward waited for
+  double comm_bytes = 0;          // data-parallel: gradient bytes all-reduced by this rank
 };
 
 struct ValidationRecord {
@@ -48,6 +51,39 @@ struct GpuRecord {                // filled where CUPTI / NVML are available
   std::optional<double> energy_j;
   std::optional<double> mean_power_w;
   std::optional<double> peak_memory_mb;
+};
+
+// One rank of a data-parallel run, as rank 0 gathered it after training.
+struct RankRecord {
+  int rank = 0;
+  double events_per_s = 0;        // this rank's trained events / its timed window
+  double timed_s = 0;
+  double step_s_median = 0;       // median of its timed step times
+  double comm_s = 0;              // mean gradient all-reduce time per timed step
+  double exposed_comm_s = 0;      // mean per timed step: the part backward waited for
+  double data_wait_fraction = 0;
+  double peak_rss_mb = 0;
+};
+
+// How the ranks trained together (one rank: launcher "none", world 1).
+struct DistRecord {
+  std::string launcher = "none";  // none | hep-mlbench | torchrun | env | openmpi | pmi | slurm
+  std::string contract;           // environment variables the ranks came from
+  std::string backend = "none";   // gloo | nccl | none
+  std::string rendezvous;         // "host:port" or "file PATH"
+  int world = 1, local_world = 1, nodes = 1;
+  int global_batch = 0;           // batch size x world
+  std::string lr_scaling = "none";  // none | linear | sqrt
+  double lr = 0;                  // the learning rate used, after scaling
+  double comm_bytes_per_step = 0; // gradient bytes all-reduced per rank per timed step
+  double comm_s_per_step = 0;     // mean over ranks and timed steps
+  double exposed_comm_s_per_step = 0;
+  double exposed_comm_fraction = 0;  // exposed communication / step time (mean over ranks)
+  double step_time_spread = 0;    // (slowest - fastest) / slowest of the ranks' median step times
+  std::optional<double> baseline_events_per_s;  // --scaling-baseline: one rank's events/s
+  std::optional<double> scaling_efficiency;     // events/s / (world x baseline)
+  bool weights_agree = true;      // the final weights' checksums are equal on every rank
+  std::vector<RankRecord> ranks;
 };
 
 struct RunResult {
@@ -81,6 +117,10 @@ struct RunResult {
   double data_read_s = 0;         // reading and verifying the event file into memory
   double peak_rss_mb = 0;
   GpuRecord gpu;
+  DistRecord dist;
+  // This rank stopped on its own (an exception, not a decision reduced over the ranks): it
+  // takes part in no further collective, and its process ends without waiting for the others.
+  bool failed_alone = false;
   std::vector<std::string> warnings;  // what makes the figures less trustworthy (also logged)
 };
 

@@ -27,6 +27,9 @@ Trainer::Trainer(Config cfg, model::MLPF net, torch::Device device, dist::Commun
     adamw_ = std::make_unique<torch::optim::AdamW>(
         net_->parameters(), torch::optim::AdamWOptions(cfg_.lr).weight_decay(cfg_.weight_decay));
   }
+  dist::GradientSyncOptions so;
+  so.bucket_mb = cfg_.bucket_mb;
+  sync_ = comm_.sync_gradients(net_->parameters(), so);
 }
 
 Trainer::~Trainer() = default;
@@ -36,6 +39,11 @@ std::vector<torch::Tensor> Trainer::gradients() const {
   for (const auto& p : net_->parameters())
     if (p.grad().defined()) grads.push_back(p.grad());
   return grads;
+}
+
+model::StatsReducer Trainer::stats_reducer() {
+  if (comm_.world() == 1) return {};
+  return [this](torch::Tensor& t) { comm_.all_reduce(t, dist::ReduceOp::sum); };
 }
 
 torch::Tensor Trainer::step(const data::Batch& batch) {
@@ -48,25 +56,26 @@ torch::Tensor Trainer::step(const data::Batch& batch) {
     adamw_->zero_grad();
   }
   model::LossParts loss;
+  sync_->before_forward();
   {
     AutocastGuard autocast(device_, cfg_.precision);
     auto out = net_->forward(x, m);
-    loss = model::compute_loss(out, y, m);
+    // Each rank's loss is its share of the global batch's loss: the sum over ranks of the
+    // gradients (the GradientSync's) is then the gradient of the global loss.
+    loss = model::compute_loss(out, y, m, stats_reducer());
   }
+  sync_->before_backward();
   if (scaler_) {
     scaler_->scale(loss.total).backward();
+    sync_->after_backward();
     auto grads = gradients();
-    comm_.all_reduce_gradients(grads);
     scaler_->unscale(grads);
     comm_.all_reduce(scaler_->found_inf(), dist::ReduceOp::max);  // every rank skips alike
     fused_->step(scaler_->found_inf());
     scaler_->update();
   } else {
     loss.total.backward();
-    if (comm_.world() > 1) {
-      auto grads = gradients();
-      comm_.all_reduce_gradients(grads);
-    }
+    sync_->after_backward();
     adamw_->step();
   }
   return loss.total.detach();
@@ -129,8 +138,11 @@ void Trainer::flush(RunResult& r, bool& stop) {
     losses.push_back(p.loss.reshape({1}).to(torch::kFloat));
     if (p.found_inf.defined()) flags.push_back(p.found_inf.reshape({1}));
   }
-  // One read-back for all of them (the only synchronisation of the loop between boundaries).
-  const auto loss_values = torch::cat(losses).to(torch::kCPU, torch::kDouble);
+  // The global batch's loss is the sum of the ranks' shares: one all-reduce for all of them,
+  // then one read-back (the only synchronisation of the loop between boundaries).
+  auto loss_shares = torch::cat(losses);
+  if (comm_.world() > 1) comm_.all_reduce(loss_shares, dist::ReduceOp::sum);
+  const auto loss_values = loss_shares.to(torch::kCPU, torch::kDouble);
   const auto flag_values = flags.empty() ? torch::Tensor() : torch::cat(flags).to(torch::kCPU, torch::kDouble);
   bool non_finite = false, hopeless = false;
   std::int64_t bad_step = 0;
@@ -203,15 +215,19 @@ void Trainer::run_epochs(data::Loader& train, data::Loader& val, RunResult& r, b
       auto loss = step(*batch);
       ++done;
       const auto mark = inst_.timeline.mark();
-      const auto events = static_cast<std::int64_t>(batch->event_ids.size());
+      // Every rank trains a batch of the same size in each step: the step's events are all ranks'.
+      const auto events = static_cast<std::int64_t>(batch->event_ids.size()) * comm_.world();
       const bool timed = inst_.window.is_open();
-      r.steps.push_back(StepRecord{epoch, done, events, 0.0, wait, 0.0, timed, false});
+      const auto comm = sync_->last_step();
+      r.steps.push_back(StepRecord{epoch, done, events, 0.0, wait, 0.0, timed, false, comm.comm_s, comm.exposed_s,
+                                   comm.bytes});
       pending_.push_back(Pending{r.steps.size() - 1, loss,
                                  scaler_ ? scaler_->found_inf().clone() : torch::Tensor(), prev_mark_, mark});
       prev_mark_ = mark;
       padded_ += batch->padded_elements;
       real_ += batch->real_elements;
-      if (timed) timed_elements_ += static_cast<double>(batch->real_elements + batch->padded_elements);
+      // With several ranks all batches of a step are padded alike (to the global batch's longest event).
+      if (timed) timed_elements_ += static_cast<double>((batch->real_elements + batch->padded_elements) * comm_.world());
       er.steps += 1;
       er.events += events;
       er.data_wait_s += wait;
@@ -268,6 +284,7 @@ void Trainer::fit(data::Loader& train, data::Loader& val, RunResult& r) {
   } catch (const std::exception& e) {
     FailureContext ctx{stage_, current_step_, cfg_.batch_size, cfg_.preset, device_text_};
     r.status = "failed";
+    r.failed_alone = comm_.world() > 1;
     r.error = explain_failure(e, ctx);
     spdlog::error("{}", r.error);
     pending_.clear();

@@ -1,7 +1,8 @@
 #pragma once
 // The training step and loop of MLPF, with the seams the rest of a run plugs into:
 //
-//   Loader ─► Batch ─► step(): forward ─► loss ─► backward ─► Communicator (gradients)
+//   Loader ─► Batch ─► step(): forward ─► loss (global normalisation) ─► backward, with the
+//                      GradientSync summing gradient buckets over the ranks as they are ready
 //                              ─► AdamW (fp16: loss scaling, skip on overflow, all on device)
 //   fit(): epochs of steps, validate() after each; the TimedWindow opened after the warm-up,
 //          paused around validation, closed at the end; step times from the device Timeline
@@ -19,6 +20,7 @@
 #include "dist/communicator.hpp"
 #include "metrics/timeline.hpp"
 #include "metrics/window.hpp"
+#include "model/loss.hpp"
 #include "model/mlpf.hpp"
 #include "train/amp.hpp"
 #include "train/config.hpp"
@@ -73,6 +75,8 @@ class Trainer {
   // to the window, and ends the run on a non-finite loss found on any rank.
   void flush(RunResult& r, bool& stop);
   std::vector<torch::Tensor> gradients() const;
+  // Sums the loss's batch statistics over the ranks (empty for one rank).
+  model::StatsReducer stats_reducer();
 
   Config cfg_;
   model::MLPF net_;
@@ -82,6 +86,7 @@ class Trainer {
   std::unique_ptr<torch::optim::AdamW> adamw_;   // fp32, tf32, bf16
   std::unique_ptr<FusedAdamW> fused_;            // fp16 (skips on the device)
   std::unique_ptr<LossScaler> scaler_;           // fp16
+  std::unique_ptr<dist::GradientSync> sync_;      // the gradients' sum over the ranks
   std::vector<Pending> pending_;
   std::int64_t prev_mark_ = 0;
   std::int64_t consecutive_skips_ = 0;

@@ -12,8 +12,17 @@ TEST_CASE("communicator: one process is the whole world, reductions are the iden
   auto t = torch::tensor({1.0f, 2.0f});
   c.all_reduce(t, hmb::dist::ReduceOp::sum);
   CHECK(torch::equal(t, torch::tensor({1.0f, 2.0f})));
-  std::vector<torch::Tensor> grads{torch::ones({3})};
-  c.all_reduce_gradients(grads);
-  CHECK(torch::equal(grads[0], torch::ones({3})));
+  c.broadcast(t, 0);
+  CHECK(torch::equal(t, torch::tensor({1.0f, 2.0f})));
+  auto w = torch::ones({3}, torch::requires_grad());
+  auto sync = c.sync_gradients({w}, {});
+  sync->before_forward();
+  auto loss = (w * 2).sum();
+  sync->before_backward();
+  loss.backward();
+  sync->after_backward();
+  CHECK(torch::equal(w.grad(), torch::full({3}, 2.0f)));
+  CHECK(sync->last_step().bytes == 0);
   CHECK(c.describe() == "single process");
+  CHECK(c.backend() == "none");
 }

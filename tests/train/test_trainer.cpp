@@ -166,9 +166,9 @@ TEST_CASE("trainer: a loader thread's exception reaches the trainer (no terminat
   Rig rig(1, 1);
   int calls = 0;
   data::Loader tl(table, data::Split::train, rig.loader_config(),
-                  [&calls](const data::EventTable& t, const std::vector<std::int64_t>& ids, bool pin) {
+                  [&calls](const data::EventTable& t, const std::vector<std::int64_t>& ids, bool pin, std::int64_t pad) {
                     if (++calls == 3) throw std::runtime_error("disk said no");
-                    return data::assemble_batch(t, ids, pin);
+                    return data::assemble_batch(t, ids, pin, pad);
                   });
   data::Loader vl(table, data::Split::validation, rig.loader_config());
   train::RunResult r;

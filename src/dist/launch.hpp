@@ -1,0 +1,59 @@
+#pragma once
+// Who started this process, which rank it is, and where its peers meet: read from the
+// environment contracts of the launchers HPC sites use, so that one binary runs unchanged under
+// each of them.
+//
+//   launcher      variables read (rank, world, local rank, local world)
+//   hep-mlbench   RANK WORLD_SIZE LOCAL_RANK LOCAL_WORLD_SIZE, with HMB_LAUNCHER=hep-mlbench
+//                 (set by `train --nproc N` / `--gpus N` for the processes it starts)
+//   torchrun      RANK WORLD_SIZE LOCAL_RANK LOCAL_WORLD_SIZE (TORCHELASTIC_RUN_ID present)
+//   env           RANK WORLD_SIZE [LOCAL_RANK LOCAL_WORLD_SIZE] set by hand or by a script
+//   openmpi       OMPI_COMM_WORLD_RANK _SIZE _LOCAL_RANK _LOCAL_SIZE (mpirun of Open MPI)
+//   pmi           PMI_RANK PMI_SIZE [MPI_LOCALRANKID MPI_LOCALNRANKS] (MPICH, Intel MPI, PMI)
+//   slurm         SLURM_PROCID SLURM_STEP_NUM_TASKS SLURM_LOCALID [SLURM_STEP_TASKS_PER_NODE]
+//                 (inside an srun step; a batch script alone is one process)
+//
+// The first contract found in this order wins. Where the peers meet: MASTER_ADDR and
+// MASTER_PORT (a TCP store on rank 0), or HMB_RENDEZVOUS_FILE (a file on a path every rank
+// sees, for sites that give no port); a launcher without either gets an error saying what to set.
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace hmb::dist {
+
+struct LaunchInfo {
+  std::string launcher = "none";  // none | hep-mlbench | torchrun | env | openmpi | pmi | slurm
+  std::string contract;           // the variables the ranks came from, e.g. "RANK WORLD_SIZE ..."
+  int rank = 0, world = 1;
+  int local_rank = 0, local_world = 1;  // within this node
+  std::string master_addr;        // MASTER_ADDR (empty: not given)
+  int master_port = 0;            // MASTER_PORT (0: not given)
+  std::string rendezvous_file;    // HMB_RENDEZVOUS_FILE (empty: not given)
+  bool agent_store = false;       // torchrun's agent already serves the TCP store at
+                                  // MASTER_ADDR:MASTER_PORT (TORCHELASTIC_USE_AGENT_STORE=True):
+                                  // every rank connects to it, none starts one
+
+  bool multi_rank() const { return world > 1; }
+  // "rank 1 of 4 (local 1 of 2), started by torchrun"
+  std::string describe() const;
+  // "127.0.0.1:29500" or "file /shared/rdv" or "" (one rank)
+  std::string rendezvous() const;
+};
+
+// Reads one environment variable (nothing when unset); tests pass a map.
+using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
+
+// The launch this process is part of. Throws hmb::Error naming the variable when a contract is
+// present but inconsistent (a rank outside [0, world), a value that is not a number, several
+// ranks and no rendezvous).
+LaunchInfo detect_launch(const EnvLookup& env);
+LaunchInfo detect_launch();  // from this process's environment
+
+// The environment that makes a child process rank `rank` of `world` on this node, started by
+// hep-mlbench's own launcher, meeting the others through `rendezvous_file`.
+std::vector<std::pair<std::string, std::string>> child_environment(int rank, int world,
+                                                                   const std::string& rendezvous_file);
+
+}  // namespace hmb::dist

@@ -1,0 +1,19 @@
+// NCCL for GPU ranks: LibTorch's ProcessGroupNCCL, bound to this rank's device.
+#include "dist/process_group_nccl.hpp"
+
+#include <c10/cuda/CUDAFunctions.h>
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+
+namespace hmb::dist {
+
+bool nccl_backend_built() { return true; }
+
+c10::intrusive_ptr<c10d::Backend> make_nccl_backend(const c10::intrusive_ptr<c10d::Store>& store, int rank, int world,
+                                                    int device_index, std::chrono::milliseconds timeout) {
+  c10::cuda::set_device(static_cast<c10::DeviceIndex>(device_index));
+  auto opts = c10d::ProcessGroupNCCL::Options::create();
+  opts->timeout = timeout;
+  return c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank, world, opts);
+}
+
+}  // namespace hmb::dist

@@ -1,0 +1,104 @@
+#include <catch2/catch.hpp>
+
+#include <map>
+
+#include "dist/launch.hpp"
+#include "util/error.hpp"
+
+using hmb::dist::detect_launch;
+
+namespace {
+hmb::dist::EnvLookup env(std::map<std::string, std::string> vars) {
+  return [vars](const std::string& k) -> std::optional<std::string> {
+    auto it = vars.find(k);
+    if (it == vars.end()) return std::nullopt;
+    return it->second;
+  };
+}
+}  // namespace
+
+TEST_CASE("launch: no launcher variables is one process", "[dist][launch]") {
+  auto l = detect_launch(env({}));
+  CHECK(l.launcher == "none");
+  CHECK(l.world == 1);
+  CHECK_FALSE(l.multi_rank());
+  CHECK(l.rendezvous().empty());
+  // A lone MASTER_ADDR does not make a job.
+  CHECK(detect_launch(env({{"MASTER_ADDR", "node1"}, {"MASTER_PORT", "29500"}})).world == 1);
+}
+
+TEST_CASE("launch: torchrun's contract", "[dist][launch]") {
+  auto l = detect_launch(env({{"RANK", "3"}, {"WORLD_SIZE", "8"}, {"LOCAL_RANK", "1"}, {"LOCAL_WORLD_SIZE", "2"},
+                              {"MASTER_ADDR", "10.0.0.1"}, {"MASTER_PORT", "29500"}, {"TORCHELASTIC_RUN_ID", "x"}}));
+  CHECK(l.launcher == "torchrun");
+  CHECK(l.rank == 3);
+  CHECK(l.world == 8);
+  CHECK(l.local_rank == 1);
+  CHECK(l.local_world == 2);
+  CHECK(l.rendezvous() == "10.0.0.1:29500");
+  CHECK(l.contract == "RANK WORLD_SIZE LOCAL_RANK LOCAL_WORLD_SIZE");
+  CHECK_FALSE(l.agent_store);
+  CHECK(detect_launch(env({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "a"}, {"MASTER_PORT", "1"},
+                           {"TORCHELASTIC_RUN_ID", "x"}, {"TORCHELASTIC_USE_AGENT_STORE", "True"}}))
+            .agent_store);
+  // The same variables set by hand, and by hep-mlbench's own launcher.
+  auto by_hand = detect_launch(env({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "h"}, {"MASTER_PORT", "1"}}));
+  CHECK(by_hand.launcher == "env");
+  CHECK(by_hand.local_world == 2);  // no local variables: all ranks on this node
+  CHECK(by_hand.local_rank == 0);
+  auto ours = detect_launch(env({{"RANK", "1"}, {"WORLD_SIZE", "2"}, {"HMB_LAUNCHER", "hep-mlbench"},
+                                 {"HMB_RENDEZVOUS_FILE", "/tmp/x/store"}}));
+  CHECK(ours.launcher == "hep-mlbench");
+  CHECK(ours.rendezvous() == "file /tmp/x/store");
+}
+
+TEST_CASE("launch: Open MPI, PMI and Slurm contracts", "[dist][launch]") {
+  auto ompi = detect_launch(env({{"OMPI_COMM_WORLD_RANK", "5"}, {"OMPI_COMM_WORLD_SIZE", "6"},
+                                 {"OMPI_COMM_WORLD_LOCAL_RANK", "2"}, {"OMPI_COMM_WORLD_LOCAL_SIZE", "3"},
+                                 {"MASTER_ADDR", "a"}, {"MASTER_PORT", "2"}}));
+  CHECK(ompi.launcher == "openmpi");
+  CHECK(ompi.rank == 5);
+  CHECK(ompi.local_rank == 2);
+  CHECK(ompi.local_world == 3);
+  auto pmi = detect_launch(env({{"PMI_RANK", "1"}, {"PMI_SIZE", "4"}, {"HMB_RENDEZVOUS_FILE", "/shared/rdv"}}));
+  CHECK(pmi.launcher == "pmi");
+  CHECK(pmi.world == 4);
+  auto slurm = detect_launch(env({{"SLURM_PROCID", "3"}, {"SLURM_STEP_NUM_TASKS", "4"}, {"SLURM_LOCALID", "1"},
+                                  {"SLURM_STEP_TASKS_PER_NODE", "2(x2)"}, {"MASTER_ADDR", "n1"},
+                                  {"MASTER_PORT", "29400"}}));
+  CHECK(slurm.launcher == "slurm");
+  CHECK(slurm.rank == 3);
+  CHECK(slurm.local_rank == 1);
+  CHECK(slurm.local_world == 2);
+  // A batch script (no srun step) is one process, even with SLURM_PROCID and SLURM_NTASKS set.
+  CHECK(detect_launch(env({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "4"}})).world == 1);
+  // torchrun's variables win over the MPI ones they may sit beside.
+  CHECK(detect_launch(env({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"OMPI_COMM_WORLD_RANK", "1"},
+                           {"OMPI_COMM_WORLD_SIZE", "2"}, {"MASTER_ADDR", "a"}, {"MASTER_PORT", "3"}}))
+            .launcher == "env");
+}
+
+TEST_CASE("launch: inconsistent variables are errors that name them", "[dist][launch]") {
+  using Catch::Contains;
+  CHECK_THROWS_WITH(detect_launch(env({{"RANK", "2"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "a"}, {"MASTER_PORT", "1"}})),
+                    Contains("RANK=2") && Contains("WORLD_SIZE=2"));
+  CHECK_THROWS_WITH(detect_launch(env({{"RANK", "x"}, {"WORLD_SIZE", "2"}})), Contains("RANK='x'"));
+  CHECK_THROWS_WITH(detect_launch(env({{"RANK", "0"}, {"WORLD_SIZE", "2"}})),
+                    Contains("MASTER_ADDR") && Contains("HMB_RENDEZVOUS_FILE"));
+  CHECK_THROWS_WITH(detect_launch(env({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "a"}, {"MASTER_PORT", "70000"}})),
+                    Contains("MASTER_PORT"));
+  CHECK_THROWS_WITH(detect_launch(env({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"LOCAL_RANK", "2"}, {"LOCAL_WORLD_SIZE", "2"},
+                                       {"MASTER_ADDR", "a"}, {"MASTER_PORT", "1"}})),
+                    Contains("local rank 2"));
+}
+
+TEST_CASE("launch: the environment of hep-mlbench's own ranks reads back as that rank", "[dist][launch]") {
+  std::map<std::string, std::string> vars{{"MASTER_ADDR", "elsewhere"}, {"MASTER_PORT", "9"}};
+  for (const auto& [k, v] : hmb::dist::child_environment(1, 3, "/tmp/r/store")) vars[k] = v;
+  auto l = detect_launch(env(vars));
+  CHECK(l.launcher == "hep-mlbench");
+  CHECK(l.rank == 1);
+  CHECK(l.world == 3);
+  CHECK(l.local_rank == 1);
+  CHECK(l.rendezvous() == "file /tmp/r/store");  // not the caller's TCP store
+}

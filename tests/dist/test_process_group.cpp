@@ -1,0 +1,126 @@
+// Two ranks in one process (two threads) over Gloo, meeting in a file: the collectives, the
+// gradient reducer's sum, and a peer that never comes.
+#include <catch2/catch.hpp>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "dist/process_group.hpp"
+#include "util/error.hpp"
+
+namespace fs = std::filesystem;
+using namespace hmb::dist;
+
+namespace {
+std::string fresh_store(const std::string& name) {
+  auto dir = fs::temp_directory_path() / ("hmb-pg-" + name + "-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return (dir / "store").string();
+}
+
+LaunchInfo rank_of(int r, int world, const std::string& file) {
+  LaunchInfo l;
+  l.launcher = "env";
+  l.rank = r;
+  l.world = world;
+  l.local_rank = r;
+  l.local_world = world;
+  l.rendezvous_file = file;
+  return l;
+}
+
+// Runs `body(comm)` on `world` ranks at once, one thread each.
+template <class F>
+void on_ranks(int world, const std::string& name, F body) {
+  const auto file = fresh_store(name);
+  std::vector<std::thread> threads;
+  std::vector<std::string> errors(static_cast<size_t>(world));
+  for (int r = 0; r < world; ++r) {
+    threads.emplace_back([&, r] {
+      try {
+        ConnectOptions o;
+        o.timeout = std::chrono::seconds(30);
+        auto comm = connect(rank_of(r, world, file), o);
+        body(*comm);
+      } catch (const std::exception& e) {
+        errors[static_cast<size_t>(r)] = e.what();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int r = 0; r < world; ++r) INFO("rank " << r << ": " << errors[static_cast<size_t>(r)]);
+  for (const auto& e : errors) REQUIRE(e.empty());
+}
+}  // namespace
+
+TEST_CASE("process group: all-reduce, broadcast and any over two Gloo ranks", "[dist][gloo]") {
+  on_ranks(2, "coll", [](Communicator& c) {
+    CHECK(c.world() == 2);
+    CHECK(c.backend() == "gloo");
+    auto t = torch::full({3}, static_cast<float>(c.rank() + 1));
+    c.all_reduce(t, ReduceOp::sum);
+    CHECK(torch::equal(t, torch::full({3}, 3.0f)));
+    auto m = torch::tensor({static_cast<double>(c.rank()) * 5.0});
+    c.all_reduce(m, ReduceOp::max);
+    CHECK(m.item<double>() == 5.0);
+    auto b = torch::full({2}, static_cast<float>(c.rank() == 1 ? 7 : 0));
+    c.broadcast(b, 1);
+    CHECK(torch::equal(b, torch::full({2}, 7.0f)));
+    CHECK(c.any(c.rank() == 1));
+    CHECK_FALSE(c.any(false));
+  });
+}
+
+TEST_CASE("process group: the gradient sync sums each rank's gradients, bucket by bucket", "[dist][gloo]") {
+  on_ranks(2, "grad", [](Communicator& c) {
+    torch::manual_seed(0);
+    torch::nn::Linear a(4, 3), b(3, 2);  // same initial weights on both ranks (same seed)
+    std::vector<torch::Tensor> params;
+    for (auto& p : a->parameters()) params.push_back(p);
+    for (auto& p : b->parameters()) params.push_back(p);
+    GradientSyncOptions o;
+    o.bucket_mb = 1e-5;  // ~10 bytes: one bucket per tensor, so several all-reduces overlap backward
+    auto sync = c.sync_gradients(params, o);
+    for (int step = 0; step < 3; ++step) {
+      for (auto& p : params) p.mutable_grad() = torch::Tensor();
+      const float x0 = static_cast<float>(c.rank() + 1 + step);
+      sync->before_forward();
+      auto y = b(torch::tanh(a(torch::full({2, 4}, x0)))).sum();
+      sync->before_backward();
+      y.backward();
+      sync->after_backward();
+      // The expected sum: both ranks' gradients, computed here without communication.
+      std::vector<torch::Tensor> expected(params.size());
+      for (int r = 0; r < 2; ++r) {
+        std::vector<torch::Tensor> copies;
+        for (auto& p : params) copies.push_back(p.detach().clone().requires_grad_(true));
+        auto h = torch::tanh(torch::nn::functional::linear(torch::full({2, 4}, static_cast<float>(r + 1 + step)),
+                                                           copies[0], copies[1]));
+        torch::nn::functional::linear(h, copies[2], copies[3]).sum().backward();
+        for (size_t i = 0; i < params.size(); ++i)
+          expected[i] = expected[i].defined() ? expected[i] + copies[i].grad() : copies[i].grad();
+      }
+      for (size_t i = 0; i < params.size(); ++i) CHECK(torch::allclose(params[i].grad(), expected[i], 1e-5, 1e-6));
+      const auto s = sync->last_step();
+      CHECK(s.buckets >= 2);
+      double bytes = 0;
+      for (auto& p : params) bytes += static_cast<double>(p.numel() * 4);
+      CHECK(s.bytes == bytes);
+      CHECK(s.comm_s >= 0);
+      CHECK(s.exposed_s >= 0);
+    }
+  });
+}
+
+TEST_CASE("process group: a rank that never comes is an error naming the rendezvous, in bounded time",
+          "[dist][gloo][failure]") {
+  const auto file = fresh_store("alone");
+  ConnectOptions o;
+  o.timeout = std::chrono::seconds(2);
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK_THROWS_WITH(connect(rank_of(0, 2, file), o), Catch::Contains(file) && Catch::Contains("rank 0 of 2"));
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(30));
+}
