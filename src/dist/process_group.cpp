@@ -232,6 +232,8 @@ class ProcessGroupCommunicator final : public Communicator {
     } catch (const std::exception& e) {
       std::string msg = e.what();
       if (auto nl = msg.find('\n'); nl != std::string::npos) msg.resize(nl);
+      // Gloo's own advice after the reason repeats ours.
+      if (auto advice = msg.find(" This is typically caused"); advice != std::string::npos) msg.resize(advice);
       broken_ = msg;
       throw Error(std::string(what) + " across " + std::to_string(launch_.world) + " ranks failed on rank " +
                   std::to_string(launch_.rank) + " (" + opts_.backend + ", timeout " + timeout_text(opts_.timeout) +
@@ -318,7 +320,9 @@ std::unique_ptr<Communicator> connect(const LaunchInfo& launch, const ConnectOpt
     std::string msg = e.what();
     if (auto nl = msg.find('\n'); nl != std::string::npos) msg.resize(nl);
     throw Error("dist: setting up the " + opts.backend + " process group for rank " + std::to_string(launch.rank) +
-                " of " + std::to_string(launch.world) + " failed: " + msg);
+                " of " + std::to_string(launch.world) + " at " + launch.rendezvous() + " failed (" + launch.launcher +
+                ", timeout " + timeout_text(opts.timeout) + "): " + msg +
+                ". The other ranks did not all come: check that every rank was started with the same rendezvous");
   }
   auto pg = c10::make_intrusive<c10d::ProcessGroup>(store, launch.rank, launch.world);
   const auto type = opts.backend == "gloo" ? c10d::ProcessGroup::BackendType::GLOO : c10d::ProcessGroup::BackendType::NCCL;

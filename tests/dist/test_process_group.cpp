@@ -76,11 +76,16 @@ TEST_CASE("process group: all-reduce, broadcast and any over two Gloo ranks", "[
 
 TEST_CASE("process group: the gradient sync sums each rank's gradients, bucket by bucket", "[dist][gloo]") {
   on_ranks(2, "grad", [](Communicator& c) {
-    torch::manual_seed(0);
-    torch::nn::Linear a(4, 3), b(3, 2);  // same initial weights on both ranks (same seed)
+    torch::nn::Linear a(4, 3), b(3, 2);
     std::vector<torch::Tensor> params;
     for (auto& p : a->parameters()) params.push_back(p);
     for (auto& p : b->parameters()) params.push_back(p);
+    {
+      // The same weights on both ranks, without the random generator the two threads share.
+      torch::NoGradGuard no_grad;
+      for (size_t i = 0; i < params.size(); ++i)
+        params[i].copy_(torch::linspace(-0.5, 0.5 + 0.1 * static_cast<double>(i), params[i].numel()).view_as(params[i]));
+    }
     GradientSyncOptions o;
     o.bucket_mb = 1e-5;  // ~10 bytes: one bucket per tensor, so several all-reduces overlap backward
     auto sync = c.sync_gradients(params, o);

@@ -135,7 +135,8 @@ procs = []
 for r in range(2):
     env = dict(os.environ, RANK=str(r), WORLD_SIZE="2", LOCAL_RANK="0", LOCAL_WORLD_SIZE="1",
                MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    procs.append(subprocess.Popen([BIN, "train", *map(str, base), "--batch-size", "2", "--results", out], env=env,
+    procs.append(subprocess.Popen([BIN, "train", *map(str, base), "--lr", "1e-3", "--batch-size", "2", "--results", out],
+                                  env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
 assert [q.wait(timeout=600) for q in procs] == [0, 0]
 sn = check_two_ranks(out, "env")
