@@ -39,6 +39,7 @@ std::vector<torch::Tensor> Trainer::gradients() const {
 }
 
 torch::Tensor Trainer::step(const data::Batch& batch) {
+  mark(metrics::Phase::forward);
   auto x = batch.x.to(device_, /*non_blocking=*/true);
   auto y = batch.ygen.to(device_, true);
   auto m = batch.mask.to(device_, true);
@@ -53,10 +54,13 @@ torch::Tensor Trainer::step(const data::Batch& batch) {
     auto out = net_->forward(x, m);
     loss = model::compute_loss(out, y, m);
   }
+  mark(metrics::Phase::backward);
   if (scaler_) {
     scaler_->scale(loss.total).backward();
     auto grads = gradients();
+    mark(metrics::Phase::all_reduce);
     comm_.all_reduce_gradients(grads);
+    mark(metrics::Phase::optimiser);
     scaler_->unscale(grads);
     comm_.all_reduce(scaler_->found_inf(), dist::ReduceOp::max);  // every rank skips alike
     fused_->step(scaler_->found_inf());
@@ -65,8 +69,10 @@ torch::Tensor Trainer::step(const data::Batch& batch) {
     loss.total.backward();
     if (comm_.world() > 1) {
       auto grads = gradients();
+      mark(metrics::Phase::all_reduce);
       comm_.all_reduce_gradients(grads);
     }
+    mark(metrics::Phase::optimiser);
     adamw_->step();
   }
   return loss.total.detach();
@@ -197,10 +203,12 @@ void Trainer::run_epochs(data::Loader& train, data::Loader& val, RunResult& r, b
       stage_ = "training";
       current_step_ = done + 1;
       if (inst_.window.before_step(done)) prev_mark_ = inst_.timeline.mark();  // the window's edge
+      mark(metrics::Phase::data_wait);
       auto batch = train.next();
       if (!batch) break;
       const double wait = train.last_wait_seconds();
       auto loss = step(*batch);
+      if (inst_.phases != nullptr) inst_.phases->leave();
       ++done;
       const auto mark = inst_.timeline.mark();
       const auto events = static_cast<std::int64_t>(batch->event_ids.size());

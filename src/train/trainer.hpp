@@ -18,6 +18,7 @@
 #include "data/loader.hpp"
 #include "dist/communicator.hpp"
 #include "metrics/timeline.hpp"
+#include "metrics/trace.hpp"
 #include "metrics/window.hpp"
 #include "model/mlpf.hpp"
 #include "train/amp.hpp"
@@ -27,12 +28,14 @@
 namespace hmb::train {
 
 // What the trainer measures with: the window it opens and closes, the device timeline it marks
-// steps on, the device it synchronises and the host clock.
+// steps on, the device it synchronises and the host clock; optionally where it tells the
+// phases of a step (data wait, forward, backward, all-reduce, optimiser) for the trace.
 struct Instruments {
   metrics::TimedWindow& window;
   metrics::Timeline& timeline;
   metrics::DeviceSync& device_sync;
   metrics::Clock& clock;
+  metrics::StepPhases* phases = nullptr;
 };
 
 class Trainer {
@@ -73,6 +76,10 @@ class Trainer {
   // to the window, and ends the run on a non-finite loss found on any rank.
   void flush(RunResult& r, bool& stop);
   std::vector<torch::Tensor> gradients() const;
+  // Step phases for the trace (nothing unless one is recorded).
+  void mark(metrics::Phase p) {
+    if (inst_.phases != nullptr) inst_.phases->enter(p);
+  }
 
   Config cfg_;
   model::MLPF net_;
