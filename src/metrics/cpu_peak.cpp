@@ -13,7 +13,7 @@ namespace hmb::metrics {
 
 std::string MatmulPeak::describe() const {
   return "float32 matrix product " + std::to_string(n) + " x " + std::to_string(n) + " on " + std::to_string(threads) +
-         " threads, best of " + std::to_string(products);
+         (threads == 1 ? " thread" : " threads") + ", best of " + std::to_string(products);
 }
 
 MatmulPeak measure_matmul_peak(std::int64_t n, double budget_s) {

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "metrics/utilisation_record.hpp"
+
 namespace hmb::train {
 
 struct StepRecord {
@@ -42,12 +44,8 @@ struct EpochRecord {
   ValidationRecord validation;
 };
 
-struct GpuRecord {                // filled where CUPTI / NVML are available
-  std::optional<double> busy_fraction;      // kernel time / timed wall time
-  std::optional<double> achieved_flop_per_s;
-  std::optional<double> energy_j;
-  std::optional<double> mean_power_w;
-  std::optional<double> peak_memory_mb;
+struct GpuRecord {
+  std::optional<double> peak_memory_mb;     // LibTorch's allocator, timed window
 };
 
 struct RunResult {
@@ -81,6 +79,7 @@ struct RunResult {
   double data_read_s = 0;         // reading and verifying the event file into memory
   double peak_rss_mb = 0;
   GpuRecord gpu;
+  metrics::UtilisationRecord utilisation;  // CPU/GPU use, MFU, power (metrics/utilisation.hpp)
   std::vector<std::string> warnings;  // what makes the figures less trustworthy (also logged)
 };
 
