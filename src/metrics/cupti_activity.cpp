@@ -44,7 +44,7 @@ std::mutex g_mutex;
 
 class CuptiActivity final : public GpuActivity {
  public:
-  CuptiActivity() {
+  explicit CuptiActivity(bool keep_trace) : keep_trace_(keep_trace) {
     const CUptiResult r = cuptiActivityRegisterCallbacks(&CuptiActivity::requested, &CuptiActivity::completed);
     if (r != CUPTI_SUCCESS) {
       why_ = "CUPTI: " + cupti_text(r);
@@ -70,8 +70,8 @@ class CuptiActivity final : public GpuActivity {
 
   void begin(double t) override { open(t); }
   void resume(double t) override { open(t); }
-  void pause(double /*t*/) override { close(); }
-  void end(double /*t*/) override { close(); }
+  void pause(double t) override { close(t); }
+  void end(double t) override { close(t); }
 
   ActivitySummary summary(size_t top_n) const override {
     std::lock_guard<std::mutex> lock(g_mutex);
@@ -105,22 +105,22 @@ class CuptiActivity final : public GpuActivity {
         return;
       }
     }
+    // The device clock against the host's (the window's SteadyClock), read back to back; the
+    // window's edges are then the host's, on the device clock, so that the busy fraction is
+    // over the same time as the throughput.
     std::uint64_t ts = 0;
     cuptiGetTimestamp(&ts);
+    const double host_now = SteadyClock().now();
     std::lock_guard<std::mutex> lock(g_mutex);
-    // The device clock against the host's: read together at the window's edge (the device
-    // has been synchronised), good to a few microseconds for the trace.
-    offset_ns_ = static_cast<std::int64_t>(ts) - static_cast<std::int64_t>(host_t * 1e9);
-    acc_.open(static_cast<std::int64_t>(ts));
+    offset_ns_ = static_cast<std::int64_t>(ts) - static_cast<std::int64_t>(host_now * 1e9);
+    acc_.open(to_device(host_t));
   }
 
-  void close() {
+  void close(double host_t) {
     if (!unavailable().empty()) return;
-    std::uint64_t ts = 0;
-    cuptiGetTimestamp(&ts);
     {
       std::lock_guard<std::mutex> lock(g_mutex);
-      acc_.close(static_cast<std::int64_t>(ts));
+      acc_.close(to_device(host_t));
     }
     disable();
     const CUptiResult r = cuptiActivityFlushAll(1);  // delivers the window's records now
@@ -135,11 +135,12 @@ class CuptiActivity final : public GpuActivity {
   }
 
   double to_host(std::int64_t ns) const { return static_cast<double>(ns - offset_ns_) / 1e9; }
+  std::int64_t to_device(double host_s) const { return offset_ns_ + static_cast<std::int64_t>(host_s * 1e9); }
 
   // Called by CUPTI under g_mutex (see completed()).
   void take(const ActivityRecord& r) {
     acc_.add(r);
-    if (trace_.size() < kMaxTraceRecords) trace_.push_back(r);
+    if (keep_trace_ && trace_.size() < kMaxTraceRecords) trace_.push_back(r);
   }
 
   static void CUPTIAPI requested(uint8_t** buffer, size_t* size, size_t* max_records) {
@@ -180,6 +181,7 @@ class CuptiActivity final : public GpuActivity {
     std::free(buffer);
   }
 
+  bool keep_trace_ = false;
   bool registered_ = false;
   std::string why_;
   ActivityAccumulator acc_;
@@ -189,11 +191,11 @@ class CuptiActivity final : public GpuActivity {
 };
 }  // namespace
 
-std::unique_ptr<GpuActivity> make_gpu_activity(bool on_gpu, bool enabled) {
+std::unique_ptr<GpuActivity> make_gpu_activity(bool on_gpu, bool enabled, bool keep_trace) {
   if (!on_gpu) return std::make_unique<AbsentGpuActivity>("no GPU");
   if (!enabled) return std::make_unique<AbsentGpuActivity>("turned off (--gpu-activity false)");
   try {
-    auto a = std::make_unique<CuptiActivity>();
+    auto a = std::make_unique<CuptiActivity>(keep_trace);
     const auto why = a->unavailable();
     if (!why.empty()) {
       spdlog::warn("GPU activity: {}; the GPU busy figures are left out", why);

@@ -99,7 +99,8 @@ class AbsentGpuActivity final : public GpuActivity {
 
 // CUPTI activity records of the training GPU (cupti_activity.cpp), or an AbsentGpuActivity:
 // on the CPU ("no GPU"), when turned off, in a build without CUPTI, or when CUPTI refuses.
-// The window's edges carry the host clock's time, which sets the trace's time base.
-std::unique_ptr<GpuActivity> make_gpu_activity(bool on_gpu, bool enabled);
+// The window's edges carry the host clock's (SteadyClock's) time; the records of the first
+// kernels are kept for the trace when `keep_trace`.
+std::unique_ptr<GpuActivity> make_gpu_activity(bool on_gpu, bool enabled, bool keep_trace = false);
 
 }  // namespace hmb::metrics

@@ -10,7 +10,7 @@ namespace hmb::metrics {
 UtilisationMeters::UtilisationMeters(UtilisationConfig cfg, Clock& clock)
     : cfg_(std::move(cfg)), cpu_(cfg_.usable_cores) {
   const bool on_gpu = cfg_.cuda_device >= 0;
-  activity_ = make_gpu_activity(on_gpu, cfg_.gpu_activity);
+  activity_ = make_gpu_activity(on_gpu, cfg_.gpu_activity, cfg_.trace_steps > 0);
   std::string why;
   auto probe = on_gpu ? make_nvml_probe(cfg_.cuda_device, why) : nullptr;
   if (!on_gpu) why = "no GPU";
