@@ -51,6 +51,13 @@ void print_summary_block(const train::RunResult& r) {
   spdlog::info("model                {} parameters, {:.3g} FLOP per event trained, {:.3g} FLOP/s", r.parameters,
                r.flop_per_event_train, r.flop_per_event_train * r.events_per_s);
   spdlog::info("device               {} ({} threads); peak host memory {:.0f} MiB", r.device_summary, r.threads, r.peak_rss_mb);
+  const auto& u = r.utilisation;
+  auto pct = [](const metrics::Figure& f) { return f.value ? fmt::format("{:.1f}%", 100 * *f.value) : "- (" + f.reason + ")"; };
+  spdlog::info("hardware use         MFU {}, CPU utilisation {}, GPU busy {}", pct(u.mfu), pct(u.cpu_utilisation),
+               pct(u.gpu_busy_fraction));
+  if (u.gpu_energy.value)
+    spdlog::info("GPU energy           {:.0f} J ({}), {:.3g} events/J", *u.gpu_energy.value, u.gpu_energy.source,
+                 u.events_per_joule.value.value_or(0.0));
   spdlog::info("weights checksum     {}", r.final_weights_checksum);
   spdlog::info("deterministic        {}", r.deterministic ? "yes" : "no");
   if (r.dist.world > 1) {

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <memory>
 
 #include "data/event_format.hpp"
@@ -14,7 +15,9 @@
 #include "dist/communicator.hpp"
 #include "dist/process_group.hpp"
 #include "metrics/device_memory.hpp"
+#include "metrics/cpu_peak.hpp"
 #include "metrics/timeline.hpp"
+#include "metrics/utilisation.hpp"
 #include "metrics/window.hpp"
 #include "model/cost_model.hpp"
 #include "model/weights_io.hpp"
@@ -22,6 +25,7 @@
 #include "train/determinism.hpp"
 #include "train/device.hpp"
 #include "train/trainer.hpp"
+#include "util/atomic_file.hpp"
 #include "util/error.hpp"
 #include "util/process.hpp"
 
@@ -149,6 +153,21 @@ int threads_for_rank(int requested, const dist::LaunchInfo& launch) {
   if (allowed < online) return std::max(1, allowed);
   return std::max(1, allowed / launch.local_world);
 }
+
+metrics::UtilisationConfig utilisation_config(const config::RunConfig& c, const torch::Device& device,
+                                              const sys::SystemContext& ctx) {
+  metrics::UtilisationConfig u;
+  if (device.is_cuda()) {
+    u.cuda_device = device.has_index() ? device.index() : 0;
+    for (const auto& g : ctx.gpus)
+      if (g.index == u.cuda_device) u.gpu_name = g.name;
+  }
+  u.precision = c.precision;
+  u.usable_cores = ctx.usable_cores;
+  u.gpu_activity = c.gpu_activity;
+  u.trace_steps = c.trace.empty() ? 0 : c.trace_steps;
+  return u;
+}
 }  // namespace
 
 TrainingOutcome run_training(const config::RunConfig& requested, const dist::LaunchInfo& launch) {
@@ -227,6 +246,24 @@ TrainingOutcome run_training(const config::RunConfig& requested, const dist::Lau
                                                 threads_for_rank(cfg.threads, launch), device);
   r.deterministic = det.deterministic;
   r.threads = at::get_num_threads();
+  if (!cfg.trace.empty()) {
+    const auto parent = std::filesystem::absolute(cfg.trace).parent_path();
+    require(std::filesystem::is_directory(parent),
+            "option --trace: folder '" + parent.string() + "' does not exist (create it, or trace into --results)");
+  }
+
+  // ---- how well the hardware is used: the CPU's peak first, on LibTorch's threads ----------
+  metrics::UtilisationMeters utilisation(utilisation_config(cfg, device, machine), clock);
+  if (!device.is_cuda()) {
+    try {
+      const auto peak = metrics::measure_matmul_peak();
+      utilisation.set_cpu_peak(peak);
+      spdlog::info("CPU peak: {:.1f} GFLOP/s ({}; mean {:.1f} GFLOP/s)", peak.flop_per_s / 1e9, peak.describe(),
+                   peak.mean_flop_per_s / 1e9);
+    } catch (const std::exception& e) {
+      warn(std::string("CPU peak: not measured (") + e.what() + "); MFU is left out");
+    }
+  }
 
   // ---- data: the whole file into memory, validated, before anything is timed ----------------
   require(!cfg.data.empty(), "option --data: no event file given (make one with `hep-mlbench generate`)");
@@ -292,7 +329,8 @@ TrainingOutcome run_training(const config::RunConfig& requested, const dist::Lau
   metrics::DeviceMemoryMeter device_memory(device.is_cuda() ? device.index() : -1);
   window.add_observer(&meter);
   window.add_observer(&device_memory);
-  train::Trainer trainer(tcfg, net, device, comm, {window, *timeline, sync, clock});
+  utilisation.attach(window);
+  train::Trainer trainer(tcfg, net, device, comm, {window, *timeline, sync, clock, utilisation.phases()});
   trainer.set_device_description(device_text(device, machine));
   trainer.fit(train_loader, val_loader, r);
 
@@ -305,6 +343,22 @@ TrainingOutcome run_training(const config::RunConfig& requested, const dist::Lau
   r.flop_per_event_train =
       r.timed_events > 0 ? cost.train_per_element * trainer.timed_elements() / static_cast<double>(r.timed_events) : 0;
   r.gpu.peak_memory_mb = device_memory.peak_mb();
+  try {
+    // Per rank: this rank's share of the job against its own device's peak.
+    const double ranks = static_cast<double>(comm.world());
+    r.utilisation = utilisation.finish(static_cast<double>(r.timed_events) / ranks, r.events_per_s / ranks,
+                                       r.flop_per_event_train);
+    const auto& u = r.utilisation;
+    if (u.mfu.value)
+      spdlog::info("utilisation: MFU {:.2f}% of {:.3g} FLOP/s ({})", 100 * *u.mfu.value, *u.peak_flop_per_s.value,
+                   u.peak_flop_per_s.source);
+    if (!cfg.trace.empty()) {
+      write_file_atomic(cfg.trace, utilisation.trace().dump() + "\n");
+      spdlog::info("trace: {} ({} timed steps)", cfg.trace, cfg.trace_steps);
+    }
+  } catch (const std::exception& e) {
+    warn(std::string("utilisation figures: ") + e.what());
+  }
   r.peak_rss_mb = peak_rss_mb();
   try {
     r.final_weights_checksum = train::tensors_checksum(model::state_dict(*net));

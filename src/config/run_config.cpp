@@ -44,7 +44,10 @@ OptionTable<RunConfig> run_options() {
       .add("bucket-by-size", &RunConfig::bucket_by_size, "group events of similar size into batches to cut padding")
       .add("results", &RunConfig::results, "folder for the report, the resolved configuration and the log")
       .add("log-every", &RunConfig::log_every, "progress line every N steps", "", at_least<int>(1))
-      .add("batch-sizes", &RunConfig::batch_sizes, "sweep: comma-separated batch sizes, e.g. 1,2,4,8");
+      .add("batch-sizes", &RunConfig::batch_sizes, "sweep: comma-separated batch sizes, e.g. 1,2,4,8")
+      .add("gpu-activity", &RunConfig::gpu_activity, "record GPU kernels and copies with CUPTI (GPU busy time, top kernels)")
+      .add("trace", &RunConfig::trace, "write a Chrome-trace (Perfetto) timeline of the first timed steps to this file")
+      .add("trace-steps", &RunConfig::trace_steps, "timed steps in the --trace timeline", "", at_least<int>(1));
   return t;
 }
 

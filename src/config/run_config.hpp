@@ -44,6 +44,10 @@ struct RunConfig {
   std::string results = "results";
   int log_every = 10;                // progress line every N steps (rank 0)
   std::string batch_sizes;           // sweep: comma-separated list, e.g. 1,2,4,8
+  // measurements of hardware use (docs/report.md)
+  bool gpu_activity = true;          // CUPTI activity records on a GPU (busy time, top kernels)
+  std::string trace;                 // Chrome-trace JSON of a few timed steps, or "" for none
+  int trace_steps = 5;               // timed steps in the trace
 };
 
 // The single definition of every RunConfig option.

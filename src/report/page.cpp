@@ -19,6 +19,45 @@ std::string escape(const std::string& s) {
   return o;
 }
 
+// A figure as a table cell: value and unit, scaled, or "–" and why it is absent.
+std::string cell(const metrics::Figure& f, double scale = 1, const std::string& unit = "") {
+  std::ostringstream o;
+  if (!f.value) return "&ndash; <span style='color:#888'>(" + escape(f.reason) + ")</span>";
+  o << std::setprecision(4) << *f.value * scale << " " << escape(unit.empty() ? f.unit : unit);
+  if (!f.source.empty()) o << " <span style='color:#888'>(" << escape(f.source) << ")</span>";
+  return o.str();
+}
+
+// How well the hardware was used: docs/report.md defines each row.
+std::string utilisation_table(const train::RunResult& r) {
+  const auto& u = r.utilisation;
+  std::ostringstream o;
+  o << "<h3>Hardware use (timed window)</h3><table>"
+    << "<tr><td>model FLOP/s</td><td>" << cell(u.model_flop_per_s, 1e-9, "GFLOP/s") << "</td></tr>"
+    << "<tr><td>peak FLOP/s</td><td>" << cell(u.peak_flop_per_s, 1e-9, "GFLOP/s") << "</td></tr>"
+    << "<tr><td>MFU</td><td>" << cell(u.mfu, 100, "%") << "</td></tr>"
+    << "<tr><td>CPU utilisation</td><td>" << cell(u.cpu_utilisation, 100, "%") << " (" << cell(u.cpu_busy_cores)
+    << ")</td></tr>"
+    << "<tr><td>data wait</td><td>" << std::setprecision(4) << 100 * r.data_wait_fraction << " %</td></tr>"
+    << "<tr><td>GPU busy</td><td>" << cell(u.gpu_busy_fraction, 100, "%") << "</td></tr>"
+    << "<tr><td>GPU compute / communication / copy time</td><td>" << cell(u.gpu_compute_time) << " / "
+    << cell(u.gpu_communication_time) << " / " << cell(u.gpu_copy_time) << "</td></tr>"
+    << "<tr><td>GPU power mean / max</td><td>" << cell(u.gpu_mean_power) << " / " << cell(u.gpu_max_power) << "</td></tr>"
+    << "<tr><td>GPU energy</td><td>" << cell(u.gpu_energy) << "</td></tr>"
+    << "<tr><td>events per joule</td><td>" << cell(u.events_per_joule) << "</td></tr>"
+    << "<tr><td>GPU memory used (peak) / SM clock / temperature (max)</td><td>" << cell(u.gpu_memory_used_peak) << " / "
+    << cell(u.gpu_sm_clock) << " / " << cell(u.gpu_temperature_max) << "</td></tr></table>";
+  if (!u.gpu_top_kernels.empty()) {
+    o << "<h3>Top GPU kernels</h3><table><tr><td><b>kernel</b></td><td><b>kind</b></td><td><b>time (s)</b></td>"
+      << "<td><b>launches</b></td></tr>";
+    for (const auto& k : u.gpu_top_kernels)
+      o << "<tr><td>" << escape(k.name) << "</td><td>" << k.kind << "</td><td>" << std::setprecision(4) << k.seconds
+        << "</td><td>" << k.count << "</td></tr>";
+    o << "</table>";
+  }
+  return o.str();
+}
+
 // One line chart, 460 x 220 px, axes with min/max labels.
 std::string chart(const std::string& title, const std::string& xlabel, const std::vector<Series>& series) {
   const double W = 460, H = 220, L = 56, R = 10, T = 26, B = 34;
@@ -87,6 +126,7 @@ std::string make_page(const train::RunResult& r) {
     << "<tr><td>parameters</td><td>" << r.parameters << "</td></tr>"
     << "<tr><td>data checksum</td><td>" << escape(r.data_checksum) << "</td></tr>"
     << "<tr><td>weights checksum</td><td>" << escape(r.final_weights_checksum) << "</td></tr></table>";
+  o << utilisation_table(r);
   o << "<p>" << chart("Loss per epoch", "epoch", {train_loss, val_loss})
     << chart("Validation accuracy per epoch", "epoch", {acc, acc_p}) << "</p><p>"
     << chart("Training throughput per step", "step", {rate}) << chart("Data wait per step", "step", {wait})

@@ -1,6 +1,6 @@
 #pragma once
 // A small self-contained HTML page with SVG charts of a run (report.html in the results
-// folder): loss and accuracy per epoch, events/s and data wait per step.
+// folder): the hardware-use figures, loss and accuracy per epoch, events/s and data wait per step.
 #include <string>
 
 #include "train/records.hpp"

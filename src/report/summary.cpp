@@ -21,6 +21,19 @@ json figure(double value, const char* unit) { return {{"value", value}, {"unit",
 json figure(const std::optional<double>& value, const char* unit) {
   return {{"value", value ? json(*value) : json(nullptr)}, {"unit", unit}};
 }
+// A figure that may be absent: {"value": null, "unit": ..., "reason": ...}.
+json figure(const metrics::Figure& f) {
+  json j = {{"value", f.value ? json(*f.value) : json(nullptr)}, {"unit", f.unit}};
+  if (!f.value) j["reason"] = f.reason;
+  if (!f.source.empty()) j["source"] = f.source;
+  return j;
+}
+json top_kernels(const std::vector<metrics::KernelTime>& kernels) {
+  json out = json::array();
+  for (const auto& k : kernels)
+    out.push_back({{"name", k.name}, {"kind", k.kind}, {"time_s", k.seconds}, {"count", k.count}});
+  return out;
+}
 json stats(const std::vector<double>& values, const char* unit) {
   json j = to_json(summarize(values));
   j["unit"] = unit;
@@ -123,7 +136,10 @@ json make_summary(const train::RunResult& run, const RunInfo& info) {
                          {"validation_accuracy", e.validation.accuracy},
                          {"validation_accuracy_particles", e.validation.accuracy_particles}});
   }
-  const double mfu_flop_per_s = run.events_per_s * run.flop_per_event_train;
+  const auto& u = run.utilisation;
+  // Runs that ended before the utilisation figures were made still carry the model's rate.
+  const json model_flop_per_s = u.model_flop_per_s.value ? figure(u.model_flop_per_s)
+                                                         : figure(run.events_per_s * run.flop_per_event_train, "FLOP/s");
 
   json stats_block = {
       {"throughput", figure(run.events_per_s, "events/s")},
@@ -143,14 +159,30 @@ json make_summary(const train::RunResult& run, const RunInfo& info) {
       {"data_wait_fraction", figure(run.data_wait_fraction, "fraction")},
       {"padding_fraction", figure(run.padding_fraction, "fraction")},
       {"model_flop_per_event", figure(run.flop_per_event_train, "FLOP/event")},
-      {"model_flop_per_s", figure(mfu_flop_per_s, "FLOP/s")},
+      {"model_flop_per_s", model_flop_per_s},
+      {"peak_flop_per_s", figure(u.peak_flop_per_s)},
+      {"mfu", figure(u.mfu)},
+      {"cpu_utilisation", figure(u.cpu_utilisation)},
+      {"cpu_busy_cores", figure(u.cpu_busy_cores)},
       {"parameters", figure(static_cast<double>(run.parameters), "parameters")},
       {"peak_host_memory", figure(run.peak_rss_mb, "MiB")},
       {"peak_device_memory", figure(run.gpu.peak_memory_mb, "MiB")},
-      {"gpu_busy_fraction", figure(run.gpu.busy_fraction, "fraction")},
-      {"gpu_achieved_flop_per_s", figure(run.gpu.achieved_flop_per_s, "FLOP/s")},
-      {"gpu_energy", figure(run.gpu.energy_j, "J")},
-      {"gpu_mean_power", figure(run.gpu.mean_power_w, "W")},
+      {"gpu_name", u.gpu_name},
+      {"gpu_busy_fraction", figure(u.gpu_busy_fraction)},
+      {"gpu_compute_time", figure(u.gpu_compute_time)},
+      {"gpu_communication_time", figure(u.gpu_communication_time)},
+      {"gpu_copy_time", figure(u.gpu_copy_time)},
+      {"gpu_kernels", figure(u.gpu_kernels)},
+      {"gpu_top_kernels", top_kernels(u.gpu_top_kernels)},
+      {"gpu_achieved_flop_per_s", figure(u.gpu_achieved_flop_per_s)},
+      {"model_to_measured_flop", figure(u.model_to_measured_flop)},
+      {"gpu_memory_used_peak", figure(u.gpu_memory_used_peak)},
+      {"gpu_energy", figure(u.gpu_energy)},
+      {"gpu_mean_power", figure(u.gpu_mean_power)},
+      {"gpu_max_power", figure(u.gpu_max_power)},
+      {"gpu_sm_clock", figure(u.gpu_sm_clock)},
+      {"gpu_temperature_max", figure(u.gpu_temperature_max)},
+      {"events_per_joule", figure(u.events_per_joule)},
       {"wall_time", figure(run.wall_s, "s")},
       {"data_read_time", figure(run.data_read_s, "s")},
       {"warnings", run.warnings},
@@ -211,22 +243,34 @@ bool is_stats(const json& v) { return v.is_object() && v.contains("avg") && v.co
 // One wl-stats entry of the merged report from the copies' entries `values` (same key).
 json merge_entry(const std::string& key, const std::vector<json>& values) {
   const json& first = values.front();
+  // Scalar figures, some of which may be absent in some copies (a measurement that failed in
+  // one copy): merged over the copies that have a value; the others are counted, with a reason.
   const bool all_figures = std::all_of(values.begin(), values.end(), [](const json& v) {
-    return is_figure(v) && v["value"].is_number();
+    return is_figure(v) && (v["value"].is_number() || v["value"].is_null());
   });
-  if (all_figures) {
-    std::vector<double> xs;
-    for (const auto& v : values) xs.push_back(v["value"].get<double>());
+  std::vector<double> xs;
+  const json* absent = nullptr;
+  for (const auto& v : values) {
+    if (!is_figure(v)) continue;
+    if (v["value"].is_number()) xs.push_back(v["value"].get<double>());
+    if (v["value"].is_null() && absent == nullptr) absent = &v;
+  }
+  if (all_figures && !xs.empty()) {
     json out = stats(xs, first.value("unit", "").c_str());
     double total = 0;
     for (double x : xs) total += x;
     out["value"] = additive(key) ? total : total / static_cast<double>(xs.size());
+    if (absent != nullptr) {
+      out["absent_in_copies"] = values.size() - xs.size();
+      out["reason"] = absent->value("reason", std::string("absent"));
+    }
     return out;
   }
+  if (all_figures) return first;  // absent in every copy: the first copy's reason
   if (std::all_of(values.begin(), values.end(), [](const json& v) { return is_stats(v); })) {
-    std::vector<double> xs;
-    for (const auto& v : values) xs.push_back(v["avg"].get<double>());
-    return stats(xs, first.value("unit", "").c_str());  // over the copies' averages
+    std::vector<double> avgs;
+    for (const auto& v : values) avgs.push_back(v["avg"].get<double>());
+    return stats(avgs, first.value("unit", "").c_str());  // over the copies' averages
   }
   const bool all_count_arrays = std::all_of(values.begin(), values.end(), [&](const json& v) {
     return is_figure(v) && v["value"].is_array() && v["value"].size() == first["value"].size();

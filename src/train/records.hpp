@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "metrics/utilisation_record.hpp"
+
 namespace hmb::train {
 
 struct StepRecord {
@@ -45,12 +47,8 @@ struct EpochRecord {
   ValidationRecord validation;
 };
 
-struct GpuRecord {                // filled where CUPTI / NVML are available
-  std::optional<double> busy_fraction;      // kernel time / timed wall time
-  std::optional<double> achieved_flop_per_s;
-  std::optional<double> energy_j;
-  std::optional<double> mean_power_w;
-  std::optional<double> peak_memory_mb;
+struct GpuRecord {
+  std::optional<double> peak_memory_mb;     // LibTorch's allocator, timed window
 };
 
 // One rank of a data-parallel run, as rank 0 gathered it after training.
@@ -121,6 +119,7 @@ struct RunResult {
   // This rank stopped on its own (an exception, not a decision reduced over the ranks): it
   // takes part in no further collective, and its process ends without waiting for the others.
   bool failed_alone = false;
+  metrics::UtilisationRecord utilisation;  // CPU/GPU use, MFU, power (metrics/utilisation.hpp)
   std::vector<std::string> warnings;  // what makes the figures less trustworthy (also logged)
 };
 

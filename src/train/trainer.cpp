@@ -47,6 +47,7 @@ model::StatsReducer Trainer::stats_reducer() {
 }
 
 torch::Tensor Trainer::step(const data::Batch& batch) {
+  mark(metrics::Phase::forward);
   auto x = batch.x.to(device_, /*non_blocking=*/true);
   auto y = batch.ygen.to(device_, true);
   auto m = batch.mask.to(device_, true);
@@ -64,11 +65,15 @@ torch::Tensor Trainer::step(const data::Batch& batch) {
     // gradients (the GradientSync's) is then the gradient of the global loss.
     loss = model::compute_loss(out, y, m, stats_reducer());
   }
+  // The gradients' all-reduce runs inside the backward phase, bucket by bucket as gradients
+  // are ready; only its exposed tail is measured apart (StepComm).
+  mark(metrics::Phase::backward);
   sync_->before_backward();
   if (scaler_) {
     scaler_->scale(loss.total).backward();
     sync_->after_backward();
     auto grads = gradients();
+    mark(metrics::Phase::optimiser);
     scaler_->unscale(grads);
     comm_.all_reduce(scaler_->found_inf(), dist::ReduceOp::max);  // every rank skips alike
     fused_->step(scaler_->found_inf());
@@ -76,6 +81,7 @@ torch::Tensor Trainer::step(const data::Batch& batch) {
   } else {
     loss.total.backward();
     sync_->after_backward();
+    mark(metrics::Phase::optimiser);
     adamw_->step();
   }
   return loss.total.detach();
@@ -209,10 +215,12 @@ void Trainer::run_epochs(data::Loader& train, data::Loader& val, RunResult& r, b
       stage_ = "training";
       current_step_ = done + 1;
       if (inst_.window.before_step(done)) prev_mark_ = inst_.timeline.mark();  // the window's edge
+      mark(metrics::Phase::data_wait);
       auto batch = train.next();
       if (!batch) break;
       const double wait = train.last_wait_seconds();
       auto loss = step(*batch);
+      if (inst_.phases != nullptr) inst_.phases->leave();
       ++done;
       const auto mark = inst_.timeline.mark();
       // Every rank trains a batch of the same size in each step: the step's events are all ranks'.

@@ -19,6 +19,7 @@
 #include "data/loader.hpp"
 #include "dist/communicator.hpp"
 #include "metrics/timeline.hpp"
+#include "metrics/trace.hpp"
 #include "metrics/window.hpp"
 #include "model/loss.hpp"
 #include "model/mlpf.hpp"
@@ -29,12 +30,14 @@
 namespace hmb::train {
 
 // What the trainer measures with: the window it opens and closes, the device timeline it marks
-// steps on, the device it synchronises and the host clock.
+// steps on, the device it synchronises and the host clock; optionally where it tells the
+// phases of a step (data wait, forward, backward, all-reduce, optimiser) for the trace.
 struct Instruments {
   metrics::TimedWindow& window;
   metrics::Timeline& timeline;
   metrics::DeviceSync& device_sync;
   metrics::Clock& clock;
+  metrics::StepPhases* phases = nullptr;
 };
 
 class Trainer {
@@ -77,6 +80,10 @@ class Trainer {
   std::vector<torch::Tensor> gradients() const;
   // Sums the loss's batch statistics over the ranks (empty for one rank).
   model::StatsReducer stats_reducer();
+  // Step phases for the trace (nothing unless one is recorded).
+  void mark(metrics::Phase p) {
+    if (inst_.phases != nullptr) inst_.phases->enter(p);
+  }
 
   Config cfg_;
   model::MLPF net_;

@@ -70,3 +70,24 @@ TEST_CASE("merged report: one copy has the same shape, a failed copy fails the r
   CHECK_THAT(mixed["report"]["error"].get<std::string>(), Catch::Contains("copy 1 died"));
   CHECK(mixed["report"]["wl-stats"]["copies_ok"] == 1);
 }
+
+TEST_CASE("merged report: a measured figure absent in some copies, or in all", "[report][workload]") {
+  auto with_mfu = [](std::optional<double> mfu) {
+    hmb::train::RunResult r;
+    r.config = {{"seed", 42}};
+    r.events_per_s = 10;
+    r.utilisation.mfu = mfu ? hmb::metrics::Figure::of(*mfu, "fraction")
+                            : hmb::metrics::Figure::absent("fraction", "CPU peak not measured");
+    r.utilisation.gpu_energy = hmb::metrics::Figure::absent("J", "no GPU");
+    return hmb::report::make_summary(r, {});
+  };
+  auto merged = hmb::report::combine_copies({with_mfu(0.2), with_mfu(std::nullopt), with_mfu(0.4)}, {});
+  const auto& st = merged["report"]["wl-stats"];
+  CHECK(st["mfu"]["value"].get<double>() == Approx(0.3));  // over the copies that measured it
+  CHECK(st["mfu"]["count"] == 2);
+  CHECK(st["mfu"]["absent_in_copies"] == 1);
+  CHECK(st["mfu"]["reason"] == "CPU peak not measured");
+  CHECK(st["gpu_energy"]["value"].is_null());
+  CHECK(st["gpu_energy"]["reason"] == "no GPU");
+  CHECK(st["gpu_energy"]["unit"] == "J");
+}

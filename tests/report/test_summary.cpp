@@ -52,3 +52,22 @@ TEST_CASE("summary: a failed run says ERROR and why, with no score", "[report]")
   CHECK(e["report"]["log"] == "ERROR");
   CHECK(e["report"]["error"] == "data file missing");
 }
+
+TEST_CASE("summary: utilisation figures with units, absent ones with their reason", "[report]") {
+  auto run = sample_run();
+  run.utilisation.model_flop_per_s = hmb::metrics::Figure::of(2e10, "FLOP/s");
+  run.utilisation.peak_flop_per_s = hmb::metrics::Figure::of(1e11, "FLOP/s", "measured: test");
+  run.utilisation.mfu = hmb::metrics::Figure::of(0.2, "fraction");
+  run.utilisation.gpu_busy_fraction = hmb::metrics::Figure::absent("fraction", "no GPU");
+  run.utilisation.gpu_top_kernels = {{"gemm()", "compute", 1.5, 10}};
+  const auto st = hmb::report::make_summary(run, {})["report"]["wl-stats"];
+  CHECK(st["model_flop_per_s"]["value"] == 2e10);
+  CHECK(st["peak_flop_per_s"]["source"] == "measured: test");
+  CHECK_FALSE(st["peak_flop_per_s"].contains("reason"));
+  CHECK(st["mfu"]["unit"] == "fraction");
+  CHECK(st["gpu_busy_fraction"]["value"].is_null());
+  CHECK(st["gpu_busy_fraction"]["reason"] == "no GPU");
+  CHECK(st["gpu_energy"]["reason"] == "not measured");  // never set: the run ended before
+  CHECK(st["gpu_top_kernels"][0]["time_s"] == 1.5);
+  CHECK(st["gpu_top_kernels"][0]["count"] == 10);
+}

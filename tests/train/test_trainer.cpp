@@ -208,3 +208,28 @@ TEST_CASE("trainer: a non-finite loss ends the run as failed with the step", "[t
   CHECK_THAT(r.error, Catch::Contains("not finite") && Catch::Contains("--lr"));
   CHECK(r.steps.size() <= 8);  // found at the first read-back after it happened
 }
+
+TEST_CASE("trainer: every step tells its phases in order, for the trace", "[train][trainer][trace]") {
+  struct Phases final : metrics::StepPhases {
+    std::vector<std::string> log;
+    void enter(metrics::Phase p) override { log.emplace_back(metrics::to_string(p)); }
+    void leave() override { log.emplace_back("end"); }
+  } phases;
+  auto table = events(4);
+  Rig rig(/*warmup=*/1, /*epochs=*/1);
+  train::Trainer trainer(rig.cfg, rig.net, torch::Device(torch::kCPU), rig.comm,
+                         train::Instruments{rig.window, rig.timeline, rig.sync, rig.clock, &phases});
+  data::Loader train_loader(table, data::Split::train, rig.loader_config());
+  auto vc = rig.loader_config();
+  vc.shuffle = false;
+  data::Loader val_loader(table, data::Split::validation, vc);
+  train::RunResult r;
+  trainer.fit(train_loader, val_loader, r);
+  REQUIRE(r.status == "ok");
+  REQUIRE(r.steps.size() == 2);
+  // Two steps (the last step of the run ends the loop: no data wait after it).
+  const std::vector<std::string> step{"data wait", "forward", "backward", "optimiser", "end"};
+  std::vector<std::string> expected = step;
+  expected.insert(expected.end(), step.begin(), step.end());
+  CHECK(phases.log == expected);
+}

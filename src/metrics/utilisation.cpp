@@ -1,0 +1,105 @@
+#include "metrics/utilisation.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "metrics/formulas.hpp"
+#include "metrics/gpu_peaks.hpp"
+
+namespace hmb::metrics {
+
+UtilisationMeters::UtilisationMeters(UtilisationConfig cfg, Clock& clock)
+    : cfg_(std::move(cfg)), cpu_(cfg_.usable_cores) {
+  const bool on_gpu = cfg_.cuda_device >= 0;
+  activity_ = make_gpu_activity(on_gpu, cfg_.gpu_activity, cfg_.trace_steps > 0);
+  std::string why;
+  auto probe = on_gpu ? make_nvml_probe(cfg_.cuda_device, why) : nullptr;
+  if (!on_gpu) why = "no GPU";
+  if (on_gpu && !probe) spdlog::warn("GPU power: {}; power and energy figures are left out", why);
+  power_ = std::make_unique<PowerSampler>(std::move(probe), why, clock, cfg_.power_period_s);
+  if (cfg_.trace_steps > 0) trace_ = std::make_unique<TraceRecorder>(clock, cfg_.trace_steps);
+}
+
+void UtilisationMeters::attach(TimedWindow& window) {
+  window.add_observer(&cpu_);
+  window.add_observer(activity_.get());
+  window.add_observer(power_.get());
+  if (trace_) window.add_observer(trace_.get());
+}
+
+UtilisationRecord UtilisationMeters::finish(double timed_events, double events_per_s, double flop_per_event) const {
+  UtilisationRecord u;
+  const bool on_gpu = cfg_.cuda_device >= 0;
+  const std::string no_gpu = "no GPU";
+
+  // MFU against the peak of this device and precision.
+  const double model = model_flop_per_s(flop_per_event, events_per_s);
+  u.model_flop_per_s = Figure::of(model, "FLOP/s");
+  if (on_gpu) {
+    std::string why;
+    if (auto peak = find_gpu_peak(cfg_.gpu_name, cfg_.precision, why)) {
+      u.peak_flop_per_s = Figure::of(peak->flop_per_s, "FLOP/s", "table: " + peak->row + ", " + cfg_.precision);
+    } else {
+      u.peak_flop_per_s = Figure::absent("FLOP/s", why);
+    }
+  } else if (cpu_peak_) {
+    u.peak_flop_per_s = Figure::of(cpu_peak_->flop_per_s, "FLOP/s", "measured: " + cpu_peak_->describe());
+  } else {
+    u.peak_flop_per_s = Figure::absent("FLOP/s", "CPU peak not measured");
+  }
+  if (u.peak_flop_per_s.value) {
+    u.mfu = Figure::maybe(mfu(model, *u.peak_flop_per_s.value), "fraction", "no peak");
+  } else {
+    u.mfu = Figure::absent("fraction", u.peak_flop_per_s.reason);
+  }
+
+  u.cpu_utilisation = cpu_.utilisation();
+  u.cpu_busy_cores = cpu_.busy_cores();
+
+  // GPU activity.
+  const std::string no_activity = activity_->unavailable();
+  if (no_activity.empty()) {
+    const auto a = activity_->summary(cfg_.top_kernels);
+    u.gpu_busy_fraction = Figure::maybe(busy_fraction(a.busy_s, a.window_s), "fraction", "empty timed window");
+    u.gpu_compute_time = Figure::of(a.compute_s, "s");
+    u.gpu_communication_time = Figure::of(a.communication_s, "s");
+    u.gpu_copy_time = Figure::of(a.copy_s, "s");
+    u.gpu_kernels = Figure::of(static_cast<double>(a.kernels), "kernels");
+    u.gpu_top_kernels = a.top;
+  } else {
+    u.gpu_busy_fraction = Figure::absent("fraction", no_activity);
+    u.gpu_compute_time = Figure::absent("s", no_activity);
+    u.gpu_communication_time = Figure::absent("s", no_activity);
+    u.gpu_copy_time = Figure::absent("s", no_activity);
+    u.gpu_kernels = Figure::absent("kernels", no_activity);
+  }
+  const std::string no_counters = on_gpu ? "hardware counters are not read by this version" : no_gpu;
+  u.gpu_achieved_flop_per_s = Figure::absent("FLOP/s", no_counters);
+  u.model_to_measured_flop = Figure::absent("ratio", no_counters);
+
+  // Power and energy.
+  const auto p = power_->summary();
+  u.gpu_name = on_gpu ? (p.gpu_name.empty() ? cfg_.gpu_name : p.gpu_name) : "";
+  u.gpu_memory_used_peak = p.memory_used_peak;
+  u.gpu_mean_power = p.mean_power;
+  u.gpu_max_power = p.max_power;
+  u.gpu_energy = p.energy;
+  u.gpu_sm_clock = p.sm_clock;
+  u.gpu_temperature_max = p.temperature_max;
+  u.events_per_joule = p.energy.value ? Figure::maybe(events_per_joule(timed_events, p.energy.value), "events/J", "no energy")
+                                      : Figure::absent("events/J", p.energy.reason);
+  return u;
+}
+
+nlohmann::json UtilisationMeters::trace() const {
+  if (!trace_) return chrome_trace({});
+  auto spans = trace_->spans();
+  if (trace_->to() > trace_->from()) {
+    // The device runs behind the host: its work of the recorded steps may end after them, so
+    // the GPU rows take as long again after the host's last recorded step.
+    auto gpu = activity_->trace_spans(trace_->from(), trace_->to() + (trace_->to() - trace_->from()));
+    spans.insert(spans.end(), gpu.begin(), gpu.end());
+  }
+  return chrome_trace(spans);
+}
+
+}  // namespace hmb::metrics

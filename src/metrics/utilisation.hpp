@@ -1,0 +1,63 @@
+#pragma once
+// How well the run used the hardware, measured inside the timed window of every run:
+//
+//   CpuUsageMeter ─┐
+//   GpuActivity  ──┼─ window observers ─► UtilisationMeters::finish() ─► UtilisationRecord
+//   PowerSampler ──┤                                          (the report reads only this)
+//   TraceRecorder ─┘ (+ StepPhases marks from the trainer, only with --trace)
+//
+// Each figure is present with its unit or absent with the reason (no GPU, no NVML, CUPTI
+// held by another tool); none of them can fail a run. docs/report.md defines them.
+#include <cstdint>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "metrics/cpu_peak.hpp"
+#include "metrics/figure.hpp"
+#include "metrics/gpu_activity.hpp"
+#include "metrics/host_usage.hpp"
+#include "metrics/power.hpp"
+#include "metrics/trace.hpp"
+#include "metrics/utilisation_record.hpp"
+#include "metrics/window.hpp"
+
+namespace hmb::metrics {
+
+struct UtilisationConfig {
+  int cuda_device = -1;         // the training GPU, or -1 on the CPU
+  std::string gpu_name;         // CUDA's name of it (for the peak table)
+  std::string precision = "fp32";
+  int usable_cores = 0;
+  bool gpu_activity = true;     // CUPTI activity records on a GPU
+  double power_period_s = 0.1;  // NVML reading interval
+  std::int64_t trace_steps = 0; // > 0: record that many timed steps for the trace
+  size_t top_kernels = 10;
+};
+
+class UtilisationMeters {
+ public:
+  UtilisationMeters(UtilisationConfig cfg, Clock& clock);
+  void attach(TimedWindow& window);
+  // Where the trainer marks step phases: null unless a trace is recorded.
+  StepPhases* phases() { return trace_ ? trace_.get() : nullptr; }
+  // The CPU's peak (CPU runs): measured before training by measure_matmul_peak().
+  void set_cpu_peak(const MatmulPeak& p) { cpu_peak_ = p; }
+
+  // The figures, once the window has ended.
+  UtilisationRecord finish(double timed_events, double events_per_s, double flop_per_event) const;
+  // The Chrome trace of the recorded steps (with the GPU's work where CUPTI ran).
+  nlohmann::json trace() const;
+
+ private:
+  UtilisationConfig cfg_;
+  std::optional<MatmulPeak> cpu_peak_;
+  CpuUsageMeter cpu_;
+  std::unique_ptr<GpuActivity> activity_;
+  std::unique_ptr<PowerSampler> power_;
+  std::unique_ptr<TraceRecorder> trace_;
+};
+
+}  // namespace hmb::metrics

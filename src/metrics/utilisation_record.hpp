@@ -1,0 +1,51 @@
+#pragma once
+// The utilisation figures of a run, as the report reads them (metrics/utilisation.hpp makes
+// them). Each Figure has its unit, and a reason where it has no value.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "metrics/figure.hpp"
+
+namespace hmb::metrics {
+
+struct KernelTime {
+  std::string name;        // readable
+  std::string kind;        // compute | communication | copy
+  double seconds = 0;      // summed durations inside the window (overlaps counted per kernel)
+  std::int64_t count = 0;
+};
+
+// The reason of a figure the run never came to measure (it failed before the window ended).
+inline constexpr const char* kNotMeasured = "not measured";
+
+struct UtilisationRecord {
+  // model FLOP against the hardware's peak
+  Figure model_flop_per_s = Figure::absent("FLOP/s", kNotMeasured);  // cost-model FLOP per event × events/s
+  Figure peak_flop_per_s = Figure::absent("FLOP/s", kNotMeasured);  // measured (CPU) or from the table (GPU); source says which
+  Figure mfu = Figure::absent("fraction", kNotMeasured);  // model FLOP/s ÷ peak FLOP/s
+  // host
+  Figure cpu_utilisation = Figure::absent("fraction", kNotMeasured);  // fraction of the usable cores
+  Figure cpu_busy_cores = Figure::absent("cores", kNotMeasured);
+  // GPU activity (CUPTI)
+  Figure gpu_busy_fraction = Figure::absent("fraction", kNotMeasured);
+  Figure gpu_compute_time = Figure::absent("s", kNotMeasured);
+  Figure gpu_communication_time = Figure::absent("s", kNotMeasured);
+  Figure gpu_copy_time = Figure::absent("s", kNotMeasured);
+  Figure gpu_kernels = Figure::absent("kernels", kNotMeasured);  // kernels launched inside the window
+  std::vector<KernelTime> gpu_top_kernels;
+  // hardware counters (not read by this version)
+  Figure gpu_achieved_flop_per_s = Figure::absent("FLOP/s", kNotMeasured);
+  Figure model_to_measured_flop = Figure::absent("ratio", kNotMeasured);
+  // NVML
+  std::string gpu_name;
+  Figure gpu_memory_used_peak = Figure::absent("MiB", kNotMeasured);
+  Figure gpu_mean_power = Figure::absent("W", kNotMeasured);
+  Figure gpu_max_power = Figure::absent("W", kNotMeasured);
+  Figure gpu_energy = Figure::absent("J", kNotMeasured);
+  Figure gpu_sm_clock = Figure::absent("MHz", kNotMeasured);
+  Figure gpu_temperature_max = Figure::absent("degC", kNotMeasured);
+  Figure events_per_joule = Figure::absent("events/J", kNotMeasured);
+};
+
+}  // namespace hmb::metrics

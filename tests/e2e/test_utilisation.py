@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""How well the hardware is used, end to end on the CPU: the report of a CPU run holds the
+measured CPU peak, model FLOP/s, MFU, CPU utilisation and data-wait fraction; every GPU figure
+is absent with the reason "no GPU"; --trace writes a Chrome trace of the timed steps.
+
+usage: test_utilisation.py HEP_MLBENCH_BINARY
+"""
+import json
+import os
+
+from common import generate, run, summary, validate, workdir
+
+d = workdir("util")
+data = generate(os.path.join(d, "events.h5"), 24)
+out = os.path.join(d, "run")
+trace = os.path.join(d, "trace.json")
+run(["train", "--data", data, "--preset", "tiny", "--batch-size", 4, "--threads", 1, "--epochs", 1,
+     "--max-train-events", 16, "--max-val-events", 4, "--warmup-steps", 1, "--gpus", "cpu",
+     "--trace", trace, "--trace-steps", 2, "--results", out])
+s = summary(out)
+validate(s)
+st = s["report"]["wl-stats"]
+
+
+def value(key):
+    f = st[key]
+    assert isinstance(f, dict) and "value" in f and "unit" in f, (key, f)
+    return f["value"]
+
+
+# CPU figures, always there on a CPU run
+peak = st["peak_flop_per_s"]
+assert peak["unit"] == "FLOP/s" and peak["value"] > 1e8, peak          # at least 0.1 GFLOP/s
+assert peak["source"].startswith("measured: float32 matrix product"), peak
+assert value("model_flop_per_s") > 0
+mfu = value("mfu")
+assert 0 < mfu < 1, mfu
+assert abs(mfu - value("model_flop_per_s") / peak["value"]) < 1e-9 * max(1, mfu)
+assert st["mfu"]["unit"] == "fraction"
+assert 0 < value("cpu_utilisation") <= 1.05, st["cpu_utilisation"]     # getrusage ticks: a little slack
+assert value("cpu_busy_cores") > 0
+assert 0 <= value("data_wait_fraction") < 1
+print(f"ok: CPU peak {peak['value'] / 1e9:.1f} GFLOP/s, model {value('model_flop_per_s') / 1e9:.2f} GFLOP/s, "
+      f"MFU {100 * mfu:.2f}%, CPU utilisation {100 * value('cpu_utilisation'):.0f}%, "
+      f"data wait {100 * value('data_wait_fraction'):.1f}%")
+
+# GPU figures: absent, with the reason
+for key in ("gpu_busy_fraction", "gpu_compute_time", "gpu_communication_time", "gpu_copy_time", "gpu_kernels",
+            "gpu_achieved_flop_per_s", "model_to_measured_flop", "gpu_memory_used_peak", "gpu_energy",
+            "gpu_mean_power", "gpu_max_power", "gpu_sm_clock", "gpu_temperature_max", "events_per_joule"):
+    f = st[key]
+    assert f["value"] is None and f["reason"] == "no GPU" and f["unit"], (key, f)
+assert st["gpu_top_kernels"] == []
+print("ok: GPU figures absent with reason 'no GPU'")
+
+# The trace: two timed steps of host phases, readable as Chrome-trace JSON
+with open(trace) as f:
+    t = json.load(f)
+bars = [e for e in t["traceEvents"] if e["ph"] == "X"]
+steps = [e for e in bars if e["cat"] == "step"]
+phases = {e["name"] for e in bars if e["cat"] == "phase"}
+assert len(steps) == 2, steps
+assert {"data wait", "forward", "backward", "optimiser"} <= phases, phases
+assert all(e["dur"] >= 0 and e["ts"] >= 0 for e in bars)
+print(f"ok: trace with {len(steps)} steps and phases {sorted(phases)}")
+
+# report.html shows the figures
+html = open(os.path.join(out, "report.html")).read()
+assert "MFU" in html and "CPU utilisation" in html and "no GPU" in html
+print("ok: report.html shows the utilisation figures")
+
+# A trace into a folder that does not exist is refused before training, with the option named
+p = run(["train", "--data", data, "--preset", "tiny", "--gpus", "cpu", "--results", os.path.join(d, "bad"),
+         "--trace", os.path.join(d, "no", "such", "trace.json")], check=False)
+assert p.returncode != 0 and "option --trace" in (p.stdout + p.stderr), p.stdout + p.stderr
+print("ok: --trace into a missing folder is refused")

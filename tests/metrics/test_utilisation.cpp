@@ -1,0 +1,273 @@
+// The utilisation formulas on known inputs: FLOP, MFU, energy from power readings or the
+// energy counter, CPU utilisation, the GPU peak table, the trace's step phases.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <cmath>
+#include <thread>
+
+#include "metrics/formulas.hpp"
+#include "metrics/gpu_peaks.hpp"
+#include "metrics/host_usage.hpp"
+#include "metrics/power.hpp"
+#include "metrics/trace.hpp"
+#include "metrics/utilisation.hpp"
+#include "util/error.hpp"
+
+using namespace hmb::metrics;
+
+namespace {
+struct FakeClock final : Clock {
+  double t = 0;
+  double now() override { return t; }
+};
+struct NoDevice final : DeviceSync {
+  void synchronize() override {}
+};
+}  // namespace
+
+TEST_CASE("formulas: model FLOP/s, MFU, matrix-product FLOP", "[metrics][formulas]") {
+  // 3 GFLOP per event at 20 events/s = 60 GFLOP/s; against a 240 GFLOP/s peak: 25 %.
+  CHECK(model_flop_per_s(3e9, 20) == Approx(60e9));
+  REQUIRE(mfu(60e9, 240e9));
+  CHECK(*mfu(60e9, 240e9) == Approx(0.25));
+  CHECK_FALSE(mfu(60e9, 0));
+  CHECK_FALSE(mfu(60e9, -1));
+  CHECK(matmul_flop(1024, 1024, 1024) == Approx(2.0 * 1024 * 1024 * 1024));
+  CHECK(matmul_flop(2, 3, 4) == 48);
+  CHECK(*busy_fraction(0.75, 1.0) == Approx(0.75));
+  CHECK_FALSE(busy_fraction(0.5, 0));
+}
+
+TEST_CASE("formulas: instruction counts to FLOP, expected vs measured", "[metrics][formulas]") {
+  // 10 adds + 20 muls + 30 FMAs + 1000 tensor FLOP = 10 + 20 + 60 + 1000
+  CHECK(instruction_flop(10, 20, 30, 1000) == Approx(1090));
+  CHECK(*flop_ratio(900, 1000.0) == Approx(0.9));
+  CHECK_FALSE(flop_ratio(900, std::nullopt));
+  CHECK_FALSE(flop_ratio(900, 0.0));
+}
+
+TEST_CASE("formulas: energy is the integral of power over the open spans", "[metrics][formulas]") {
+  // Power rises linearly from 100 W at t=0 to 300 W at t=2.
+  const std::vector<PowerSample> ramp{{0, 100}, {1, 200}, {2, 300}};
+  CHECK(*integrate_power(ramp, {{0, 2}}) == Approx(400));          // mean 200 W × 2 s
+  CHECK(*integrate_power(ramp, {{0.5, 1.5}}) == Approx(200));      // cut inside samples
+  CHECK(*integrate_power(ramp, {{0, 1}, {1.5, 2}}) == Approx(150 + 137.5));  // two spans
+  // Beyond the samples, the first and last readings are held.
+  CHECK(*integrate_power(ramp, {{-1, 0}}) == Approx(100));
+  CHECK(*integrate_power(ramp, {{2, 4}}) == Approx(600));
+  // Order of the samples does not matter; an empty window has no energy.
+  CHECK(*integrate_power({{2, 300}, {0, 100}, {1, 200}}, {{0, 2}}) == Approx(400));
+  CHECK(*integrate_power(ramp, {}) == 0);
+  CHECK_FALSE(integrate_power({}, {{0, 1}}));
+  CHECK(*events_per_joule(100, 400.0) == Approx(0.25));
+  CHECK_FALSE(events_per_joule(100, std::nullopt));
+}
+
+TEST_CASE("power: the energy counter where it exists, else the integral", "[metrics][power]") {
+  const std::vector<TimeSpan> open{{10, 20}, {30, 40}};
+  auto reading = [](double t, std::optional<double> w, std::optional<double> mj) {
+    GpuReading r;
+    r.t = t;
+    r.power_w = w;
+    r.energy_mj = mj;
+    r.memory_used_mb = 1000 + t;
+    r.sm_clock_mhz = 1500;
+    r.temperature_c = 40 + t / 10;
+    return r;
+  };
+  // Counter: 2,000 J in the first span, 1,000 J in the second (mJ readings at the edges).
+  const std::vector<GpuReading> edges{reading(10, 200, 1e6), reading(20, 200, 3e6), reading(30, 100, 5e6),
+                                      reading(40, 100, 6e6)};
+  const std::vector<GpuReading> inside{reading(15, 250, std::nullopt), reading(35, 90, std::nullopt),
+                                       reading(25, 999, std::nullopt)};  // t=25: paused, ignored
+  auto p = summarise_power("Test GPU", inside, open, edges);
+  CHECK(p.gpu_name == "Test GPU");
+  REQUIRE(p.energy.value);
+  CHECK(*p.energy.value == Approx(3000));
+  CHECK(p.energy.source == "NVML total-energy counter");
+  CHECK(*p.mean_power.value == Approx(150));    // 3,000 J over 20 s
+  CHECK(*p.max_power.value == Approx(250));     // the paused 999 W is outside
+  CHECK(*p.memory_used_peak.value == Approx(1040));
+  CHECK(*p.temperature_max.value == Approx(44));
+  CHECK(*p.sm_clock.value == Approx(1500));
+  CHECK(p.readings == 6);
+
+  // Without the counter: the integral of the readings over the spans.
+  std::vector<GpuReading> no_counter = edges;
+  for (auto& e : no_counter) e.energy_mj.reset();
+  auto q = summarise_power("Test GPU", {}, open, no_counter);
+  REQUIRE(q.energy.value);
+  CHECK(q.energy.source == "integral of NVML power readings");
+  // Readings 200,200 over [10,20] → 2,000 J; 100,100 over [30,40] → 1,000 J; the line from
+  // (20,200) to (30,100) lies in the pause.
+  CHECK(*q.energy.value == Approx(3000));
+
+  auto none = absent_power("no GPU");
+  CHECK_FALSE(none.energy.value);
+  CHECK(none.energy.reason == "no GPU");
+  CHECK(none.energy.unit == "J");
+}
+
+namespace {
+struct FakeProbe final : GpuProbe {
+  std::atomic<int> reads{0};
+  std::string name() const override { return "Fake GPU"; }
+  GpuReading read() override {
+    ++reads;
+    GpuReading r;
+    r.power_w = 100;
+    return r;
+  }
+};
+}  // namespace
+
+TEST_CASE("power: the sampler reads in the background while the window is open", "[metrics][power]") {
+  SteadyClock clock;
+  auto probe = std::make_unique<FakeProbe>();
+  auto* raw = probe.get();
+  PowerSampler sampler(std::move(probe), "", clock, 0.001);
+  const double t0 = clock.now();
+  sampler.begin(t0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  sampler.end(clock.now());
+  const auto s = sampler.summary();
+  CHECK(raw->reads >= 4);  // two edges and background readings
+  CHECK(s.gpu_name == "Fake GPU");
+  REQUIRE(s.energy.value);
+  CHECK(*s.mean_power.value == Approx(100));
+  // Without a probe every figure is absent with the reason given.
+  FakeClock fake;
+  PowerSampler absent(nullptr, "built without NVML (HMB_WITH_NVML=OFF)", fake, 0.1);
+  absent.begin(0);
+  absent.end(1);
+  CHECK(absent.summary().mean_power.reason == "built without NVML (HMB_WITH_NVML=OFF)");
+}
+
+TEST_CASE("host: CPU utilisation over the window's open time", "[metrics][host]") {
+  double cpu = 0;
+  CpuUsageMeter meter(4, [&cpu] { return cpu; });
+  CHECK_FALSE(meter.utilisation().value);  // empty window
+  meter.begin(10);
+  cpu = 6;             // 6 CPU-seconds in 2 s: 3 busy cores of 4
+  meter.pause(12);
+  cpu = 100;           // validation: outside
+  meter.resume(20);
+  cpu = 102;           // 2 CPU-seconds in 2 s
+  meter.end(22);
+  CHECK(meter.cpu_seconds() == Approx(8));
+  CHECK(meter.open_seconds() == Approx(4));
+  CHECK(*meter.busy_cores().value == Approx(2));
+  CHECK(*meter.utilisation().value == Approx(0.5));
+  CHECK(meter.utilisation().unit == "fraction");
+  CHECK(process_cpu_seconds() > 0);
+}
+
+TEST_CASE("peaks: the GPU table by device name and precision", "[metrics][peaks]") {
+  std::string why;
+  auto h100 = find_gpu_peak("NVIDIA H100 80GB HBM3", "bf16", why);
+  REQUIRE(h100);
+  CHECK(h100->flop_per_s == Approx(989.5e12));
+  auto pcie = find_gpu_peak("NVIDIA H100 PCIe", "fp32", why);
+  REQUIRE(pcie);
+  CHECK(pcie->flop_per_s == Approx(51e12));  // the first matching row wins
+  auto a100 = find_gpu_peak("NVIDIA A100-SXM4-40GB", "tf32", why);
+  REQUIRE(a100);
+  CHECK(a100->flop_per_s == Approx(156e12));
+  auto l40 = find_gpu_peak("NVIDIA L40", "fp32", why);
+  REQUIRE(l40);
+  CHECK(l40->flop_per_s == Approx(90.5e12));  // not L40S
+  CHECK_FALSE(find_gpu_peak("NVIDIA GeForce GTX 1080", "fp32", why));
+  CHECK(why.find("unknown GPU 'NVIDIA GeForce GTX 1080'") != std::string::npos);
+  const std::string table = R"({"unit": "TFLOP/s", "gpus": [{"name": "X1", "match": "x1", "tflops": {"fp32": 2, "bf16": null}}]})";
+  CHECK(find_gpu_peak(table, "Vendor X1", "fp32", why)->flop_per_s == Approx(2e12));
+  CHECK_FALSE(find_gpu_peak(table, "Vendor X1", "bf16", why));
+  CHECK(why == "no bf16 peak for X1 in the GPU peak table");
+  CHECK_THROWS_AS(find_gpu_peak("{not json", "x", "fp32", why), hmb::Error);
+  CHECK_THROWS_AS(find_gpu_peak(R"({"gpus": [{"match": "("}]})", "x", "fp32", why), hmb::Error);
+}
+
+TEST_CASE("trace: step phases of the first timed steps, as Chrome-trace JSON", "[metrics][trace]") {
+  FakeClock clock;
+  NoDevice device;
+  TimedWindow window(clock, device, 1);
+  TraceRecorder rec(clock, 2);
+  window.add_observer(&rec);
+  auto step = [&](double wait, double fwd, double bwd, double opt) {
+    rec.enter(Phase::data_wait);
+    clock.t += wait;
+    rec.enter(Phase::forward);
+    clock.t += fwd;
+    rec.enter(Phase::backward);
+    clock.t += bwd;
+    rec.enter(Phase::optimiser);
+    clock.t += opt;
+    rec.leave();
+  };
+  window.before_step(0);
+  step(1, 1, 1, 1);           // warm-up: not recorded
+  CHECK(window.before_step(1));
+  step(0.5, 1, 2, 0.5);       // recorded
+  step(0.5, 1, 2, 0.5);       // recorded
+  step(9, 9, 9, 9);           // past the 2 steps asked for
+  window.end();
+  const auto& spans = rec.spans();
+  REQUIRE(spans.size() == 10);  // 4 phases + 1 step bar, twice
+  CHECK(spans[0].name == "data wait");
+  CHECK(spans[0].begin_s == Approx(4));
+  CHECK(spans[0].end_s == Approx(4.5));
+  CHECK(spans[2].name == "backward");
+  CHECK(spans[2].end_s - spans[2].begin_s == Approx(2));
+  CHECK(spans[4].category == "step");
+  CHECK(spans[4].end_s - spans[4].begin_s == Approx(4));
+  CHECK(rec.from() == Approx(4));
+  CHECK(rec.to() == Approx(12));
+
+  auto spans_with_gpu = spans;
+  spans_with_gpu.push_back({"gemm", "kernel", "GPU stream 7", 4.25, 4.75});
+  const auto j = chrome_trace(spans_with_gpu);
+  REQUIRE(j.contains("traceEvents"));
+  int complete = 0, names = 0;
+  for (const auto& e : j["traceEvents"]) {
+    if (e["ph"] == "X") {
+      ++complete;
+      CHECK(e["ts"].get<double>() >= 0);
+    }
+    if (e["ph"] == "M" && e["name"] == "thread_name") ++names;
+  }
+  CHECK(complete == 11);
+  CHECK(names == 3);  // host steps, host, GPU stream 7
+  CHECK(j["traceEvents"].back()["ts"].get<double>() == Approx(0.25e6));  // µs from the first span
+  CHECK(chrome_trace({})["traceEvents"].empty());
+}
+
+TEST_CASE("utilisation: a CPU run's figures, GPU figures absent with 'no GPU'", "[metrics][utilisation]") {
+  FakeClock clock;
+  NoDevice device;
+  TimedWindow window(clock, device, 0);
+  UtilisationConfig cfg;
+  cfg.usable_cores = 2;
+  UtilisationMeters meters(cfg, clock);
+  meters.attach(window);
+  MatmulPeak peak;
+  peak.flop_per_s = 100e9;
+  peak.n = 64;
+  peak.products = 3;
+  peak.threads = 2;
+  meters.set_cpu_peak(peak);
+  CHECK(meters.phases() == nullptr);
+  window.before_step(0);
+  clock.t = 2;
+  window.end();
+  const auto u = meters.finish(40, 20, 1e9);  // 20 events/s × 1 GFLOP = 20 GFLOP/s
+  CHECK(*u.model_flop_per_s.value == Approx(20e9));
+  CHECK(*u.peak_flop_per_s.value == Approx(100e9));
+  CHECK(u.peak_flop_per_s.source.find("measured: float32 matrix product 64 x 64") == 0);
+  CHECK(*u.mfu.value == Approx(0.2));
+  CHECK(u.cpu_utilisation.value);
+  for (const auto* f : {&u.gpu_busy_fraction, &u.gpu_energy, &u.gpu_mean_power, &u.gpu_achieved_flop_per_s,
+                        &u.events_per_joule, &u.gpu_memory_used_peak}) {
+    CHECK_FALSE(f->value);
+    CHECK(f->reason == "no GPU");
+  }
+}
