@@ -218,7 +218,12 @@ assert rc != 0 and elapsed < 60 and s["report"]["log"] == "ERROR", (rc, elapsed)
 assert "rank 1 was killed by signal 9" in s["report"]["error"], s["report"]["error"]
 assert not [p for p in all_ranks if os.path.exists(f"/proc/{p}")]
 
-# 8. A rendezvous nobody else comes to: rank 0 of 2 fails within the timeout, naming it.
+# 8. The all-reduce bandwidth benchmark over 2 CPU ranks.
+p = run(["bench", "--what", "allreduce", "--nproc", 2, "--gpus", "cpu", "--preset", "tiny", "--iterations", 5])
+assert "gloo, 2 ranks" in p.stdout and "bus bandwidth" in p.stdout, p.stdout
+print("ok:", p.stdout.strip().splitlines()[-1].strip())
+
+# 9. A rendezvous nobody else comes to: rank 0 of 2 fails within the timeout, naming it.
 port = free_port()
 env = dict(os.environ, RANK="0", WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
 lonely = os.path.join(d, "lonely")
