@@ -234,6 +234,7 @@ cmake_args=(
   "-Dnlohmann_json_DIR=$PREFIX/usr/share/cmake/nlohmann_json"
   "-DCLI11_DIR=$PREFIX/usr/share/cmake/CLI11"
   "-DHDF5_C_INCLUDE_DIR=$PREFIX/usr/include/hdf5/serial"
+  "-DHMB_GLOO_INCLUDE_DIR=$PREFIX/usr/include"
   "-DHDF5_hdf5_LIBRARY_RELEASE=$HDF5_LIBDIR/libhdf5.so"
   "-DHDF5_ROOT=$PREFIX/usr" "-DHDF5_USE_STATIC_LIBRARIES=OFF" "-DHDF5_NO_FIND_PACKAGE_CONFIG_FILE=ON"
   "-DOPENSSL_ROOT_DIR=$PREFIX/usr" "-DOPENSSL_INCLUDE_DIR=$PREFIX/usr/include"
