@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
+#include <cstdlib>
 #include <memory>
 
 #include "data/event_format.hpp"
@@ -13,10 +14,12 @@
 #include "metrics/timeline.hpp"
 #include "metrics/window.hpp"
 #include "model/cost_model.hpp"
+#include "model/test_fault.hpp"
 #include "model/weights_io.hpp"
 #include "sys/context.hpp"
 #include "train/determinism.hpp"
 #include "train/device.hpp"
+#include "train/reference_step.hpp"
 #include "train/trainer.hpp"
 #include "util/error.hpp"
 #include "util/process.hpp"
@@ -113,6 +116,9 @@ TrainingOutcome run_training(const config::RunConfig& requested) {
   out.model = net;
   r.parameters = net->num_parameters();
   r.initial_weights_checksum = train::tensors_checksum(model::state_dict(*net));
+  if (const char* fault = std::getenv(model::kTestFaultVariable); fault != nullptr && *fault != '\0')
+    warn(std::string("test fault (") + model::kTestFaultVariable + "): " + model::apply_test_fault(net, fault) +
+         " after the initial weights checksum: this run is deliberately wrong");
   const auto cost = model::cost_per_element(mcfg);
   spdlog::info("model: preset {} (width {}, {} graph layers per stack, bin size {}): {} trainable parameters, "
                "{:.1f} MFLOP per element forward",
@@ -150,6 +156,20 @@ TrainingOutcome run_training(const config::RunConfig& requested) {
   window.add_observer(&device_memory);
   train::Trainer trainer(tcfg, net, device, comm, {window, *timeline, sync, clock});
   trainer.set_device_description(device_text(device, machine));
+  {  // the reference step (train/reference_step.hpp): the first training events, file order
+    data::LoaderConfig pc = lc;
+    pc.shuffle = false;
+    pc.bucket_by_size = false;
+    pc.threads = 1;
+    pc.max_events = cfg.batch_size;
+    data::Loader probe_loader(table, data::Split::train, pc);
+    probe_loader.start_epoch(0);
+    if (auto batch = probe_loader.next()) {
+      const double t_probe = clock.now();
+      r.reference_step = train::reference_step(net, *batch, device);
+      spdlog::info("reference step: losses {} ({:.1f} s)", r.reference_step["losses"].dump(), clock.now() - t_probe);
+    }
+  }
   trainer.fit(train_loader, val_loader, r);
 
   // ---- what the run measured ----------------------------------------------------------------

@@ -82,6 +82,7 @@ struct RunResult {
   double peak_rss_mb = 0;
   GpuRecord gpu;
   std::vector<std::string> warnings;  // what makes the figures less trustworthy (also logged)
+  nlohmann::json reference_step;      // train/reference_step.hpp (null when not taken)
 };
 
 }  // namespace hmb::train
