@@ -1,7 +1,9 @@
 // `hep-mlbench compare A_summary.json B_summary.json`: exit 0 when both reports come from the
-// same workload and their validation metrics agree within tolerance, 1 otherwise.
+// same workload and their validation metrics and reference steps agree within the tolerances of
+// the measured table (docs/tolerances.md), 1 otherwise.
 #include <fstream>
 #include <iostream>
+#include <optional>
 
 #include "app/commands.hpp"
 #include "report/compare.hpp"
@@ -23,20 +25,54 @@ nlohmann::json read_json(const std::string& path) {
 
 Command add_compare_command(CLI::App& app) {
   struct Args {
-    std::string a, b;
-    report::Tolerances tol;
+    std::string a, b, table;
+    bool json = false;
+    std::optional<double> accuracy, accuracy_particles, loss, reference_loss, reference_grad_norm;
   };
   auto args = std::make_shared<Args>();
-  auto* sub = app.add_subcommand("compare", "Check that two reports are the same workload and agree within tolerance");
+  const auto measured = report::Tolerances::measured();
+  auto* sub = app.add_subcommand(
+      "compare", "Check that two reports are the same workload and agree within the measured tolerances");
   sub->add_option("a", args->a, "first hep-mlbench_summary.json")->required();
   sub->add_option("b", args->b, "second hep-mlbench_summary.json")->required();
-  sub->add_option("--tolerance-accuracy", args->tol.accuracy, "absolute tolerance on validation accuracy")->capture_default_str();
-  sub->add_option("--tolerance-accuracy-particles", args->tol.accuracy_particles,
-                  "absolute tolerance on accuracy over elements with a true particle")->capture_default_str();
-  sub->add_option("--tolerance-loss", args->tol.loss_relative, "relative tolerance on validation loss")->capture_default_str();
+  sub->add_option("--tolerances", args->table,
+                  "tolerance table (JSON, as scripts/measure_tolerance.sh writes it) instead of the built-in " +
+                      measured.table);
+  sub->add_flag("--json", args->json, "print the comparison as JSON");
+  auto deflt = [](const report::MetricTolerance& t) { return " (table: " + std::to_string(t.limit) + ")"; };
+  sub->add_option("--tolerance-accuracy", args->accuracy,
+                  "absolute tolerance on validation accuracy" + deflt(measured.accuracy));
+  sub->add_option("--tolerance-accuracy-particles", args->accuracy_particles,
+                  "absolute tolerance on accuracy over elements with a true particle" +
+                      deflt(measured.accuracy_particles));
+  sub->add_option("--tolerance-loss", args->loss, "relative tolerance on validation loss" + deflt(measured.loss));
+  sub->add_option("--tolerance-reference-loss", args->reference_loss,
+                  "relative tolerance on the reference step's losses" + deflt(measured.reference_loss));
+  sub->add_option("--tolerance-reference-grad-norm", args->reference_grad_norm,
+                  "relative tolerance on the reference step's gradient norms" + deflt(measured.reference_grad_norm));
   return {sub, [args] {
-            auto r = report::compare_summaries(read_json(args->a), read_json(args->b), args->tol);
-            std::cout << report::format_comparison(r);
+            auto tol = args->table.empty() ? report::Tolerances::measured()
+                                           : report::Tolerances::from_table(read_json(args->table));
+            bool overridden = false;
+            auto set = [&overridden](report::MetricTolerance& t, const std::optional<double>& v) {
+              if (!v) return;
+              require(*v >= 0, "compare: a tolerance must be >= 0");
+              t.limit = *v;
+              t.spread = "set on the command line";
+              overridden = true;
+            };
+            set(tol.accuracy, args->accuracy);
+            set(tol.accuracy_particles, args->accuracy_particles);
+            set(tol.loss, args->loss);
+            set(tol.reference_loss, args->reference_loss);
+            set(tol.reference_grad_norm, args->reference_grad_norm);
+            if (overridden) tol.table += " with tolerances set on the command line";
+            auto r = report::compare_summaries(read_json(args->a), read_json(args->b), tol);
+            if (args->json) {
+              std::cout << report::comparison_json(r).dump(2) << "\n";
+            } else {
+              std::cout << report::format_comparison(r);
+            }
             return r.ok() ? 0 : 1;
           }};
 }

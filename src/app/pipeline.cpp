@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 
@@ -20,10 +21,12 @@
 #include "metrics/utilisation.hpp"
 #include "metrics/window.hpp"
 #include "model/cost_model.hpp"
+#include "model/test_fault.hpp"
 #include "model/weights_io.hpp"
 #include "sys/context.hpp"
 #include "train/determinism.hpp"
 #include "train/device.hpp"
+#include "train/reference_step.hpp"
 #include "train/trainer.hpp"
 #include "util/atomic_file.hpp"
 #include "util/error.hpp"
@@ -292,6 +295,9 @@ TrainingOutcome run_training(const config::RunConfig& requested, const dist::Lau
   require(comm.world() == 1 || same_on_all_ranks(r.initial_weights_checksum, comm),
           "dist: the initial weights differ across ranks after the broadcast from rank 0 (checksum " +
               r.initial_weights_checksum.substr(0, 16) + " on rank " + std::to_string(comm.rank()) + ")");
+  if (const char* fault = std::getenv(model::kTestFaultVariable); fault != nullptr && *fault != '\0')
+    warn(std::string("test fault (") + model::kTestFaultVariable + "): " + model::apply_test_fault(net, fault) +
+         " after the initial weights checksum: this run is deliberately wrong");
   const auto cost = model::cost_per_element(mcfg);
   spdlog::info("model: preset {} (width {}, {} graph layers per stack, bin size {}): {} trainable parameters, "
                "{:.1f} MFLOP per element forward",
@@ -330,6 +336,22 @@ TrainingOutcome run_training(const config::RunConfig& requested, const dist::Lau
   window.add_observer(&meter);
   window.add_observer(&device_memory);
   utilisation.attach(window);
+  {  // the reference step (train/reference_step.hpp): the first training events, file order
+    data::LoaderConfig pc = lc;
+    pc.shuffle = false;
+    pc.bucket_by_size = false;
+    pc.threads = 1;
+    pc.max_events = cfg.batch_size;
+    pc.rank = 0;  // every rank probes the same events, before the trainer's reducer hooks the gradients
+    pc.world = 1;
+    data::Loader probe_loader(table, data::Split::train, pc);
+    probe_loader.start_epoch(0);
+    if (auto batch = probe_loader.next()) {
+      const double t_probe = clock.now();
+      r.reference_step = train::reference_step(net, *batch, device);
+      spdlog::info("reference step: losses {} ({:.1f} s)", r.reference_step["losses"].dump(), clock.now() - t_probe);
+    }
+  }
   train::Trainer trainer(tcfg, net, device, comm, {window, *timeline, sync, clock, utilisation.phases()});
   trainer.set_device_description(device_text(device, machine));
   trainer.fit(train_loader, val_loader, r);

@@ -1,9 +1,11 @@
 #include "report/compare.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <iomanip>
 #include <sstream>
 
+#include "report/tolerances_json.hpp"
 #include "util/error.hpp"
 
 namespace hmb::report {
@@ -37,50 +39,149 @@ std::string num(double v) {
   os << std::setprecision(6) << v;
   return os.str();
 }
+
+std::string short_num(double v) {
+  std::ostringstream os;
+  os << std::setprecision(2) << v;
+  return os.str();
+}
+
+MetricTolerance metric_of(const json& table, const char* key) {
+  require(table.contains("metrics") && table["metrics"].contains(key),
+          std::string("tolerance table: no entry for ") + key);
+  const json& m = table["metrics"][key];
+  MetricTolerance t;
+  require(m.contains("tolerance") && m["tolerance"].is_number() && m["tolerance"].get<double>() >= 0,
+          std::string("tolerance table: ") + key + ".tolerance must be a number >= 0");
+  t.limit = m["tolerance"].get<double>();
+  const std::string kind = m.value("kind", "");
+  require(kind == "absolute" || kind == "relative",
+          std::string("tolerance table: ") + key + ".kind must be absolute or relative");
+  t.relative = kind == "relative";
+  auto number = [&m](const char* k) {
+    return m.contains(k) && m[k].is_number() ? m[k].get<double>() : std::nan("");
+  };
+  const int runs = m.contains("runs") && m["runs"].is_number_integer() ? m["runs"].get<int>() : 0;
+  std::ostringstream os;
+  if (runs > 0)
+    os << "measured: largest difference " << short_num(number("spread_max")) << ", sd " << short_num(number("spread_sd"))
+       << " over " << runs << " runs";
+  else
+    os << "not measured";
+  t.spread = os.str();
+  return t;
+}
+
+// Reference steps: the largest relative difference over the steps, or NaN when a report lacks
+// them (an older version) or they were taken differently.
+double reference_difference(const json& a, const json& b, const char* key, std::string& va, std::string& vb) {
+  auto values = [key](const json& s) {
+    std::vector<double> xs;
+    if (s.is_object() && s.contains(key) && s[key].is_array())
+      for (const auto& v : s[key]) xs.push_back(v.is_number() ? v.get<double>() : std::nan(""));
+    return xs;
+  };
+  const auto xa = values(a), xb = values(b);
+  va = xa.empty() ? "-" : num(xa.front()) + (xa.size() > 1 ? " .." : "");
+  vb = xb.empty() ? "-" : num(xb.front()) + (xb.size() > 1 ? " .." : "");
+  if (xa.empty() || xa.size() != xb.size()) return std::nan("");
+  double worst = 0;
+  for (size_t i = 0; i < xa.size(); ++i) {
+    const double scale = std::max(std::fabs(xa[i]), std::fabs(xb[i]));
+    const double d = scale > 0 ? std::fabs(xa[i] - xb[i]) / scale : 0.0;
+    if (!std::isfinite(d)) return std::nan("");
+    worst = std::max(worst, d);
+  }
+  return worst;
+}
 }  // namespace
+
+const json& measured_table() {
+  static const json table = json::parse(kTolerancesJson);
+  return table;
+}
+
+Tolerances Tolerances::from_table(const json& table) {
+  Tolerances t;
+  require(table.contains("version") && table["version"].is_string(), "tolerance table: no version");
+  t.table = table["version"].get<std::string>();
+  t.accuracy = metric_of(table, "validation_accuracy");
+  t.accuracy_particles = metric_of(table, "validation_accuracy_particles");
+  t.loss = metric_of(table, "validation_loss");
+  t.reference_loss = metric_of(table, "reference_loss");
+  t.reference_grad_norm = metric_of(table, "reference_grad_norm");
+  return t;
+}
+
+Tolerances Tolerances::measured() { return from_table(measured_table()); }
 
 CompareResult compare_summaries(const json& a, const json& b, const Tolerances& tol) {
   const json& sa = stats_of(a, "A");
   const json& sb = stats_of(b, "B");
   CompareResult r;
+  r.table = tol.table;
 
   // Same workload: everything that decides the numbers, except the hardware.
   const json ca = sa.value("config", json::object()), cb = sb.value("config", json::object());
   for (const char* key : {"preset", "seed", "batch-size", "epochs", "steps", "lr", "weight-decay",
                           "max-train-events", "max-val-events", "bucket-by-size"}) {
     CompareRow row{std::string("config ") + key, text(ca.value(key, json(nullptr))),
-                   text(cb.value(key, json(nullptr))), "equal", true};
+                   text(cb.value(key, json(nullptr))), "equal", true, ""};
     row.ok = row.a == row.b;
     r.same_workload &= row.ok;
     r.rows.push_back(row);
   }
   for (const char* key : {"data_checksum", "initial_weights_checksum", "ranks"}) {
-    CompareRow row{key, text(sa.value(key, json(nullptr))), text(sb.value(key, json(nullptr))), "equal", true};
+    CompareRow row{key, text(sa.value(key, json(nullptr))), text(sb.value(key, json(nullptr))), "equal", true, ""};
     row.ok = row.a == row.b;
     r.same_workload &= row.ok;
     r.rows.push_back(row);
   }
 
-  auto within = [&](const char* key, double limit, bool relative) {
+  auto limit_text = [](const MetricTolerance& t, double diff) {
+    return (t.relative ? "rel " : "abs ") + num(t.limit) + " (diff " + num(diff) + ")";
+  };
+  auto within = [&](const char* key, const MetricTolerance& t) {
     const double va = value_of(sa, key), vb = value_of(sb, key);
     const double diff = std::fabs(va - vb);
-    const double bound = relative ? limit * std::max(std::fabs(va), std::fabs(vb)) : limit;
-    CompareRow row{key, num(va), num(vb),
-                   (relative ? "rel " : "abs ") + num(limit) + " (diff " + num(diff) + ")", true};
+    const double bound = t.relative ? t.limit * std::max(std::fabs(va), std::fabs(vb)) : t.limit;
+    CompareRow row{key, num(va), num(vb), limit_text(t, diff), true, t.spread};
     row.ok = std::isfinite(va) && std::isfinite(vb) && diff <= bound;
     r.metrics_agree &= row.ok;
     r.rows.push_back(row);
   };
-  within("validation_accuracy", tol.accuracy, false);
-  within("validation_accuracy_particles", tol.accuracy_particles, false);
-  within("validation_loss", tol.loss_relative, true);
+  within("validation_accuracy", tol.accuracy);
+  within("validation_accuracy_particles", tol.accuracy_particles);
+  within("validation_loss", tol.loss);
+
+  // The reference step (train/reference_step.hpp): taken the same way, then within tolerance.
+  const json ra = sa.value("reference_step", json(nullptr)), rb = sb.value("reference_step", json(nullptr));
+  for (const char* key : {"steps", "step_size", "events"}) {
+    const json none(nullptr);
+    CompareRow row{std::string("reference_step ") + key, text(ra.is_object() ? ra.value(key, none) : none),
+                   text(rb.is_object() ? rb.value(key, none) : none), "equal", true, ""};
+    row.ok = row.a == row.b && row.a != "-";
+    r.metrics_agree &= row.ok;
+    r.rows.push_back(row);
+  }
+  auto reference = [&](const char* key, const char* name, const MetricTolerance& t) {
+    std::string va, vb;
+    const double diff = reference_difference(ra, rb, key, va, vb);
+    CompareRow row{name, va, vb, limit_text(t, diff), true, t.spread};
+    row.ok = std::isfinite(diff) && diff <= t.limit;
+    r.metrics_agree &= row.ok;
+    r.rows.push_back(row);
+  };
+  reference("losses", "reference_loss", tol.reference_loss);
+  reference("grad_norms", "reference_grad_norm", tol.reference_grad_norm);
   return r;
 }
 
 std::string format_comparison(const CompareResult& r) {
   std::ostringstream os;
+  os << "# tolerance table: " << r.table << "\n";
   os << "# " << std::left << std::setw(34) << "what" << std::setw(22) << "A" << std::setw(22) << "B"
-     << std::setw(30) << "limit" << "verdict\n";
+     << std::setw(34) << "limit" << std::setw(9) << "verdict" << "tolerance from\n";
   for (const auto& row : r.rows) {
     auto cut = [](std::string s) {
       if (s.size() > 20) {
@@ -90,11 +191,21 @@ std::string format_comparison(const CompareResult& r) {
       return s;
     };
     os << "  " << std::left << std::setw(34) << row.what << std::setw(22) << cut(row.a) << std::setw(22)
-       << cut(row.b) << std::setw(30) << row.limit << (row.ok ? "ok" : "DIFFERS") << "\n";
+       << cut(row.b) << std::setw(34) << row.limit << std::setw(9) << (row.ok ? "ok" : "DIFFERS") << row.spread
+       << "\n";
   }
   os << "# same workload: " << (r.same_workload ? "yes" : "NO")
-     << "; metrics agree: " << (r.metrics_agree ? "yes" : "NO") << "\n";
+     << "; metrics agree: " << (r.metrics_agree ? "yes" : "NO") << " (tolerance table " << r.table << ")\n";
   return os.str();
+}
+
+json comparison_json(const CompareResult& r) {
+  json rows = json::array();
+  for (const auto& row : r.rows)
+    rows.push_back({{"what", row.what}, {"a", row.a}, {"b", row.b}, {"limit", row.limit}, {"ok", row.ok},
+                    {"tolerance_from", row.spread}});
+  return {{"tolerance_table", r.table}, {"same_workload", r.same_workload}, {"metrics_agree", r.metrics_agree},
+          {"ok", r.ok()}, {"rows", rows}};
 }
 
 }  // namespace hmb::report

@@ -202,6 +202,7 @@ json make_summary(const train::RunResult& run, const RunInfo& info) {
       {"initial_weights_checksum", run.initial_weights_checksum},
       {"final_weights_checksum", run.final_weights_checksum},
       {"epochs", per_epoch},
+      {"reference_step", run.reference_step},
       {"config", run.config},
   };
 

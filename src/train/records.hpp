@@ -121,6 +121,7 @@ struct RunResult {
   bool failed_alone = false;
   metrics::UtilisationRecord utilisation;  // CPU/GPU use, MFU, power (metrics/utilisation.hpp)
   std::vector<std::string> warnings;  // what makes the figures less trustworthy (also logged)
+  nlohmann::json reference_step;      // train/reference_step.hpp (null when not taken)
 };
 
 }  // namespace hmb::train

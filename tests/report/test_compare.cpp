@@ -3,7 +3,9 @@
 #include "report/compare.hpp"
 
 namespace {
-nlohmann::json summary(double acc, std::uint64_t seed, const std::string& data) {
+using nlohmann::json;
+
+json summary(double acc, std::uint64_t seed, const std::string& data, double ref_loss = 150.0) {
   return {{"report",
            {{"log", "ok"},
             {"wl-stats",
@@ -13,31 +15,92 @@ nlohmann::json summary(double acc, std::uint64_t seed, const std::string& data) 
               {"ranks", 1},
               {"validation_accuracy", {{"value", acc}, {"unit", "fraction"}}},
               {"validation_accuracy_particles", {{"value", acc - 0.1}, {"unit", "fraction"}}},
-              {"validation_loss", {{"value", 2.0}, {"unit", "1"}}}}}}}};
+              {"validation_loss", {{"value", 2.0}, {"unit", "1"}}},
+              {"reference_step",
+               {{"losses", {ref_loss, ref_loss * 0.9}},
+                {"grad_norms", {80.0}},
+                {"steps", 1},
+                {"step_size", 1e-3},
+                {"events", 4}}}}}}}};
 }
+
+hmb::report::Tolerances tolerances() { return hmb::report::Tolerances::measured(); }
 }  // namespace
 
+TEST_CASE("compare: the built-in tolerance table is complete and versioned", "[compare]") {
+  const auto& table = hmb::report::measured_table();
+  const auto tol = tolerances();
+  CHECK_FALSE(tol.table.empty());
+  CHECK(tol.table == table["version"].get<std::string>());
+  CHECK(tol.accuracy.limit == table["metrics"]["validation_accuracy"]["tolerance"].get<double>());
+  CHECK(tol.reference_loss.relative);
+  CHECK_FALSE(tol.accuracy.relative);
+  CHECK(tol.reference_loss.limit > 0);
+  CHECK(tol.reference_loss.limit < 1e-2);  // a check on rounding, not on training
+  CHECK_THROWS_WITH(hmb::report::Tolerances::from_table(json{{"version", "x"}, {"metrics", json::object()}}),
+                    Catch::Contains("no entry for validation_accuracy"));
+}
+
 TEST_CASE("compare: identical and near-identical runs agree", "[compare]") {
-  hmb::report::Tolerances tol;
+  const auto tol = tolerances();
   CHECK(hmb::report::compare_summaries(summary(0.9576, 42, "d"), summary(0.9576, 42, "d"), tol).ok());
-  CHECK(hmb::report::compare_summaries(summary(0.9576, 42, "d"), summary(0.9579, 42, "d"), tol).ok());
+  const double half = tol.accuracy.limit / 2;
+  CHECK(hmb::report::compare_summaries(summary(0.9576, 42, "d"), summary(0.9576 + half, 42, "d"), tol).ok());
+  const double ref = 150.0 * (1 + tol.reference_loss.limit / 2);
+  CHECK(hmb::report::compare_summaries(summary(0.9576, 42, "d"), summary(0.9576, 42, "d", ref), tol).ok());
 }
 
 TEST_CASE("compare: another seed or data is another workload, a large gap fails", "[compare]") {
-  hmb::report::Tolerances tol;
+  const auto tol = tolerances();
   auto seed = hmb::report::compare_summaries(summary(0.95, 42, "d"), summary(0.95, 43, "d"), tol);
   CHECK_FALSE(seed.same_workload);
   CHECK_FALSE(seed.ok());
   auto data = hmb::report::compare_summaries(summary(0.95, 42, "d"), summary(0.95, 42, "e"), tol);
   CHECK_FALSE(data.same_workload);
-  auto gap = hmb::report::compare_summaries(summary(0.95, 42, "d"), summary(0.90, 42, "d"), tol);
+  auto gap = hmb::report::compare_summaries(summary(0.95, 42, "d"),
+                                            summary(0.95 - 2 * tol.accuracy.limit, 42, "d"), tol);
   CHECK(gap.same_workload);
   CHECK_FALSE(gap.metrics_agree);
   CHECK_THAT(hmb::report::format_comparison(gap), Catch::Contains("DIFFERS"));
 }
 
+TEST_CASE("compare: the reference step catches what the validation metrics cannot", "[compare]") {
+  const auto tol = tolerances();
+  const double ref = 150.0 * (1 + 3 * tol.reference_loss.limit);
+  auto r = hmb::report::compare_summaries(summary(0.95, 42, "d"), summary(0.95, 42, "d", ref), tol);
+  CHECK(r.same_workload);
+  CHECK_FALSE(r.metrics_agree);
+  const auto text = hmb::report::format_comparison(r);
+  CHECK_THAT(text, Catch::Contains("reference_loss") && Catch::Contains("DIFFERS"));
+  CHECK_THAT(text, Catch::Contains("tolerance table: " + tol.table));
+  // A report without a reference step (an older version) cannot pass.
+  auto old = summary(0.95, 42, "d");
+  old["report"]["wl-stats"].erase("reference_step");
+  CHECK_FALSE(hmb::report::compare_summaries(summary(0.95, 42, "d"), old, tol).ok());
+  // Taken differently (another number of steps): not comparable.
+  auto other = summary(0.95, 42, "d");
+  other["report"]["wl-stats"]["reference_step"]["steps"] = 2;
+  CHECK_FALSE(hmb::report::compare_summaries(summary(0.95, 42, "d"), other, tol).ok());
+}
+
+TEST_CASE("compare: every metric row says what its tolerance came from; JSON names the table", "[compare]") {
+  const auto tol = tolerances();
+  auto r = hmb::report::compare_summaries(summary(0.95, 42, "d"), summary(0.95, 42, "d"), tol);
+  int metric_rows = 0;
+  for (const auto& row : r.rows) {
+    if (row.limit == "equal") continue;
+    ++metric_rows;
+    CHECK_FALSE(row.spread.empty());
+  }
+  CHECK(metric_rows == 5);
+  const auto j = hmb::report::comparison_json(r);
+  CHECK(j["tolerance_table"] == tol.table);
+  CHECK(j["ok"] == true);
+}
+
 TEST_CASE("compare: a failed run's report is refused", "[compare]") {
   auto bad = summary(0.9, 1, "d");
   bad["report"]["log"] = "ERROR";
-  CHECK_THROWS_WITH(hmb::report::compare_summaries(bad, summary(0.9, 1, "d"), {}), Catch::Contains("failed run"));
+  CHECK_THROWS_WITH(hmb::report::compare_summaries(bad, summary(0.9, 1, "d"), tolerances()),
+                    Catch::Contains("failed run"));
 }

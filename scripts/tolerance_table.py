@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+"""The tolerance table of `hep-mlbench compare` from ensembles of perturbed runs.
+
+usage: tolerance_table.py [--version V] [--ensemble-out E.json] --table T.json --markdown T.md DIR...
+
+Each DIR is an output folder of scripts/measure_tolerance.sh: DIR/runs/<member>/ holds a run's
+hep-mlbench_summary.json and member.json (its kind: perturbation, seed or fault). For every
+compared figure, over the perturbation members of each ensemble:
+  sd        the standard deviation of one run's value (relative figures: divided by the mean)
+  max       the largest difference between two members
+and over the seed members and base, the largest difference: an upper bound, not a tolerance.
+The tolerance of a figure (all ensembles together) is
+  max(4 * sqrt(2) * sd, 1.25 * max, floor), rounded up to 1, 2 or 5 x 10^n
+4 standard deviations of the difference of two runs (each run carries sd, their difference
+sqrt(2) sd), never below what was seen, and never below the floor: for the reference step,
+1e-5 relative, room for the rounding of float32 sums in an order a CPU ensemble cannot show (a
+GPU's reductions over a batch), about a hundred times below what a weight matrix scaled by 1.01
+does to it.
+Standard library only.
+"""
+import argparse
+import datetime
+import itertools
+import json
+import math
+import os
+import statistics
+import sys
+
+METRICS = [  # key, kind, how to read it from wl-stats, floor
+    ("validation_accuracy", "absolute", 0.0),
+    ("validation_accuracy_particles", "absolute", 0.0),
+    ("validation_loss", "relative", 0.0),
+    ("reference_loss", "relative", 1e-5),
+    ("reference_grad_norm", "relative", 1e-5),
+]
+
+
+def values(stats, key):
+    """A list of numbers per run: one for validation figures, one per step for the reference step."""
+    if key.startswith("reference_"):
+        ref = stats.get("reference_step") or {}
+        return list(ref.get("losses" if key == "reference_loss" else "grad_norms", []))
+    v = stats.get(key)
+    return [v["value"] if isinstance(v, dict) else v]
+
+
+def spread(runs, relative):
+    """runs: list of equal-length lists. Returns (sd, largest pairwise difference), the largest
+    over positions; relative figures divided by the position's mean magnitude."""
+    sd = mx = 0.0
+    for column in zip(*runs):
+        scale = abs(statistics.fmean(column)) if relative else 1.0
+        scale = scale or 1.0
+        col = [c / scale for c in column]
+        if len(col) >= 2:
+            sd = max(sd, statistics.stdev(col))
+        mx = max([mx] + [abs(a - b) for a, b in itertools.combinations(col, 2)])
+    return sd, mx
+
+
+def round_up(x):
+    if x <= 0:
+        return 0.0
+    e = math.floor(math.log10(x))
+    for m in (1, 2, 5, 10):
+        if m * 10 ** e >= x * (1 - 1e-12):
+            return float(f"{m * 10 ** e:.3g}")
+    return float(f"{10 ** (e + 1):.3g}")
+
+
+def load(dir_):
+    members = []
+    runs = os.path.join(dir_, "runs")
+    for name in sorted(os.listdir(runs)):
+        mpath = os.path.join(runs, name, "member.json")
+        spath = os.path.join(runs, name, "hep-mlbench_summary.json")
+        if not (os.path.isfile(mpath) and os.path.isfile(spath)):
+            continue
+        m = json.load(open(mpath))
+        s = json.load(open(spath))
+        if s["report"]["log"] != "ok":
+            sys.exit(f"tolerance_table: {spath} is of a failed run")
+        st = s["report"]["wl-stats"]
+        m["figures"] = {key: values(st, key) for key, _, _ in METRICS}
+        m["device"] = st.get("device")
+        m["threads"] = st.get("threads")
+        members.append(m)
+    base = next((m for m in members if m["name"] == "base"), None)
+    cfg = {}
+    if base:
+        st = json.load(open(os.path.join(runs, "base", "hep-mlbench_summary.json")))["report"]["wl-stats"]
+        c = st["config"]
+        cfg = {k: c.get(k) for k in ("preset", "batch-size", "epochs", "lr", "seed", "max-train-events",
+                                     "max-val-events")}
+        cfg["training_steps"] = len(st.get("epochs", [])) and sum(e["steps"] for e in st["epochs"])
+        cfg["validation_events"] = st["validation_events"]["value"]
+    return {"dir": dir_, "workload": cfg, "members": members}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("dirs", nargs="+")
+    ap.add_argument("--version", default="tol-measured")
+    ap.add_argument("--table", required=True)
+    ap.add_argument("--markdown", required=True)
+    ap.add_argument("--ensemble-out")
+    a = ap.parse_args()
+
+    ensembles = [load(d) for d in a.dirs]
+    metrics = {}
+    per_ensemble = []
+    for ens in ensembles:
+        row = {"workload": ens["workload"], "members": {}, "figures": {}}
+        pert = [m for m in ens["members"] if m["kind"] == "perturbation"]
+        base = next((m for m in ens["members"] if m["name"] == "base"), None)
+        for m in ens["members"]:
+            row["members"][m["name"]] = {"kind": m["kind"], "env": m.get("env", ""), "options": m.get("options", ""),
+                                         "seconds": m.get("seconds"), "figures": m["figures"]}
+        for key, kind, _ in METRICS:
+            runs = [m["figures"][key] for m in pert if m["figures"][key]]
+            if len({len(r) for r in runs}) > 1:
+                sys.exit(f"tolerance_table: {key}: the members of {ens['dir']} have different lengths")
+            sd, mx = spread(runs, kind == "relative") if len(runs) >= 2 else (float("nan"), float("nan"))
+            seeds = [m["figures"][key] for m in ens["members"] if m["kind"] == "seed" and m["figures"][key]]
+            seed_max = max((spread([base["figures"][key], s], kind == "relative")[1] for s in seeds),
+                           default=float("nan")) if base and base["figures"][key] else float("nan")
+            faults = {m["name"]: spread([base["figures"][key], m["figures"][key]], kind == "relative")[1]
+                      for m in ens["members"] if m["kind"] == "fault" and base and m["figures"][key]}
+            row["figures"][key] = {"sd": sd, "max": mx, "runs": len(runs), "seed_max": seed_max,
+                                   "fault_differences": faults}
+        per_ensemble.append(row)
+
+    for key, kind, floor in METRICS:
+        rows = [r["figures"][key] for r in per_ensemble if r["figures"][key]["runs"] >= 2]
+        if not rows:
+            sys.exit(f"tolerance_table: no ensemble has two perturbation runs with {key}")
+        sd = max(r["sd"] for r in rows)
+        mx = max(r["max"] for r in rows)
+        tol = round_up(max(4 * math.sqrt(2) * sd, 1.25 * mx, floor))
+        metrics[key] = {"kind": kind, "tolerance": tol, "spread_sd": sd, "spread_max": mx,
+                        "runs": sum(r["runs"] for r in rows), "ensembles": len(rows),
+                        "rule": "max(4*sqrt(2)*sd, 1.25*max, floor) rounded up to 1/2/5 x 10^n",
+                        "floor": floor}
+
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+    table = {
+        "version": a.version,
+        "date": date,
+        "how": "scripts/measure_tolerance.sh: the same workload (binary, sample, seed, options) under "
+               "legitimate numerical perturbations (thread counts, scalar vs AVX2 kernels, MKL's generic "
+               "code path, a GPU where present); seeds only as an upper bound",
+        "workloads": [r["workload"] for r in per_ensemble],
+        "metrics": metrics,
+    }
+    with open(a.table, "w") as f:
+        json.dump(table, f, indent=2)
+        f.write("\n")
+    if a.ensemble_out:
+        with open(a.ensemble_out, "w") as f:
+            json.dump({"version": a.version, "date": date, "ensembles": per_ensemble}, f, indent=1)
+            f.write("\n")
+
+    def g(x):
+        return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3g}"
+
+    md = [f"# Tolerance table {a.version} ({date})", "",
+          "Made by `scripts/measure_tolerance.sh` (`scripts/tolerance_table.py`). Relative figures are "
+          "divided by their mean; the reference step's figures are the largest over its steps.", ""]
+    for r in per_ensemble:
+        w = r["workload"]
+        md += [f"## Workload: preset {w.get('preset')}, batch {w.get('batch-size')}, {w.get('epochs')} epochs, "
+               f"lr {w.get('lr')}, seed {w.get('seed')}, max-train-events {w.get('max-train-events')}, "
+               f"max-val-events {w.get('max-val-events')} ({w.get('training_steps')} training steps, "
+               f"{w.get('validation_events'):g} validation events)", "",
+               "| member | kind | how | " + " | ".join(k for k, _, _ in METRICS) + " |",
+               "|---|---|---|" + "---|" * len(METRICS)]
+        for name, m in r["members"].items():
+            opts = m["options"].split()  # the workload's options, then the member's own from --threads on
+            own = opts[max(i for i, o in enumerate(opts) if o == "--threads"):] if "--threads" in opts else []
+            how = (m["env"] + " " if m["env"] else "") + " ".join(own)
+            cells = []
+            for key, _, _ in METRICS:
+                v = m["figures"][key]
+                cells.append("-" if not v else (f"{v[0]:.6g}" if len(v) == 1 else f"{v[0]:.7g} … {v[-1]:.7g}"))
+            md.append(f"| {name} | {m['kind']} | {how.strip()} | " + " | ".join(cells) + " |")
+        md += ["", "| figure | sd (one run) | largest difference | runs | seeds: largest difference from base | faults: difference from base |",
+               "|---|---|---|---|---|---|"]
+        for key, _, _ in METRICS:
+            f = r["figures"][key]
+            faults = ", ".join(f"{n} {g(v)}" for n, v in f["fault_differences"].items()) or "-"
+            md.append(f"| {key} | {g(f['sd'])} | {g(f['max'])} | {f['runs']} | {g(f['seed_max'])} | {faults} |")
+        md.append("")
+    md += ["## Tolerances", "", "| figure | kind | tolerance | from: sd | from: largest difference | runs |",
+           "|---|---|---|---|---|---|"]
+    for key, m in metrics.items():
+        md.append(f"| {key} | {m['kind']} | {m['tolerance']:g} | {g(m['spread_sd'])} | {g(m['spread_max'])} | {m['runs']} |")
+    md += ["", "Rule: tolerance = max(4·√2·sd, 1.25·largest difference, floor), rounded up to 1, 2 or 5 × 10ⁿ "
+           "(floor 1e-5 relative for the reference step, 0 otherwise: room for a GPU's summation order, which a CPU ensemble cannot show).", ""]
+    with open(a.markdown, "w") as f:
+        f.write("\n".join(md))
+    print("\n".join(md[-(len(metrics) + 4):]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""compare's tolerances against the benchmark's own numerical spread (docs/tolerances.md): a
+small ensemble of the tiny preset (scripts/measure_tolerance.sh --quick) under legitimate
+perturbations (2 threads, MKL generic code path) passes `compare` with the built-in table and with the
+table it measures itself; a deliberately wrong run (one weight matrix scaled by 1.01 at start,
+HMB_TEST_FAULT) fails it on the reference step; a report without a reference step is refused.
+
+usage: test_tolerance.py HEP_MLBENCH_BINARY
+"""
+import json
+import os
+import subprocess
+import time
+
+from common import BIN, SOURCE, generate, run, summary, workdir
+
+d = workdir("tolerance")
+data = generate(os.path.join(d, "events.h5"), 24, seed=11, threads=1)
+out = os.path.join(d, "ensemble")
+train = ["--preset", "tiny", "--batch-size", "4", "--epochs", "2", "--lr", "1e-3",
+         "--max-train-events", "12", "--max-val-events", "6", "--warmup-steps", "1"]
+start = time.time()
+p = subprocess.run([os.path.join(SOURCE, "scripts", "measure_tolerance.sh"), "--out", out, "--data", data,
+                    "--quick", "--version", "tol-ci", "--", *train],
+                   env=dict(os.environ, HMB_BIN=BIN), capture_output=True, text=True, timeout=600)
+print(p.stdout[-3000:])
+assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+print(f"ensemble: {time.time() - start:.0f} s")
+
+# The script's own verdicts, with the table it measured.
+checks = open(os.path.join(out, "checks.txt")).read()
+assert "threads2 (perturbation): passes" in checks and "mkl-compatible (perturbation): passes" in checks, checks
+assert "fault-scale (fault): caught" in checks, checks
+table = json.load(open(os.path.join(out, "table.json")))
+assert table["version"] == "tol-ci" and set(table["metrics"]) >= {"validation_accuracy", "reference_loss"}
+assert os.path.getsize(os.path.join(out, "table.md")) > 0
+
+# The perturbations really perturb: the members' reference losses are not all bit-identical,
+# else the ensemble measured nothing.
+runs = os.path.join(out, "runs")
+ref = {m: summary(os.path.join(runs, m))["report"]["wl-stats"]["reference_step"]["losses"]
+       for m in ("base", "threads2", "mkl-compatible", "fault-scale")}
+assert ref["base"] != ref["mkl-compatible"] or ref["base"] != ref["threads2"], ref
+
+# With the built-in table (compare's defaults): perturbations pass, the fault fails on the
+# reference step, and the output names the table and the measured spread of each tolerance.
+base = os.path.join(runs, "base", "hep-mlbench_summary.json")
+for member in ("threads2", "mkl-compatible"):
+    c = run(["compare", base, os.path.join(runs, member, "hep-mlbench_summary.json")], check=False)
+    assert c.returncode == 0, c.stdout
+    assert "# tolerance table: tol-" in c.stdout and "measured: largest difference" in c.stdout, c.stdout
+fault_summary = os.path.join(runs, "fault-scale", "hep-mlbench_summary.json")
+c = run(["compare", base, fault_summary], check=False)
+assert c.returncode == 1, c.stdout
+bad = [line.split()[0] for line in c.stdout.splitlines() if line.rstrip().endswith("DIFFERS") or " DIFFERS " in line]
+assert "reference_loss" in bad, c.stdout
+assert any("deliberately wrong" in w for w in summary(os.path.join(runs, "fault-scale"))["report"]["wl-stats"]["warnings"])
+j = json.loads(run(["compare", "--json", base, fault_summary], check=False).stdout)
+assert j["ok"] is False and j["tolerance_table"].startswith("tol-"), j
+print("ok: perturbations pass, the fault is caught by", bad)
+
+# A report without a reference step cannot pass.
+old = json.load(open(base))
+del old["report"]["wl-stats"]["reference_step"]
+path = os.path.join(d, "old.json")
+json.dump(old, open(path, "w"))
+assert run(["compare", base, path], check=False).returncode == 1
+print("test_tolerance: all passed")
