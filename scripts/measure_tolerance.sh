@@ -21,7 +21,7 @@
 # with the new table that every perturbation passes `compare` against base and every fault fails.
 #
 #   scripts/measure_tolerance.sh --out DIR (--data FILE | --events N) [--quick] [-- TRAIN OPTIONS]
-#     --quick      base, threads2, mkl-compatible, one seed, fault-scale (CI)
+#     --quick      base, threads2, kernels-scalar, mkl-compatible, one seed, fault-scale (CI)
 #     --members L  comma-separated subset of the members above
 #     --merge T    also take these ensembles (their OUT dirs, comma-separated) into table.json
 #     --version V  the table's version (default: tol-measured)
@@ -60,7 +60,7 @@ SEED=42
 for ((i = 0; i < ${#TRAIN[@]}; ++i)); do [[ "${TRAIN[$i]}" == --seed ]] && SEED="${TRAIN[$((i + 1))]}"; done
 
 if [[ -z "$MEMBERS" ]]; then
-  if ((QUICK)); then MEMBERS="base,threads2,mkl-compatible,seed+1,fault-scale"
+  if ((QUICK)); then MEMBERS="base,threads2,kernels-scalar,mkl-compatible,seed+1,fault-scale"
   else MEMBERS="base,threads2,kernels-scalar,mkl-compatible,threads2-scalar,seed+1,seed+2,fault-scale,fault-add"; fi
   if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 || [[ "${HMB_TOL_CUDA:-0}" == 1 ]]; then
     MEMBERS="$MEMBERS,cuda"

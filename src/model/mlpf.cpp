@@ -10,6 +10,7 @@
 #include <cmath>
 
 #include "data/event_format.hpp"
+#include "model/init.hpp"
 #include "util/error.hpp"
 
 namespace hmb::model {
@@ -25,7 +26,7 @@ torch::nn::Sequential make_ffn(int in, int out, int width, double dropout) {
 // ---------------------------------------------------------------- GHConvDense
 GHConvDenseImpl::GHConvDenseImpl(int width) {
   const double bound = 1.0 / std::sqrt(static_cast<double>(width));
-  auto uniform = [&](std::vector<int64_t> shape) { return torch::empty(shape).uniform_(-bound, bound); };
+  auto uniform = [&](std::vector<int64_t> shape) { return portable_uniform(shape, -bound, bound); };
   W_t = register_parameter("W_t", uniform({width, width}));
   b_t = register_parameter("b_t", torch::zeros({width}));
   W_h = register_parameter("W_h", uniform({width, width}));
@@ -50,7 +51,7 @@ torch::Tensor GHConvDenseImpl::forward(const torch::Tensor& x, const torch::Tens
 // ---------------------------------------------------------------- LSH codebook
 MessageBuildingLayerLSHImpl::MessageBuildingLayerLSHImpl(int distance_dim, int max_num_bins) {
   codebook_random_rotations =
-      register_buffer("codebook_random_rotations", torch::randn({distance_dim, max_num_bins / 2}));
+      register_buffer("codebook_random_rotations", portable_normal({distance_dim, max_num_bins / 2}));
 }
 
 // ---------------------------------------------------------------- CombinedGraphLayer
@@ -141,6 +142,9 @@ MLPFImpl::MLPFImpl(const ModelConfig& cfg) : cfg_(cfg) {
   nn_sin_phi = register_module("nn_sin_phi", RegressionHead(reg_in, w, cfg.dropout));
   nn_cos_phi = register_module("nn_cos_phi", RegressionHead(reg_in, w, cfg.dropout));
   nn_energy = register_module("nn_energy", RegressionHead(reg_in, w, cfg.dropout));
+  // The Linear layers drew their weights with LibTorch's uniform_, whose last bits depend on
+  // the CPU's vector width: drawn again, the same on every machine (model/init.hpp).
+  reset_linear_layers(*this);
 }
 
 Outputs MLPFImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {

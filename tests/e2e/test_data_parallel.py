@@ -99,7 +99,9 @@ gaps = [abs(x - y) / abs(y) for x, y in zip(l2, l1)]
 print(f"equivalence: max |w(2x2) - w(1x4)| = {worst:.3g} (bound {2 * lr * steps:.3g}); relative loss gaps "
       + ", ".join(f"{g:.2g}" for g in gaps))
 assert len(l2) == len(l1) == steps
-assert gaps[0] < 1e-6 and gaps[1] < 1e-5, gaps
+# The first loss comes from identical weights (only the all-reduce's summation order differs);
+# every later one from weights that one AdamW step may already have moved apart by 2 lr.
+assert gaps[0] < 1e-6, gaps
 assert max(gaps) < 1e-3, gaps
 assert worst < 2 * lr * steps, worst
 # ... and a deliberately different split is not equivalent: 2 ranks x batch 2 against 1 rank x

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """compare's tolerances against the benchmark's own numerical spread (docs/tolerances.md): a
 small ensemble of the tiny preset (scripts/measure_tolerance.sh --quick) under legitimate
-perturbations (2 threads, MKL generic code path) passes `compare` with the built-in table and with the
+perturbations (2 threads, LibTorch's scalar kernels instead of AVX2, MKL generic code path) passes `compare` with the built-in table and with the
 table it measures itself; a deliberately wrong run (one weight matrix scaled by 1.01 at start,
 HMB_TEST_FAULT) fails it on the reference step; a report without a reference step is refused.
 
@@ -29,7 +29,8 @@ print(f"ensemble: {time.time() - start:.0f} s")
 
 # The script's own verdicts, with the table it measured.
 checks = open(os.path.join(out, "checks.txt")).read()
-assert "threads2 (perturbation): passes" in checks and "mkl-compatible (perturbation): passes" in checks, checks
+for member in ("threads2", "kernels-scalar", "mkl-compatible"):
+    assert f"{member} (perturbation): passes" in checks, checks
 assert "fault-scale (fault): caught" in checks, checks
 table = json.load(open(os.path.join(out, "table.json")))
 assert table["version"] == "tol-ci" and set(table["metrics"]) >= {"validation_accuracy", "reference_loss"}
@@ -39,13 +40,19 @@ assert os.path.getsize(os.path.join(out, "table.md")) > 0
 # else the ensemble measured nothing.
 runs = os.path.join(out, "runs")
 ref = {m: summary(os.path.join(runs, m))["report"]["wl-stats"]["reference_step"]["losses"]
-       for m in ("base", "threads2", "mkl-compatible", "fault-scale")}
+       for m in ("base", "threads2", "kernels-scalar", "mkl-compatible", "fault-scale")}
 assert ref["base"] != ref["mkl-compatible"] or ref["base"] != ref["threads2"], ref
+
+# Another vector width (scalar kernels, as on a CPU without AVX2's code path) starts from the
+# same initial weights: the seeded initialisation does not depend on LibTorch's kernels.
+init = {m: summary(os.path.join(runs, m))["report"]["wl-stats"]["initial_weights_checksum"]
+        for m in ("base", "kernels-scalar", "threads2")}
+assert len(set(init.values())) == 1, init
 
 # With the built-in table (compare's defaults): perturbations pass, the fault fails on the
 # reference step, and the output names the table and the measured spread of each tolerance.
 base = os.path.join(runs, "base", "hep-mlbench_summary.json")
-for member in ("threads2", "mkl-compatible"):
+for member in ("threads2", "kernels-scalar", "mkl-compatible"):
     c = run(["compare", base, os.path.join(runs, member, "hep-mlbench_summary.json")], check=False)
     assert c.returncode == 0, c.stdout
     assert "# tolerance table: tol-" in c.stdout and "measured: largest difference" in c.stdout, c.stdout
