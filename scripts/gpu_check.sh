@@ -379,6 +379,44 @@ else
   fi
 fi
 
+# ------------------------------------------------------------------ 3b. communicator
+# The data-parallel path on the device: the tiny run of step 3 once more, through NCCL with a
+# world of one (the reducer, the all-reduced loss statistics): the same weights, bit for bit,
+# as the run without a communicator. With several GPUs, one job over all of them too.
+t=$SECONDS
+DP_BACKEND=nccl; ((CPU_ONLY)) && DP_BACKEND=gloo
+if train "dp-1rank" 600 "${TINY[@]}" --gpus "$DEV_GPUS" --dist-backend "$DP_BACKEND"; then
+  read -r dp_same dp_line < <(python3 -c '
+import json, sys
+a, b = (json.load(open(p))["report"]["wl-stats"] for p in sys.argv[1:3])
+d = b.get("data_parallel", {})
+same = a["final_weights_checksum"] == b["final_weights_checksum"]
+t = (d.get("allreduce_time_per_step") or {}).get("value")
+print(int(same), "backend", d.get("backend"), "world", d.get("world_size"), "all-reduce per step",
+      "-" if t is None else f"{t * 1e3:.2f} ms")' "$(summary_of determinism-a)" "$(summary_of dp-1rank)")
+  if ((dp_same)); then
+    record dp-1rank pass $((SECONDS - t)) "$dp_line; weights identical to the run without a communicator"
+  else
+    record dp-1rank fail $((SECONDS - t)) "$dp_line; weights differ from the run without a communicator"
+  fi
+else
+  record dp-1rank fail $((SECONDS - t)) "$(tail_of "$LOGS/dp-1rank.log" 3)"
+fi
+t=$SECONDS
+NGPU="$( ((CPU_ONLY)) && echo 0 || { nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true; })"
+if ((NGPU >= 2)); then
+  if train "dp-all" 600 "${TINY[@]}" --gpus all && python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))["report"]["wl-stats"]["data_parallel"]
+assert d["world_size"] == int(sys.argv[2]) and d["weights_agree"] is True, d' "$(summary_of dp-all)" "$NGPU"; then
+    record dp-all pass $((SECONDS - t)) "$NGPU GPUs over NCCL: one report, the ranks' final weights agree"
+  else
+    record dp-all fail $((SECONDS - t)) "$(tail_of "$LOGS/dp-all.log" 3)"
+  fi
+else
+  record dp-all skip 0 "needs 2 or more GPUs ($NGPU here)"
+fi
+
 # ------------------------------------------------------------------ 4. precisions
 # The delphes preset (the GPU benchmark's model) for a short timed window in each precision.
 if ((CPU_ONLY)); then

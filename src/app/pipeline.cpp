@@ -211,8 +211,10 @@ TrainingOutcome run_training(const config::RunConfig& requested, const dist::Lau
   }
 
   // ---- ranks: meet the others before anything slow, so a missing rank is found at once ------
+  // One rank goes through the communicator too when a backend is named (--dist-backend gloo or
+  // nccl): the data-parallel path, all-reduce included, on a single device.
   std::unique_ptr<dist::Communicator> comm_owner;
-  if (launch.multi_rank()) {
+  if (launch.multi_rank() || cfg.dist_backend != "auto") {
     dist::ConnectOptions co;
     co.backend = cfg.dist_backend == "auto" ? (device.is_cuda() ? "nccl" : "gloo") : cfg.dist_backend;
     require(co.backend != "nccl" || device.is_cuda(),
@@ -389,7 +391,7 @@ TrainingOutcome run_training(const config::RunConfig& requested, const dist::Lau
   }
   // What every rank measured, and whether they end with the same weights. A rank that stopped
   // on its own takes part in no collective: the others are still inside a step.
-  if (comm.world() > 1 && !r.failed_alone) {
+  if ((comm.world() > 1 || comm.backend() != "none") && !r.failed_alone) {
     try {
       gather_ranks(r, comm);
       d.weights_agree = same_on_all_ranks(r.final_weights_checksum, comm);

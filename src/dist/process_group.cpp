@@ -10,6 +10,7 @@
 
 #include <spdlog/spdlog.h>
 #include <torch/csrc/distributed/c10d/FileStore.hpp>
+#include <torch/csrc/distributed/c10d/HashStore.hpp>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
@@ -251,6 +252,10 @@ class ProcessGroupCommunicator final : public Communicator {
 
 c10::intrusive_ptr<c10d::Store> meet(const LaunchInfo& launch, const ConnectOptions& opts) {
   const std::string where = launch.rendezvous();
+  // One rank that nobody else has to find (train --dist-backend gloo|nccl on its own): the
+  // store lives in this process.
+  if (launch.world == 1 && launch.master_addr.empty() && launch.rendezvous_file.empty())
+    return c10::make_intrusive<c10d::HashStore>();
   try {
     if (!launch.master_addr.empty()) {
       c10d::TCPStoreOptions o;

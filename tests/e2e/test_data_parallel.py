@@ -110,6 +110,16 @@ other, _ = train("eq_1x2", "--batch-size", 2, "--lr", lr)
 assert max(abs(x - y) / abs(y) for x, y in zip(losses(other), l2)) > 1e-3
 print("ok: 2 ranks x batch 2 == 1 rank x batch 4")
 
+# 3b. One rank through the communicator (--dist-backend gloo): the data-parallel path (reducer,
+# all-reduced loss statistics) with a world of one changes nothing, bit for bit.
+g1, _ = train("eq_1x4_gloo", "--batch-size", 4, "--lr", lr, "--dist-backend", "gloo")
+sg = summary(g1)
+assert dp(sg)["backend"] == "gloo" and dp(sg)["world_size"] == 1, dp(sg)
+assert dp(sg)["allreduce_bytes_per_step"]["value"] > 0, dp(sg)
+assert losses(g1) == l1, (losses(g1), l1)
+assert stat(sg, "final_weights_checksum") == stat(summary(eq1), "final_weights_checksum")
+print("ok: one rank over gloo == one rank without a communicator")
+
 # 4. torchrun starts the ranks; the binary reads its contract and uses its agent's store.
 port = free_port()
 t, p = train("torchrun", "--batch-size", 2,
