@@ -152,7 +152,7 @@ TEST_CASE("utilisation counters: the sampler runs one range per pass over consec
   CounterSampler sampler(std::move(session), plan);
   window.add_observer(&sampler);
   run_steps(window, 8, 4);
-  CHECK(log == std::vector<std::string>{"open", "begin", "end", "begin", "end", "read"});
+  CHECK(log == (std::vector<std::string>{"open", "begin", "end", "begin", "end", "read"}));
   const auto o = sampler.outcome();
   REQUIRE(o.reason.empty());
   CHECK(o.plan.passes == 2);
@@ -210,7 +210,7 @@ TEST_CASE("utilisation counters: too few timed steps, a pause inside the sample"
     window.add_observer(&sampler);
     run_steps(window, 10, 2, 6);  // an epoch ends after timed step 6, inside steps 5-7
     CHECK(contains(sampler.outcome().reason, "straddle the end of an epoch"));
-    CHECK(log == std::vector<std::string>{"open", "begin", "end"});  // the range is closed, not read
+    CHECK(log == (std::vector<std::string>{"open", "begin", "end"}));  // the range is closed, not read
   }
 }
 
@@ -240,7 +240,7 @@ TEST_CASE("utilisation counters: absent with the reason, never a failure", "[met
   CounterSampler sampler(std::move(session), CounterPlan{});
   window.add_observer(&sampler);
   run_steps(window, 12, 2);
-  CHECK(log == std::vector<std::string>{"open"});
+  CHECK(log == (std::vector<std::string>{"open"}));
   CHECK(sampler.outcome().reason == perm);
 
   // Built here, a CPU run or a run without --gpu-counters reads nothing and says why.

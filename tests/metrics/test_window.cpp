@@ -140,7 +140,8 @@ TEST_CASE("window: observers are told each timed step before it begins, never a 
   window.before_step(5);
   window.end();
   window.before_step(6);  // after the end
-  CHECK(begins.steps == std::vector<std::int64_t>{3, 4, 6});
+  const std::vector<std::int64_t> expected{3, 4, 6};
+  CHECK(begins.steps == expected);
 }
 
 TEST_CASE("timeline: seconds between marks, released marks are refused", "[metrics][timeline]") {
