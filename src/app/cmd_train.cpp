@@ -55,6 +55,10 @@ void print_summary_block(const train::RunResult& r) {
   auto pct = [](const metrics::Figure& f) { return f.value ? fmt::format("{:.1f}%", 100 * *f.value) : "- (" + f.reason + ")"; };
   spdlog::info("hardware use         MFU {}, CPU utilisation {}, GPU busy {}", pct(u.mfu), pct(u.cpu_utilisation),
                pct(u.gpu_busy_fraction));
+  if (u.gpu_achieved_flop_per_s.value)
+    spdlog::info("GPU counters         {:.3g} FLOP/s achieved ({} of peak), cost model / counted FLOP {}",
+                 *u.gpu_achieved_flop_per_s.value, pct(u.gpu_achieved_fraction_of_peak),
+                 u.model_to_measured_flop.value ? fmt::format("{:.3f}", *u.model_to_measured_flop.value) : "-");
   if (u.gpu_energy.value)
     spdlog::info("GPU energy           {:.0f} J ({}), {:.3g} events/J", *u.gpu_energy.value, u.gpu_energy.source,
                  u.events_per_joule.value.value_or(0.0));

@@ -168,6 +168,9 @@ metrics::UtilisationConfig utilisation_config(const config::RunConfig& c, const 
   u.precision = c.precision;
   u.usable_cores = ctx.usable_cores;
   u.gpu_activity = c.gpu_activity;
+  u.gpu_counters = c.gpu_counters;
+  u.counter_start_step = c.counter_start_step;
+  u.counter_steps = c.counter_steps;
   u.trace_steps = c.trace.empty() ? 0 : c.trace_steps;
   return u;
 }
@@ -258,7 +261,9 @@ TrainingOutcome run_training(const config::RunConfig& requested, const dist::Lau
   }
 
   // ---- how well the hardware is used: the CPU's peak first, on LibTorch's threads ----------
-  metrics::UtilisationMeters utilisation(utilisation_config(cfg, device, machine), clock);
+  auto ucfg = utilisation_config(cfg, device, machine);
+  ucfg.ranks = comm.world();  // a step's events are all ranks'; the counters see this rank's GPU
+  metrics::UtilisationMeters utilisation(ucfg, clock);
   if (!device.is_cuda()) {
     try {
       const auto peak = metrics::measure_matmul_peak();

@@ -46,6 +46,13 @@ OptionTable<RunConfig> run_options() {
       .add("log-every", &RunConfig::log_every, "progress line every N steps", "", at_least<int>(1))
       .add("batch-sizes", &RunConfig::batch_sizes, "sweep: comma-separated batch sizes, e.g. 1,2,4,8")
       .add("gpu-activity", &RunConfig::gpu_activity, "record GPU kernels and copies with CUPTI (GPU busy time, top kernels)")
+      .add("gpu-counters", &RunConfig::gpu_counters,
+           "read GPU hardware counters with CUPTI on a few timed steps (achieved FLOP/s; slows those steps)")
+      .add("counter-start-step", &RunConfig::counter_start_step,
+           "timed step at which --gpu-counters starts sampling (1: the first timed step)", "", at_least<int>(1))
+      .add("counter-steps", &RunConfig::counter_steps,
+           "timed steps per --gpu-counters pass (metrics needing several passes sample that many passes)", "",
+           at_least<int>(1))
       .add("trace", &RunConfig::trace, "write a Chrome-trace (Perfetto) timeline of the first timed steps to this file")
       .add("trace-steps", &RunConfig::trace_steps, "timed steps in the --trace timeline", "", at_least<int>(1));
   return t;

@@ -46,6 +46,9 @@ struct RunConfig {
   std::string batch_sizes;           // sweep: comma-separated list, e.g. 1,2,4,8
   // measurements of hardware use (docs/report.md)
   bool gpu_activity = true;          // CUPTI activity records on a GPU (busy time, top kernels)
+  bool gpu_counters = false;         // CUPTI hardware counters on a few timed steps (achieved FLOP/s)
+  int counter_start_step = 5;        // first sampled timed step (1 = the timed window's first)
+  int counter_steps = 3;             // timed steps per counter pass
   std::string trace;                 // Chrome-trace JSON of a few timed steps, or "" for none
   int trace_steps = 5;               // timed steps in the trace
 };

@@ -11,6 +11,10 @@ UtilisationMeters::UtilisationMeters(UtilisationConfig cfg, Clock& clock)
     : cfg_(std::move(cfg)), cpu_(cfg_.usable_cores) {
   const bool on_gpu = cfg_.cuda_device >= 0;
   activity_ = make_gpu_activity(on_gpu, cfg_.gpu_activity, cfg_.trace_steps > 0);
+  CounterPlan plan;
+  plan.first_step = cfg_.counter_start_step;
+  plan.steps_per_pass = cfg_.counter_steps;
+  counters_ = make_counter_sampler(on_gpu, cfg_.gpu_counters, cfg_.cuda_device, plan);
   std::string why;
   auto probe = on_gpu ? make_nvml_probe(cfg_.cuda_device, why) : nullptr;
   if (!on_gpu) why = "no GPU";
@@ -22,6 +26,7 @@ UtilisationMeters::UtilisationMeters(UtilisationConfig cfg, Clock& clock)
 void UtilisationMeters::attach(TimedWindow& window) {
   window.add_observer(&cpu_);
   window.add_observer(activity_.get());
+  window.add_observer(counters_.get());
   window.add_observer(power_.get());
   if (trace_) window.add_observer(trace_.get());
 }
@@ -29,7 +34,6 @@ void UtilisationMeters::attach(TimedWindow& window) {
 UtilisationRecord UtilisationMeters::finish(double timed_events, double events_per_s, double flop_per_event) const {
   UtilisationRecord u;
   const bool on_gpu = cfg_.cuda_device >= 0;
-  const std::string no_gpu = "no GPU";
 
   // MFU against the peak of this device and precision.
   const double model = model_flop_per_s(flop_per_event, events_per_s);
@@ -72,9 +76,24 @@ UtilisationRecord UtilisationMeters::finish(double timed_events, double events_p
     u.gpu_copy_time = Figure::absent("s", no_activity);
     u.gpu_kernels = Figure::absent("kernels", no_activity);
   }
-  const std::string no_counters = on_gpu ? "hardware counters are not read by this version" : no_gpu;
-  u.gpu_achieved_flop_per_s = Figure::absent("FLOP/s", no_counters);
-  u.model_to_measured_flop = Figure::absent("ratio", no_counters);
+  // Hardware counters over the sampled steps.
+  const auto sample = counters_->outcome();
+  const auto c = counter_figures(sample, flop_per_event, cfg_.ranks, u.peak_flop_per_s);
+  u.gpu_achieved_flop_per_s = c.achieved_flop_per_s;
+  u.gpu_achieved_fraction_of_peak = c.achieved_fraction_of_peak;
+  u.model_to_measured_flop = c.model_to_measured_flop;
+  u.gpu_counted_flop = c.counted_flop;
+  u.gpu_counted_fp32_flop = c.counted_fp32_flop;
+  u.gpu_counted_half_flop = c.counted_half_flop;
+  u.gpu_counted_tensor_flop = c.counted_tensor_flop;
+  u.gpu_counter_time = c.range_time;
+  if (sample.reason.empty()) {
+    u.gpu_counter_first_step = sample.plan.first_step;
+    u.gpu_counter_steps_per_pass = sample.plan.steps_per_pass;
+    u.gpu_counter_passes = sample.plan.passes;
+    u.gpu_counter_metrics = sample.values.values;
+    u.gpu_counter_missing = sample.values.missing;
+  }
 
   // Power and energy.
   const auto p = power_->summary();

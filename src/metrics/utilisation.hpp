@@ -3,7 +3,8 @@
 //
 //   CpuUsageMeter ─┐
 //   GpuActivity  ──┼─ window observers ─► UtilisationMeters::finish() ─► UtilisationRecord
-//   PowerSampler ──┤                                          (the report reads only this)
+//   CounterSampler ┤                                          (the report reads only this)
+//   PowerSampler ──┤
 //   TraceRecorder ─┘ (+ StepPhases marks from the trainer, only with --trace)
 //
 // Each figure is present with its unit or absent with the reason (no GPU, no NVML, CUPTI
@@ -18,6 +19,7 @@
 #include "metrics/cpu_peak.hpp"
 #include "metrics/figure.hpp"
 #include "metrics/gpu_activity.hpp"
+#include "metrics/gpu_counters.hpp"
 #include "metrics/host_usage.hpp"
 #include "metrics/power.hpp"
 #include "metrics/trace.hpp"
@@ -32,6 +34,10 @@ struct UtilisationConfig {
   std::string precision = "fp32";
   int usable_cores = 0;
   bool gpu_activity = true;     // CUPTI activity records on a GPU
+  bool gpu_counters = false;    // CUPTI hardware counters on a few sampled timed steps
+  std::int64_t counter_start_step = 5;  // the first sampled timed step (1 = the window's first)
+  std::int64_t counter_steps = 3;       // timed steps per pass
+  int ranks = 1;                // ranks whose events a step counts (the cost model's FLOP per rank)
   double power_period_s = 0.1;  // NVML reading interval
   std::int64_t trace_steps = 0; // > 0: record that many timed steps for the trace
   size_t top_kernels = 10;
@@ -56,6 +62,7 @@ class UtilisationMeters {
   std::optional<MatmulPeak> cpu_peak_;
   CpuUsageMeter cpu_;
   std::unique_ptr<GpuActivity> activity_;
+  std::unique_ptr<CounterSampler> counters_;
   std::unique_ptr<PowerSampler> power_;
   std::unique_ptr<TraceRecorder> trace_;
 };

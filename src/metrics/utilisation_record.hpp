@@ -2,6 +2,7 @@
 // The utilisation figures of a run, as the report reads them (metrics/utilisation.hpp makes
 // them). Each Figure has its unit, and a reason where it has no value.
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -34,9 +35,20 @@ struct UtilisationRecord {
   Figure gpu_copy_time = Figure::absent("s", kNotMeasured);
   Figure gpu_kernels = Figure::absent("kernels", kNotMeasured);  // kernels launched inside the window
   std::vector<KernelTime> gpu_top_kernels;
-  // hardware counters (not read by this version)
-  Figure gpu_achieved_flop_per_s = Figure::absent("FLOP/s", kNotMeasured);
-  Figure model_to_measured_flop = Figure::absent("ratio", kNotMeasured);
+  // hardware counters (CUPTI range profiler, --gpu-counters true) over the sampled timed steps
+  Figure gpu_achieved_flop_per_s = Figure::absent("FLOP/s", kNotMeasured);  // counted FLOP ÷ the range's GPU time
+  Figure gpu_achieved_fraction_of_peak = Figure::absent("fraction", kNotMeasured);  // ÷ peak_flop_per_s
+  Figure model_to_measured_flop = Figure::absent("ratio", kNotMeasured);  // cost-model FLOP ÷ counted FLOP
+  Figure gpu_counted_flop = Figure::absent("FLOP", kNotMeasured);         // fp32 + half + tensor, one pass
+  Figure gpu_counted_fp32_flop = Figure::absent("FLOP", kNotMeasured);
+  Figure gpu_counted_half_flop = Figure::absent("FLOP", kNotMeasured);
+  Figure gpu_counted_tensor_flop = Figure::absent("FLOP", kNotMeasured);
+  Figure gpu_counter_time = Figure::absent("s", kNotMeasured);            // gpu__time_duration.sum of the range
+  // which timed steps were sampled, and every metric read (name → value); empty when none
+  std::int64_t gpu_counter_first_step = 0, gpu_counter_steps_per_pass = 0;
+  int gpu_counter_passes = 0;
+  std::map<std::string, double> gpu_counter_metrics;
+  std::vector<std::string> gpu_counter_missing;  // optional metrics this GPU does not have
   // NVML
   std::string gpu_name;
   Figure gpu_memory_used_peak = Figure::absent("MiB", kNotMeasured);

@@ -12,12 +12,17 @@ TimedWindow::TimedWindow(Clock& clock, DeviceSync& device, std::int64_t warmup_s
     : clock_(clock), device_(device), warmup_(warmup_steps) {}
 
 bool TimedWindow::before_step(std::int64_t steps_done) {
-  if (state_ != State::not_begun || steps_done < warmup_) return false;
-  device_.synchronize();  // the warm-up's queued work ends before the window starts
-  const double t = clock_.now();
-  state_ = State::open;
-  for (auto* o : observers_) o->begin(t);
-  return true;
+  bool opened = false;
+  if (state_ == State::not_begun && steps_done >= warmup_) {
+    device_.synchronize();  // the warm-up's queued work ends before the window starts
+    const double t = clock_.now();
+    state_ = State::open;
+    for (auto* o : observers_) o->begin(t);
+    opened = true;
+  }
+  if (state_ == State::open)
+    for (auto* o : observers_) o->step_begins(steps_done + 1);
+  return opened;
 }
 
 void TimedWindow::step(const StepSample& s) {

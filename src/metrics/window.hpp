@@ -47,6 +47,9 @@ class WindowObserver {
  public:
   virtual ~WindowObserver() = default;
   virtual void begin(double /*t*/) {}
+  // A timed step is about to begin (global index, from 1): called before each step while the
+  // window is open, on the training thread, before the step's work is queued.
+  virtual void step_begins(std::int64_t /*step*/) {}
   virtual void step(const StepSample& /*s*/) {}
   // A step whose update was skipped (fp16 overflow): its events were not trained.
   virtual void skipped(const StepSample& /*s*/) {}
@@ -61,7 +64,8 @@ class TimedWindow {
   void add_observer(WindowObserver* o) { observers_.push_back(o); }
 
   // Called before every training step with the number of steps already done: opens the window
-  // (synchronise, then begin) once the warm-up steps are done. True when it opened now.
+  // (synchronise, then begin) once the warm-up steps are done, then, while open, tells the
+  // observers that step `steps_done + 1` begins. True when it opened now.
   bool before_step(std::int64_t steps_done);
   // Samples of finished steps (in order; they may arrive late, but before the next boundary).
   void step(const StepSample& s);

@@ -42,6 +42,10 @@ std::string utilisation_table(const train::RunResult& r) {
     << "<tr><td>GPU busy</td><td>" << cell(u.gpu_busy_fraction, 100, "%") << "</td></tr>"
     << "<tr><td>GPU compute / communication / copy time</td><td>" << cell(u.gpu_compute_time) << " / "
     << cell(u.gpu_communication_time) << " / " << cell(u.gpu_copy_time) << "</td></tr>"
+    << "<tr><td>GPU achieved FLOP/s (hardware counters) / of peak</td><td>"
+    << cell(u.gpu_achieved_flop_per_s, 1e-9, "GFLOP/s") << " / " << cell(u.gpu_achieved_fraction_of_peak, 100, "%")
+    << "</td></tr>"
+    << "<tr><td>cost-model FLOP / counted FLOP</td><td>" << cell(u.model_to_measured_flop) << "</td></tr>"
     << "<tr><td>GPU power mean / max</td><td>" << cell(u.gpu_mean_power) << " / " << cell(u.gpu_max_power) << "</td></tr>"
     << "<tr><td>GPU energy</td><td>" << cell(u.gpu_energy) << "</td></tr>"
     << "<tr><td>events per joule</td><td>" << cell(u.events_per_joule) << "</td></tr>"

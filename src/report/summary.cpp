@@ -28,6 +28,15 @@ json figure(const metrics::Figure& f) {
   if (!f.source.empty()) j["source"] = f.source;
   return j;
 }
+// The sampled steps of the hardware counters and every metric read (empty when none was).
+json counter_sample(const metrics::UtilisationRecord& u) {
+  return {{"first_timed_step", u.gpu_counter_first_step},
+          {"steps_per_pass", u.gpu_counter_steps_per_pass},
+          {"passes", u.gpu_counter_passes},
+          {"metrics", u.gpu_counter_metrics.empty() ? json::object() : json(u.gpu_counter_metrics)},
+          {"missing", u.gpu_counter_missing}};
+}
+
 json top_kernels(const std::vector<metrics::KernelTime>& kernels) {
   json out = json::array();
   for (const auto& k : kernels)
@@ -175,7 +184,14 @@ json make_summary(const train::RunResult& run, const RunInfo& info) {
       {"gpu_kernels", figure(u.gpu_kernels)},
       {"gpu_top_kernels", top_kernels(u.gpu_top_kernels)},
       {"gpu_achieved_flop_per_s", figure(u.gpu_achieved_flop_per_s)},
+      {"gpu_achieved_fraction_of_peak", figure(u.gpu_achieved_fraction_of_peak)},
       {"model_to_measured_flop", figure(u.model_to_measured_flop)},
+      {"gpu_counted_flop", figure(u.gpu_counted_flop)},
+      {"gpu_counted_fp32_flop", figure(u.gpu_counted_fp32_flop)},
+      {"gpu_counted_half_flop", figure(u.gpu_counted_half_flop)},
+      {"gpu_counted_tensor_flop", figure(u.gpu_counted_tensor_flop)},
+      {"gpu_counter_time", figure(u.gpu_counter_time)},
+      {"gpu_counter_sample", counter_sample(u)},
       {"gpu_memory_used_peak", figure(u.gpu_memory_used_peak)},
       {"gpu_energy", figure(u.gpu_energy)},
       {"gpu_mean_power", figure(u.gpu_mean_power)},

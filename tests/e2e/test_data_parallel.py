@@ -182,47 +182,40 @@ def rank_of(pid):
         return -1
 
 
+def kill_rank_one(cmd, kill_dir):
+    """Starts `cmd` (a 2-rank job writing into kill_dir), kills rank 1 with SIGKILL once rank 0
+    logged step 2, and returns (exit status, seconds to exit, the job's ranks)."""
+    job = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 180
+    victim = None
+    while time.time() < deadline and victim is None:
+        log = os.path.join(kill_dir, "hep-mlbench.log")
+        if os.path.exists(log) and "step 2/" in open(log).read():
+            victim = {rank_of(c): c for c in children(job.pid)}.get(1)
+        time.sleep(0.2)
+    assert victim, f"rank 1 of {cmd[0]} not found"
+    all_ranks = children(job.pid)
+    os.kill(victim, 9)
+    t0 = time.time()
+    rc = job.wait(timeout=120)
+    return rc, time.time() - t0, all_ranks
+
+
 port = free_port()
 kill_dir = os.path.join(d, "killed")
-job = subprocess.Popen([os.path.join(VENV_BIN, "torchrun"), "--no-python", "--nproc-per-node", "2",
-                        "--master-addr", "127.0.0.1", "--master-port", str(port),
-                        BIN, "train", *map(str, base), "--batch-size", "2", "--epochs", "50",
-                        "--results", kill_dir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-deadline = time.time() + 180
-victim = None
-while time.time() < deadline and victim is None:
-    log = os.path.join(kill_dir, "hep-mlbench.log")
-    if os.path.exists(log) and "step 2/" in open(log).read():
-        ranks = {rank_of(c): c for c in children(job.pid)}
-        victim = ranks.get(1)
-    time.sleep(0.2)
-assert victim, "rank 1 of the torchrun job not found"
-all_ranks = children(job.pid)
-os.kill(victim, 9)
-t0 = time.time()
-rc = job.wait(timeout=120)
-elapsed = time.time() - t0
+rc, elapsed, all_ranks = kill_rank_one(
+    [os.path.join(VENV_BIN, "torchrun"), "--no-python", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
+     "--master-port", str(port), BIN, "train", *map(str, base), "--batch-size", "2", "--epochs", "50",
+     "--results", kill_dir], kill_dir)
 left = [p for p in all_ranks if os.path.exists(f"/proc/{p}") and open(f"/proc/{p}/stat").read().split()[2] != "Z"]
 print(f"killed rank 1: torchrun exited {rc} after {elapsed:.1f} s; ranks left: {left}")
 assert rc != 0 and elapsed < 60 and not left, (rc, elapsed, left)
 
 # ... and under hep-mlbench's own launcher: the report names the rank that died.
 kill_dir = os.path.join(d, "killed_own")
-job = subprocess.Popen([BIN, "train", *map(str, base), "--nproc", "2", "--batch-size", "2", "--epochs", "50",
-                        "--results", kill_dir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-deadline = time.time() + 180
-victim = None
-while time.time() < deadline and victim is None:
-    log = os.path.join(kill_dir, "hep-mlbench.log")
-    if os.path.exists(log) and "step 2/" in open(log).read():
-        victim = {rank_of(c): c for c in children(job.pid)}.get(1)
-    time.sleep(0.2)
-assert victim, "rank 1 of the hep-mlbench job not found"
-all_ranks = children(job.pid)
-os.kill(victim, 9)
-t0 = time.time()
-rc = job.wait(timeout=120)
-elapsed = time.time() - t0
+rc, elapsed, all_ranks = kill_rank_one(
+    [BIN, "train", *map(str, base), "--nproc", "2", "--batch-size", "2", "--epochs", "50", "--results", kill_dir],
+    kill_dir)
 s = summary(kill_dir)
 validate(s)
 print(f"killed rank 1 (own launcher): exit {rc} after {elapsed:.1f} s: {s['report'].get('error')}")

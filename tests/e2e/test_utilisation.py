@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """How well the hardware is used, end to end on the CPU: the report of a CPU run holds the
 measured CPU peak, model FLOP/s, MFU, CPU utilisation and data-wait fraction; every GPU figure
-is absent with the reason "no GPU"; --trace writes a Chrome trace of the timed steps.
+(hardware counters too, though --gpu-counters asks for them) is absent with the reason "no GPU"; --trace writes a Chrome trace of the timed steps.
 
 usage: test_utilisation.py HEP_MLBENCH_BINARY
 """
@@ -16,7 +16,7 @@ out = os.path.join(d, "run")
 trace = os.path.join(d, "trace.json")
 run(["train", "--data", data, "--preset", "tiny", "--batch-size", 4, "--threads", 1, "--epochs", 1,
      "--max-train-events", 16, "--max-val-events", 4, "--warmup-steps", 1, "--gpus", "cpu",
-     "--trace", trace, "--trace-steps", 2, "--results", out])
+     "--trace", trace, "--trace-steps", 2, "--gpu-counters", "true", "--results", out])
 s = summary(out)
 validate(s)
 st = s["report"]["wl-stats"]
@@ -46,11 +46,14 @@ print(f"ok: CPU peak {peak['value'] / 1e9:.1f} GFLOP/s, model {value('model_flop
 
 # GPU figures: absent, with the reason
 for key in ("gpu_busy_fraction", "gpu_compute_time", "gpu_communication_time", "gpu_copy_time", "gpu_kernels",
-            "gpu_achieved_flop_per_s", "model_to_measured_flop", "gpu_memory_used_peak", "gpu_energy",
+            "gpu_achieved_flop_per_s", "gpu_achieved_fraction_of_peak", "model_to_measured_flop",
+            "gpu_counted_flop", "gpu_counted_fp32_flop", "gpu_counted_half_flop", "gpu_counted_tensor_flop",
+            "gpu_counter_time", "gpu_memory_used_peak", "gpu_energy",
             "gpu_mean_power", "gpu_max_power", "gpu_sm_clock", "gpu_temperature_max", "events_per_joule"):
     f = st[key]
     assert f["value"] is None and f["reason"] == "no GPU" and f["unit"], (key, f)
 assert st["gpu_top_kernels"] == []
+assert st["gpu_counter_sample"]["metrics"] == {} and st["gpu_counter_sample"]["passes"] == 0, st["gpu_counter_sample"]
 print("ok: GPU figures absent with reason 'no GPU'")
 
 # The trace: two timed steps of host phases, readable as Chrome-trace JSON

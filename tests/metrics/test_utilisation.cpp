@@ -266,7 +266,8 @@ TEST_CASE("utilisation: a CPU run's figures, GPU figures absent with 'no GPU'", 
   CHECK(*u.mfu.value == Approx(0.2));
   CHECK(u.cpu_utilisation.value);
   for (const auto* f : {&u.gpu_busy_fraction, &u.gpu_energy, &u.gpu_mean_power, &u.gpu_achieved_flop_per_s,
-                        &u.events_per_joule, &u.gpu_memory_used_peak}) {
+                        &u.gpu_achieved_fraction_of_peak, &u.model_to_measured_flop, &u.gpu_counted_flop,
+                        &u.gpu_counter_time, &u.events_per_joule, &u.gpu_memory_used_peak}) {
     CHECK_FALSE(f->value);
     CHECK(f->reason == "no GPU");
   }

@@ -124,6 +124,26 @@ TEST_CASE("window: skipped fp16 updates are not trained events, data waits are s
   CHECK(meter.step_seconds().size() == 4);
 }
 
+TEST_CASE("window: observers are told each timed step before it begins, never a warm-up step", "[metrics][window]") {
+  struct Begins final : WindowObserver {
+    std::vector<std::int64_t> steps;
+    void step_begins(std::int64_t step) override { steps.push_back(step); }
+  } begins;
+  FakeClock clock;
+  FakeDevice device(clock);
+  TimedWindow window(clock, device, 2);
+  window.add_observer(&begins);
+  for (std::int64_t done = 0; done < 4; ++done) window.before_step(done);  // steps 1-2 warm up
+  window.pause();
+  window.before_step(4);  // paused (validation): not a timed step
+  window.resume();
+  window.before_step(5);
+  window.end();
+  window.before_step(6);  // after the end
+  const std::vector<std::int64_t> expected{3, 4, 6};
+  CHECK(begins.steps == expected);
+}
+
 TEST_CASE("timeline: seconds between marks, released marks are refused", "[metrics][timeline]") {
   FakeClock clock;
   HostTimeline tl(clock);

@@ -1,0 +1,330 @@
+// make_counter_sampler() of a build with CUPTI: the GPU's hardware counters over the sampled
+// timed steps, with CUPTI's range profiler (cupti_range_profiler.h, CUDA 12.6 and later) and its
+// host API (cupti_profiler_host.h) that turns metric names into a configuration and counter
+// data into values. User range (one range per pass, pushed and popped around the pass's steps),
+// user replay (each pass runs its own steps). Every failure becomes the figures' reason; nothing
+// here may throw into the trainer.
+//
+// Written against the CUDA 13.0 headers; it compiles and links, and has not yet run on a GPU.
+#include <cuda.h>
+#include <cuda_runtime_api.h>
+#include <cupti.h>
+#include <cupti_profiler_host.h>
+#include <cupti_profiler_target.h>
+#include <cupti_range_profiler.h>
+#include <cupti_target.h>
+
+#include <dlfcn.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <vector>
+
+#include "metrics/gpu_counters.hpp"
+
+namespace hmb::metrics {
+
+namespace {
+
+std::string result_text(CUptiResult r) {
+  const char* s = nullptr;
+  cuptiGetResultString(r, &s);
+  return s != nullptr ? s : "CUPTI error " + std::to_string(static_cast<int>(r));
+}
+
+CounterFailure failure_of(CUptiResult r) {
+  switch (r) {
+    case CUPTI_ERROR_INSUFFICIENT_PRIVILEGES:
+    case CUPTI_ERROR_VIRTUALIZED_DEVICE_INSUFFICIENT_PRIVILEGES: return CounterFailure::permission;
+    case CUPTI_ERROR_HARDWARE_BUSY:
+    case CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED:
+    case CUPTI_ERROR_OLD_PROFILER_API_INITIALIZED: return CounterFailure::busy;
+    case CUPTI_ERROR_NOT_SUPPORTED:
+    case CUPTI_ERROR_NOT_COMPATIBLE:
+    case CUPTI_ERROR_VIRTUALIZED_DEVICE_NOT_SUPPORTED:
+    case CUPTI_ERROR_CONFIDENTIAL_COMPUTING_NOT_SUPPORTED:
+    case CUPTI_ERROR_CMP_DEVICE_NOT_SUPPORTED:
+    case CUPTI_ERROR_MIG_DEVICE_NOT_SUPPORTED:
+    case CUPTI_ERROR_SLI_DEVICE_NOT_SUPPORTED:
+    case CUPTI_ERROR_WSL_DEVICE_NOT_SUPPORTED:
+    case CUPTI_ERROR_INVALID_CHIP_NAME: return CounterFailure::unsupported;
+    default: return CounterFailure::other;
+  }
+}
+
+// "" on success, else the figures' reason.
+std::string check(CUptiResult r, const std::string& what) {
+  return r == CUPTI_SUCCESS ? std::string() : counter_failure_reason(failure_of(r), what, result_text(r));
+}
+
+// The current CUDA context, through the runtime's driver entry points (hep-mlbench does not link
+// the driver library itself: LibTorch loads it).
+std::string current_context(CUcontext& ctx) {
+  using GetCurrent = CUresult (*)(CUcontext*);
+  void* fn = nullptr;
+  cudaDriverEntryPointQueryResult found = cudaDriverEntryPointSymbolNotFound;
+  const cudaError_t e = cudaGetDriverEntryPointByVersion("cuCtxGetCurrent", &fn, 12000, cudaEnableDefault, &found);
+  if (e != cudaSuccess || found != cudaDriverEntryPointSuccess || fn == nullptr)
+    return std::string("CUDA: cuCtxGetCurrent not found (") + cudaGetErrorString(e) + ")";
+  ctx = nullptr;
+  const CUresult r = reinterpret_cast<GetCurrent>(fn)(&ctx);
+  if (r != CUDA_SUCCESS || ctx == nullptr)
+    return "CUDA: no current context on the training thread (cuCtxGetCurrent " + std::to_string(static_cast<int>(r)) +
+           ")";
+  return "";
+}
+
+// CUPTI's host API loads libnvperf_host.so by name when it starts. The torch wheel keeps it
+// beside libcupti, a folder the loader may not search for a library that CUPTI opens itself:
+// loading it from there first lets CUPTI's lookup find the copy already loaded. When it is not
+// there, CUPTI looks as it would anyway and says so if it fails.
+void preload_nvperf_host() {
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(&cuptiGetResultString), &info) == 0 || info.dli_fname == nullptr) return;
+  const auto candidate = std::filesystem::path(info.dli_fname).parent_path() / "libnvperf_host.so";
+  std::error_code ec;
+  if (std::filesystem::exists(candidate, ec)) dlopen(candidate.c_str(), RTLD_NOW | RTLD_GLOBAL);
+}
+
+class CuptiRangeSession final : public CounterSession {
+ public:
+  explicit CuptiRangeSession(int device) : device_(device) {}
+
+  ~CuptiRangeSession() override { close(); }
+
+  std::string open() override {
+    if (auto why = current_context(ctx_); !why.empty()) return why;
+    preload_nvperf_host();
+
+    CUpti_Profiler_Initialize_Params init{};
+    init.structSize = CUpti_Profiler_Initialize_Params_STRUCT_SIZE;
+    if (auto why = check(cuptiProfilerInitialize(&init), "initialising the profiler"); !why.empty()) return why;
+    profiler_initialised_ = true;
+
+    CUpti_Device_GetChipName_Params chip{};
+    chip.structSize = CUpti_Device_GetChipName_Params_STRUCT_SIZE;
+    chip.deviceIndex = static_cast<size_t>(device_);
+    if (auto why = check(cuptiDeviceGetChipName(&chip), "reading the chip name"); !why.empty()) return why;
+    chip_ = chip.pChipName != nullptr ? chip.pChipName : "";
+
+    // Which counters this device and driver make available (needs the profiling permission).
+    CUpti_Profiler_GetCounterAvailability_Params avail{};
+    avail.structSize = CUpti_Profiler_GetCounterAvailability_Params_STRUCT_SIZE;
+    avail.ctx = ctx_;
+    if (auto why = check(cuptiProfilerGetCounterAvailability(&avail), "querying counter availability"); !why.empty())
+      return why;
+    availability_.resize(avail.counterAvailabilityImageSize);
+    avail.pCounterAvailabilityImage = availability_.data();
+    if (auto why = check(cuptiProfilerGetCounterAvailability(&avail), "reading counter availability"); !why.empty())
+      return why;
+
+    CUpti_Profiler_Host_Initialize_Params host{};
+    host.structSize = CUpti_Profiler_Host_Initialize_Params_STRUCT_SIZE;
+    host.profilerType = CUPTI_PROFILER_TYPE_RANGE_PROFILER;
+    host.pChipName = chip_.c_str();
+    host.pCounterAvailabilityImage = availability_.data();
+    if (auto why = check(cuptiProfilerHostInitialize(&host), "initialising the host API for chip " + chip_);
+        !why.empty())
+      return why;
+    host_ = host.pHostObject;
+
+    // The metrics this chip has; a missing optional one is left out and named in the report.
+    for (const auto& m : counter_metrics()) {
+      CUpti_Profiler_Host_GetMetricProperties_Params props{};
+      props.structSize = CUpti_Profiler_Host_GetMetricProperties_Params_STRUCT_SIZE;
+      props.pHostObject = host_;
+      props.pMetricName = m.name;
+      const CUptiResult r = cuptiProfilerHostGetMetricProperties(&props);
+      if (r == CUPTI_SUCCESS) {
+        names_.push_back(m.name);
+      } else if (m.required) {
+        return check(r, std::string("metric ") + m.name + " on chip " + chip_);
+      } else {
+        missing_.push_back(m.name);
+      }
+    }
+
+    CUpti_Profiler_Host_ConfigAddMetrics_Params add{};
+    add.structSize = CUpti_Profiler_Host_ConfigAddMetrics_Params_STRUCT_SIZE;
+    add.pHostObject = host_;
+    add.ppMetricNames = names_.data();
+    add.numMetrics = names_.size();
+    if (auto why = check(cuptiProfilerHostConfigAddMetrics(&add), "adding the metrics"); !why.empty()) return why;
+
+    CUpti_Profiler_Host_GetConfigImageSize_Params size{};
+    size.structSize = CUpti_Profiler_Host_GetConfigImageSize_Params_STRUCT_SIZE;
+    size.pHostObject = host_;
+    if (auto why = check(cuptiProfilerHostGetConfigImageSize(&size), "sizing the configuration"); !why.empty())
+      return why;
+    config_.resize(size.configImageSize);
+    CUpti_Profiler_Host_GetConfigImage_Params image{};
+    image.structSize = CUpti_Profiler_Host_GetConfigImage_Params_STRUCT_SIZE;
+    image.pHostObject = host_;
+    image.configImageSize = config_.size();
+    image.pConfigImage = config_.data();
+    if (auto why = check(cuptiProfilerHostGetConfigImage(&image), "making the configuration"); !why.empty())
+      return why;
+
+    CUpti_Profiler_Host_GetNumOfPasses_Params passes{};
+    passes.structSize = CUpti_Profiler_Host_GetNumOfPasses_Params_STRUCT_SIZE;
+    passes.configImageSize = config_.size();
+    passes.pConfigImage = config_.data();
+    if (auto why = check(cuptiProfilerHostGetNumOfPasses(&passes), "counting the passes"); !why.empty()) return why;
+    passes_ = static_cast<int>(passes.numOfPasses);
+
+    CUpti_RangeProfiler_Enable_Params enable{};
+    enable.structSize = CUpti_RangeProfiler_Enable_Params_STRUCT_SIZE;
+    enable.ctx = ctx_;
+    if (auto why = check(cuptiRangeProfilerEnable(&enable), "enabling the range profiler"); !why.empty()) return why;
+    profiler_ = enable.pRangeProfilerObject;
+
+    // Room for one range (one nesting level).
+    CUpti_RangeProfiler_GetCounterDataSize_Params data_size{};
+    data_size.structSize = CUpti_RangeProfiler_GetCounterDataSize_Params_STRUCT_SIZE;
+    data_size.pRangeProfilerObject = profiler_;
+    data_size.pMetricNames = names_.data();
+    data_size.numMetrics = names_.size();
+    data_size.maxNumOfRanges = 1;
+    data_size.maxNumRangeTreeNodes = 1;
+    if (auto why = check(cuptiRangeProfilerGetCounterDataSize(&data_size), "sizing the counter data"); !why.empty())
+      return why;
+    counter_data_.resize(data_size.counterDataSize);
+    CUpti_RangeProfiler_CounterDataImage_Initialize_Params data_init{};
+    data_init.structSize = CUpti_RangeProfiler_CounterDataImage_Initialize_Params_STRUCT_SIZE;
+    data_init.pRangeProfilerObject = profiler_;
+    data_init.counterDataSize = counter_data_.size();
+    data_init.pCounterData = counter_data_.data();
+    if (auto why = check(cuptiRangeProfilerCounterDataImageInitialize(&data_init), "initialising the counter data");
+        !why.empty())
+      return why;
+
+    CUpti_RangeProfiler_SetConfig_Params set{};
+    set.structSize = CUpti_RangeProfiler_SetConfig_Params_STRUCT_SIZE;
+    set.pRangeProfilerObject = profiler_;
+    set.configSize = config_.size();
+    set.pConfig = config_.data();
+    set.counterDataImageSize = counter_data_.size();
+    set.pCounterDataImage = counter_data_.data();
+    set.range = CUPTI_UserRange;
+    set.replayMode = CUPTI_UserReplay;
+    set.maxRangesPerPass = 1;
+    set.numNestingLevels = 1;
+    set.minNestingLevel = 1;
+    set.passIndex = 0;
+    set.targetNestingLevel = 1;
+    return check(cuptiRangeProfilerSetConfig(&set), "configuring the range profiler");
+  }
+
+  int passes() const override { return passes_; }
+
+  std::string begin_pass() override {
+    CUpti_RangeProfiler_Start_Params start{};
+    start.structSize = CUpti_RangeProfiler_Start_Params_STRUCT_SIZE;
+    start.pRangeProfilerObject = profiler_;
+    if (auto why = check(cuptiRangeProfilerStart(&start), "starting a pass"); !why.empty()) return why;
+    CUpti_RangeProfiler_PushRange_Params push{};
+    push.structSize = CUpti_RangeProfiler_PushRange_Params_STRUCT_SIZE;
+    push.pRangeProfilerObject = profiler_;
+    push.pRangeName = "sampled timed steps";
+    return check(cuptiRangeProfilerPushRange(&push), "pushing the range");
+  }
+
+  std::string end_pass(bool& all_passes_done) override {
+    CUpti_RangeProfiler_PopRange_Params pop{};
+    pop.structSize = CUpti_RangeProfiler_PopRange_Params_STRUCT_SIZE;
+    pop.pRangeProfilerObject = profiler_;
+    const auto why_pop = check(cuptiRangeProfilerPopRange(&pop), "popping the range");
+    CUpti_RangeProfiler_Stop_Params stop{};
+    stop.structSize = CUpti_RangeProfiler_Stop_Params_STRUCT_SIZE;
+    stop.pRangeProfilerObject = profiler_;
+    const auto why_stop = check(cuptiRangeProfilerStop(&stop), "ending a pass");
+    all_passes_done = stop.isAllPassSubmitted != 0;
+    return !why_pop.empty() ? why_pop : why_stop;
+  }
+
+  std::string read(CounterValues& out) override {
+    // Decoding synchronises the context; the sampler calls it at a pause or the window's end,
+    // where the window has synchronised already.
+    CUpti_RangeProfiler_DecodeData_Params decode{};
+    decode.structSize = CUpti_RangeProfiler_DecodeData_Params_STRUCT_SIZE;
+    decode.pRangeProfilerObject = profiler_;
+    if (auto why = check(cuptiRangeProfilerDecodeData(&decode), "decoding the counter data"); !why.empty())
+      return why;
+    if (decode.numOfRangeDropped > 0) return "CUPTI: the sampled range was dropped (counter data full)";
+
+    CUpti_RangeProfiler_GetCounterDataInfo_Params info{};
+    info.structSize = CUpti_RangeProfiler_GetCounterDataInfo_Params_STRUCT_SIZE;
+    info.pCounterDataImage = counter_data_.data();
+    info.counterDataImageSize = counter_data_.size();
+    if (auto why = check(cuptiRangeProfilerGetCounterDataInfo(&info), "reading the counter data"); !why.empty())
+      return why;
+    if (info.numTotalRanges < 1) return "CUPTI: the counter data holds no range";
+
+    std::vector<double> values(names_.size(), 0.0);
+    CUpti_Profiler_Host_EvaluateToGpuValues_Params eval{};
+    eval.structSize = CUpti_Profiler_Host_EvaluateToGpuValues_Params_STRUCT_SIZE;
+    eval.pHostObject = host_;
+    eval.pCounterDataImage = counter_data_.data();
+    eval.counterDataImageSize = counter_data_.size();
+    eval.rangeIndex = 0;
+    eval.ppMetricNames = names_.data();
+    eval.numMetrics = names_.size();
+    eval.pMetricValues = values.data();
+    if (auto why = check(cuptiProfilerHostEvaluateToGpuValues(&eval), "evaluating the metrics"); !why.empty())
+      return why;
+    out.values.clear();
+    for (size_t i = 0; i < names_.size(); ++i) out.values[names_[i]] = values[i];
+    out.missing = missing_;
+    close();
+    return "";
+  }
+
+ private:
+  void close() {
+    if (profiler_ != nullptr) {
+      CUpti_RangeProfiler_Disable_Params disable{};
+      disable.structSize = CUpti_RangeProfiler_Disable_Params_STRUCT_SIZE;
+      disable.pRangeProfilerObject = profiler_;
+      cuptiRangeProfilerDisable(&disable);
+      profiler_ = nullptr;
+    }
+    if (host_ != nullptr) {
+      CUpti_Profiler_Host_Deinitialize_Params deinit{};
+      deinit.structSize = CUpti_Profiler_Host_Deinitialize_Params_STRUCT_SIZE;
+      deinit.pHostObject = host_;
+      cuptiProfilerHostDeinitialize(&deinit);
+      host_ = nullptr;
+    }
+    if (profiler_initialised_) {
+      CUpti_Profiler_DeInitialize_Params deinit{};
+      deinit.structSize = CUpti_Profiler_DeInitialize_Params_STRUCT_SIZE;
+      cuptiProfilerDeInitialize(&deinit);
+      profiler_initialised_ = false;
+    }
+  }
+
+  int device_ = 0;
+  CUcontext ctx_ = nullptr;
+  bool profiler_initialised_ = false;
+  std::string chip_;
+  std::vector<std::uint8_t> availability_, config_, counter_data_;
+  std::vector<const char*> names_;
+  std::vector<std::string> missing_;
+  CUpti_Profiler_Host_Object* host_ = nullptr;
+  CUpti_RangeProfiler_Object* profiler_ = nullptr;
+  int passes_ = 1;
+};
+
+}  // namespace
+
+std::unique_ptr<CounterSampler> make_counter_sampler(bool on_gpu, bool enabled, int cuda_device, CounterPlan plan) {
+  const auto why = counter_absence(on_gpu, enabled, true);
+  if (!why.empty()) return std::make_unique<CounterSampler>(nullptr, plan, why);
+  try {
+    return std::make_unique<CounterSampler>(std::make_unique<CuptiRangeSession>(cuda_device), plan);
+  } catch (const std::exception& e) {
+    return std::make_unique<CounterSampler>(nullptr, plan, std::string("CUPTI: ") + e.what());
+  }
+}
+
+}  // namespace hmb::metrics
