@@ -13,7 +13,8 @@
 # NVML's come from the project's environment, as in the normal build. Each version builds in
 # build/compat-VERSION; warnings in hep-mlbench's code are errors, as in CI.
 # Needs scripts/setup.sh to have run (the project's Python, its pip, nvml.h) and network to
-# PyPI the first time. Environment: HMB_BUILD_JOBS (default: all cores),
+# PyPI the first time. Objects are checked with -fsyntax-only (scripts/compat_compile.sh, the
+# compiler launcher): every diagnostic, no code generation. Environment: HMB_BUILD_JOBS (default: all cores),
 # HMB_COMPAT_CACHE (the cache folder).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -73,7 +74,8 @@ for v in "${VERSIONS[@]}"; do
   # NCCL and nvml.h as the project's environment has them (the placeholder tree has no
   # nvidia/ folder beside it); the CUDA toolkit is found as in the normal build.
   args=(-S "$ROOT" -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release -DHMB_BUILD_TESTS=OFF
-        -DHMB_WARNINGS_AS_ERRORS=ON "-DTorch_DIR=$T/share/cmake/Torch")
+        -DHMB_WARNINGS_AS_ERRORS=ON "-DTorch_DIR=$T/share/cmake/Torch"
+        "-DCMAKE_CXX_COMPILER_LAUNCHER=$ROOT/scripts/compat_compile.sh")
   nvml_h="$(find "$SP/nvidia" -name nvml.h -print -quit 2>/dev/null || true)"
   [[ -n "$nvml_h" ]] && args+=("-DHMB_NVML_INCLUDE_DIR=$(dirname "$nvml_h")")
   if ! cmake "${args[@]}" >"$B.configure.log" 2>&1; then
