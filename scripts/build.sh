@@ -9,8 +9,7 @@ shift || true
 cd "$ROOT"
 [[ -e .venv/bin/python ]] || { echo "[build] ERROR: .venv missing: run scripts/setup.sh first" >&2; exit 1; }
 JOBS="${HMB_BUILD_JOBS:-$(nproc)}"
-if [[ ! -f "build/$PRESET/CMakeCache.txt" ]]; then
-  cmake --preset "$PRESET"
-fi
+# Configured every time (seconds): a changed preset or option takes effect in an existing tree.
+cmake --preset "$PRESET"
 cmake --build --preset "$PRESET" -j "$JOBS" "$@"
 echo "[build] built build/$PRESET/src/hep-mlbench"
