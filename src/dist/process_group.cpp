@@ -324,10 +324,20 @@ std::unique_ptr<Communicator> connect(const LaunchInfo& launch, const ConnectOpt
   } catch (const std::exception& e) {
     std::string msg = e.what();
     if (auto nl = msg.find('\n'); nl != std::string::npos) msg.resize(nl);
+    // What to do depends on what failed: no usable network interface, or missing peers.
+    const bool no_interface = msg.find("Unable to find interface") != std::string::npos ||
+                              msg.find("Unable to find address") != std::string::npos;
+    const std::string hint =
+        no_interface
+            ? ". Gloo found no usable network interface: ranks on one node talk over the loopback (127.0.0.1), "
+              "which must be up (`ip link set lo up`; a fresh network namespace has it down); across nodes, set "
+              "GLOO_SOCKET_IFNAME to the interface the nodes share"
+        : launch.world == 1 ? ""
+                            : ". The other ranks did not all come: check that every rank was started with the same "
+                              "rendezvous";
     throw Error("dist: setting up the " + opts.backend + " process group for rank " + std::to_string(launch.rank) +
-                " of " + std::to_string(launch.world) + " at " + launch.rendezvous() + " failed (" + launch.launcher +
-                ", timeout " + timeout_text(opts.timeout) + "): " + msg +
-                ". The other ranks did not all come: check that every rank was started with the same rendezvous");
+                " of " + std::to_string(launch.world) + (launch.world > 1 ? " at " + launch.rendezvous() : "") +
+                " failed (" + launch.launcher + ", timeout " + timeout_text(opts.timeout) + "): " + msg + hint);
   }
   auto pg = c10::make_intrusive<c10d::ProcessGroup>(store, launch.rank, launch.world);
   const auto type = opts.backend == "gloo" ? c10d::ProcessGroup::BackendType::GLOO : c10d::ProcessGroup::BackendType::NCCL;
