@@ -12,6 +12,9 @@ python3 the GPU node has).
   gpu_check_report.py same A B                     exit 0 when two summaries are bit-identical
       in losses, accuracy and weights checksums; else print what differs and exit 1
   gpu_check_report.py oom SUMMARY_OR_LOG           exit 0 when the run died of device memory
+  gpu_check_report.py counters SUMMARY             one line on the hardware-counter figures:
+      achieved FLOP/s, cost model / counted, tensor-core FLOP and (Hopper) the warp-group MMA
+      share, flagging tensor totals that miss warp-group MMA; or why they are absent
   gpu_check_report.py entry-args YAML ENTRY [KEY=VALUE ...]
       print a HEPscore entry's args, one token a line (--key, value), KEY=VALUE replacing or
       adding one
@@ -143,6 +146,34 @@ def is_oom(path):
 
 
 # ------------------------------------------------------------------ HEPscore entry
+# Hopper's tensor-path op counts of warp-group MMA alone (information beside the totals).
+HGMMA_METRICS = ("sm__ops_path_tensor_op_hgmma_src_fp16.sum",
+                 "sm__ops_path_tensor_op_hgmma_src_bf16_dst_fp32.sum",
+                 "sm__ops_path_tensor_op_hgmma_src_tf32_dst_fp32.sum")
+
+
+def counters_line(summary):
+    st = summary["report"]["wl-stats"]
+    achieved = st["gpu_achieved_flop_per_s"]
+    if achieved["value"] is None:
+        return achieved.get("reason") or "not measured"
+    parts = ["{} FLOP/s achieved".format(fmt(achieved["value"])),
+             "cost model / counted {}".format(fmt(st["model_to_measured_flop"]["value"], "{:.3f}"))]
+    tensor = st["gpu_counted_tensor_flop"]["value"]
+    parts.append("tensor cores {} FLOP".format(fmt(tensor)))
+    metrics = st.get("gpu_counter_sample", {}).get("metrics", {})
+    gmma = [metrics[k] for k in HGMMA_METRICS if k in metrics]
+    if gmma:
+        g = sum(gmma)
+        t = tensor or 0.0
+        if g > t * (1 + 1e-6):
+            parts.append("WARNING: warp-group MMA alone counts {} FLOP, more than the tensor total: "
+                         "the tensor totals miss warp-group MMA".format(fmt(g)))
+        elif t > 0:
+            parts.append("{:.0%} of it by warp-group MMA".format(g / t))
+    return ", ".join(parts)
+
+
 def entry_args(yaml_path, entry):
     """The `args:` mapping of one benchmark entry of hepscore/hep-mlbench.yaml, read by
     indentation (the node's Python may lack PyYAML; the file is plain key: value lines)."""
@@ -292,6 +323,11 @@ def main(argv):
         for d in diffs:
             print(d)
         return 1 if diffs else 0
+    if cmd == "counters":
+        if len(args) != 1:
+            die("counters SUMMARY")
+        print(counters_line(load_json(args[0])))
+        return 0
     if cmd == "oom":
         return 0 if any(is_oom(p) for p in args) else 1
     if cmd == "entry-args":

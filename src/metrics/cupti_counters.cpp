@@ -6,56 +6,25 @@
 // here may throw into the trainer.
 //
 // Written against the CUDA 13.0 headers; it compiles and links, and has not yet run on a GPU.
+// Its host-API half (cupti_host.cpp) needs no GPU and is tested on the CPU for known chips.
 #include <cuda.h>
 #include <cuda_runtime_api.h>
 #include <cupti.h>
-#include <cupti_profiler_host.h>
 #include <cupti_profiler_target.h>
 #include <cupti_range_profiler.h>
 #include <cupti_target.h>
 
-#include <dlfcn.h>
-
 #include <cstdint>
-#include <filesystem>
 #include <vector>
 
+#include "metrics/cupti_host.hpp"
 #include "metrics/gpu_counters.hpp"
 
 namespace hmb::metrics {
 
 namespace {
 
-std::string result_text(CUptiResult r) {
-  const char* s = nullptr;
-  cuptiGetResultString(r, &s);
-  return s != nullptr ? s : "CUPTI error " + std::to_string(static_cast<int>(r));
-}
-
-CounterFailure failure_of(CUptiResult r) {
-  switch (r) {
-    case CUPTI_ERROR_INSUFFICIENT_PRIVILEGES:
-    case CUPTI_ERROR_VIRTUALIZED_DEVICE_INSUFFICIENT_PRIVILEGES: return CounterFailure::permission;
-    case CUPTI_ERROR_HARDWARE_BUSY:
-    case CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED:
-    case CUPTI_ERROR_OLD_PROFILER_API_INITIALIZED: return CounterFailure::busy;
-    case CUPTI_ERROR_NOT_SUPPORTED:
-    case CUPTI_ERROR_NOT_COMPATIBLE:
-    case CUPTI_ERROR_VIRTUALIZED_DEVICE_NOT_SUPPORTED:
-    case CUPTI_ERROR_CONFIDENTIAL_COMPUTING_NOT_SUPPORTED:
-    case CUPTI_ERROR_CMP_DEVICE_NOT_SUPPORTED:
-    case CUPTI_ERROR_MIG_DEVICE_NOT_SUPPORTED:
-    case CUPTI_ERROR_SLI_DEVICE_NOT_SUPPORTED:
-    case CUPTI_ERROR_WSL_DEVICE_NOT_SUPPORTED:
-    case CUPTI_ERROR_INVALID_CHIP_NAME: return CounterFailure::unsupported;
-    default: return CounterFailure::other;
-  }
-}
-
-// "" on success, else the figures' reason.
-std::string check(CUptiResult r, const std::string& what) {
-  return r == CUPTI_SUCCESS ? std::string() : counter_failure_reason(failure_of(r), what, result_text(r));
-}
+std::string check(CUptiResult r, const std::string& what) { return cupti_check(r, what); }
 
 // The current CUDA context, through the runtime's driver entry points (hep-mlbench does not link
 // the driver library itself: LibTorch loads it).
@@ -74,18 +43,6 @@ std::string current_context(CUcontext& ctx) {
   return "";
 }
 
-// CUPTI's host API loads libnvperf_host.so by name when it starts. The torch wheel keeps it
-// beside libcupti, a folder the loader may not search for a library that CUPTI opens itself:
-// loading it from there first lets CUPTI's lookup find the copy already loaded. When it is not
-// there, CUPTI looks as it would anyway and says so if it fails.
-void preload_nvperf_host() {
-  Dl_info info{};
-  if (dladdr(reinterpret_cast<void*>(&cuptiGetResultString), &info) == 0 || info.dli_fname == nullptr) return;
-  const auto candidate = std::filesystem::path(info.dli_fname).parent_path() / "libnvperf_host.so";
-  std::error_code ec;
-  if (std::filesystem::exists(candidate, ec)) dlopen(candidate.c_str(), RTLD_NOW | RTLD_GLOBAL);
-}
-
 class CuptiRangeSession final : public CounterSession {
  public:
   explicit CuptiRangeSession(int device) : device_(device) {}
@@ -94,7 +51,6 @@ class CuptiRangeSession final : public CounterSession {
 
   std::string open() override {
     if (auto why = current_context(ctx_); !why.empty()) return why;
-    preload_nvperf_host();
 
     CUpti_Profiler_Initialize_Params init{};
     init.structSize = CUpti_Profiler_Initialize_Params_STRUCT_SIZE;
@@ -118,59 +74,10 @@ class CuptiRangeSession final : public CounterSession {
     if (auto why = check(cuptiProfilerGetCounterAvailability(&avail), "reading counter availability"); !why.empty())
       return why;
 
-    CUpti_Profiler_Host_Initialize_Params host{};
-    host.structSize = CUpti_Profiler_Host_Initialize_Params_STRUCT_SIZE;
-    host.profilerType = CUPTI_PROFILER_TYPE_RANGE_PROFILER;
-    host.pChipName = chip_.c_str();
-    host.pCounterAvailabilityImage = availability_.data();
-    if (auto why = check(cuptiProfilerHostInitialize(&host), "initialising the host API for chip " + chip_);
-        !why.empty())
-      return why;
-    host_ = host.pHostObject;
-
-    // The metrics this chip has; a missing optional one is left out and named in the report.
-    for (const auto& m : counter_metrics()) {
-      CUpti_Profiler_Host_GetMetricProperties_Params props{};
-      props.structSize = CUpti_Profiler_Host_GetMetricProperties_Params_STRUCT_SIZE;
-      props.pHostObject = host_;
-      props.pMetricName = m.name;
-      const CUptiResult r = cuptiProfilerHostGetMetricProperties(&props);
-      if (r == CUPTI_SUCCESS) {
-        names_.push_back(m.name);
-      } else if (m.required) {
-        return check(r, std::string("metric ") + m.name + " on chip " + chip_);
-      } else {
-        missing_.push_back(m.name);
-      }
-    }
-
-    CUpti_Profiler_Host_ConfigAddMetrics_Params add{};
-    add.structSize = CUpti_Profiler_Host_ConfigAddMetrics_Params_STRUCT_SIZE;
-    add.pHostObject = host_;
-    add.ppMetricNames = names_.data();
-    add.numMetrics = names_.size();
-    if (auto why = check(cuptiProfilerHostConfigAddMetrics(&add), "adding the metrics"); !why.empty()) return why;
-
-    CUpti_Profiler_Host_GetConfigImageSize_Params size{};
-    size.structSize = CUpti_Profiler_Host_GetConfigImageSize_Params_STRUCT_SIZE;
-    size.pHostObject = host_;
-    if (auto why = check(cuptiProfilerHostGetConfigImageSize(&size), "sizing the configuration"); !why.empty())
-      return why;
-    config_.resize(size.configImageSize);
-    CUpti_Profiler_Host_GetConfigImage_Params image{};
-    image.structSize = CUpti_Profiler_Host_GetConfigImage_Params_STRUCT_SIZE;
-    image.pHostObject = host_;
-    image.configImageSize = config_.size();
-    image.pConfigImage = config_.data();
-    if (auto why = check(cuptiProfilerHostGetConfigImage(&image), "making the configuration"); !why.empty())
-      return why;
-
-    CUpti_Profiler_Host_GetNumOfPasses_Params passes{};
-    passes.structSize = CUpti_Profiler_Host_GetNumOfPasses_Params_STRUCT_SIZE;
-    passes.configImageSize = config_.size();
-    passes.pConfigImage = config_.data();
-    if (auto why = check(cuptiProfilerHostGetNumOfPasses(&passes), "counting the passes"); !why.empty()) return why;
-    passes_ = static_cast<int>(passes.numOfPasses);
+    if (auto why = host_.open(chip_, availability_.data()); !why.empty()) return why;
+    config_ = host_.config();
+    names_ = host_.selection().names;
+    passes_ = host_.passes();
 
     CUpti_RangeProfiler_Enable_Params enable{};
     enable.structSize = CUpti_RangeProfiler_Enable_Params_STRUCT_SIZE;
@@ -260,21 +167,7 @@ class CuptiRangeSession final : public CounterSession {
       return why;
     if (info.numTotalRanges < 1) return "CUPTI: the counter data holds no range";
 
-    std::vector<double> values(names_.size(), 0.0);
-    CUpti_Profiler_Host_EvaluateToGpuValues_Params eval{};
-    eval.structSize = CUpti_Profiler_Host_EvaluateToGpuValues_Params_STRUCT_SIZE;
-    eval.pHostObject = host_;
-    eval.pCounterDataImage = counter_data_.data();
-    eval.counterDataImageSize = counter_data_.size();
-    eval.rangeIndex = 0;
-    eval.ppMetricNames = names_.data();
-    eval.numMetrics = names_.size();
-    eval.pMetricValues = values.data();
-    if (auto why = check(cuptiProfilerHostEvaluateToGpuValues(&eval), "evaluating the metrics"); !why.empty())
-      return why;
-    out.values.clear();
-    for (size_t i = 0; i < names_.size(); ++i) out.values[names_[i]] = values[i];
-    out.missing = missing_;
+    if (auto why = host_.evaluate(counter_data_, out); !why.empty()) return why;
     close();
     return "";
   }
@@ -287,13 +180,6 @@ class CuptiRangeSession final : public CounterSession {
       disable.pRangeProfilerObject = profiler_;
       cuptiRangeProfilerDisable(&disable);
       profiler_ = nullptr;
-    }
-    if (host_ != nullptr) {
-      CUpti_Profiler_Host_Deinitialize_Params deinit{};
-      deinit.structSize = CUpti_Profiler_Host_Deinitialize_Params_STRUCT_SIZE;
-      deinit.pHostObject = host_;
-      cuptiProfilerHostDeinitialize(&deinit);
-      host_ = nullptr;
     }
     if (profiler_initialised_) {
       CUpti_Profiler_DeInitialize_Params deinit{};
@@ -309,8 +195,7 @@ class CuptiRangeSession final : public CounterSession {
   std::string chip_;
   std::vector<std::uint8_t> availability_, config_, counter_data_;
   std::vector<const char*> names_;
-  std::vector<std::string> missing_;
-  CUpti_Profiler_Host_Object* host_ = nullptr;
+  CounterHost host_;  // the metrics, the configuration and the evaluation (cupti_host.cpp)
   CUpti_RangeProfiler_Object* profiler_ = nullptr;
   int passes_ = 1;
 };

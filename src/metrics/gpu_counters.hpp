@@ -30,14 +30,29 @@ namespace hmb::metrics {
 // What a counter measures, for the FLOP arithmetic.
 enum class CounterKind { time, fp32_add, fp32_mul, fp32_fma, half_add, half_mul, half_fma, tensor_ops, info };
 
+// One quantity read from the counters. `names`: CUPTI (Perfworks) metric names with their
+// roll-up, in order of preference: the first one the chip has is read (chips name the same
+// quantity differently, e.g. Hopper's tensor path from FP16 has no dst_fp32 variant).
 struct CounterMetric {
-  const char* name;   // CUPTI (Perfworks) metric name, with its roll-up
+  std::vector<const char*> names;
   CounterKind kind;
-  bool required;      // without it there is no figure; an optional one the chip lacks is left out
+  bool required;  // without it there is no figure; an optional one the chip lacks is left out
 };
 
 // The metrics hep-mlbench reads, in order.
 const std::vector<CounterMetric>& counter_metrics();
+
+// Which metric names to read on a chip, given which names it has (`has`): for each quantity the
+// first of its names the chip has; a quantity without any goes to `missing` (its names joined
+// by " or "). `required_missing` names the first required quantity the chip lacks (empty when
+// none); then the counters cannot give a figure.
+struct CounterSelection {
+  std::vector<const char*> names;
+  std::vector<std::string> missing;
+  std::string required_missing;
+};
+template <class Has>
+CounterSelection select_counter_metrics(Has&& has);
 
 // One range's values: metric name → value (sums over the whole GPU). Metrics the chip lacks are
 // missing from `values` and named in `missing`.
@@ -147,5 +162,25 @@ struct CounterFigures {
   Figure model_to_measured_flop = Figure::absent("ratio", "not measured");
 };
 CounterFigures counter_figures(const CounterOutcome& o, double flop_per_event, int ranks, const Figure& peak_flop_per_s);
+
+template <class Has>
+CounterSelection select_counter_metrics(Has&& has) {
+  CounterSelection sel;
+  for (const auto& m : counter_metrics()) {
+    const char* found = nullptr;
+    std::string all;
+    for (const char* n : m.names) {
+      if (found == nullptr && has(n)) found = n;
+      all += (all.empty() ? "" : " or ") + std::string(n);
+    }
+    if (found != nullptr) {
+      sel.names.push_back(found);
+    } else {
+      sel.missing.push_back(all);
+      if (m.required && sel.required_missing.empty()) sel.required_missing = all;
+    }
+  }
+  return sel;
+}
 
 }  // namespace hmb::metrics

@@ -107,13 +107,59 @@ TEST_CASE("utilisation counters: counts to FLOP and range time", "[metrics][coun
   CHECK_FALSE(f.has_tensor);
   CHECK_FALSE(counter_range_seconds(fp32_only));
 
-  // Every metric read is named once; the FP32 and time counters are required.
+  // Every metric name appears once; the FP32 and time counters are required.
   std::vector<std::string> names;
   for (const auto& m : counter_metrics()) {
-    CHECK(std::find(names.begin(), names.end(), m.name) == names.end());
-    names.emplace_back(m.name);
+    REQUIRE_FALSE(m.names.empty());
+    for (const char* n : m.names) {
+      CHECK(std::find(names.begin(), names.end(), n) == names.end());
+      names.emplace_back(n);
+    }
     if (m.kind == CounterKind::time || m.kind == CounterKind::fp32_fma) CHECK(m.required);
   }
+}
+
+TEST_CASE("utilisation counters: a quantity is read under the first name the chip has", "[metrics][counters]") {
+  const std::string fp16_ampere = "sm__ops_path_tensor_src_fp16_dst_fp32.sum";
+  const std::string fp16_hopper = "sm__ops_path_tensor_src_fp16.sum";
+  const auto has_name = [](const CounterSelection& s, const std::string& n) {
+    return std::find(s.names.begin(), s.names.end(), n) != s.names.end();
+  };
+
+  // A chip with every name: the first of each quantity, one name per quantity.
+  const auto all = select_counter_metrics([](const char*) { return true; });
+  CHECK(all.names.size() == counter_metrics().size());
+  CHECK(all.missing.empty());
+  CHECK(all.required_missing.empty());
+  CHECK(has_name(all, fp16_ampere));
+  CHECK_FALSE(has_name(all, fp16_hopper));
+
+  // A Hopper-like chip: no FP16-to-FP32 tensor name, the FP16 one instead; no quantity is lost.
+  const auto hopper = select_counter_metrics([&](const char* n) { return n != fp16_ampere; });
+  CHECK(has_name(hopper, fp16_hopper));
+  CHECK_FALSE(has_name(hopper, fp16_ampere));
+  CHECK(hopper.names.size() == counter_metrics().size());
+  CHECK(hopper.missing.empty());
+
+  // Neither FP16 tensor name: that quantity is missing, named by both, and not required.
+  const auto neither =
+      select_counter_metrics([&](const char* n) { return n != fp16_ampere && n != fp16_hopper; });
+  REQUIRE(neither.missing.size() == 1);
+  CHECK(neither.missing[0] == fp16_ampere + " or " + fp16_hopper);
+  CHECK(neither.required_missing.empty());
+
+  // Without the FFMA count there is no FP32 figure: the selection says which metric is lacking.
+  const std::string ffma = "smsp__sass_thread_inst_executed_op_ffma_pred_on.sum";
+  const auto no_ffma = select_counter_metrics([&](const char* n) { return n != ffma; });
+  CHECK(no_ffma.required_missing == ffma);
+
+  // The values of a Hopper-like selection count the FP16 tensor math under its own name.
+  CounterValues v;
+  v.values = {{"smsp__sass_thread_inst_executed_op_ffma_pred_on.sum", 1}, {fp16_hopper, 40},
+              {"sm__ops_path_tensor_op_hgmma_src_fp16.sum", 30}};
+  const auto f = counted_flop(v);
+  CHECK(f.tensor == Approx(40));  // the HGMMA share is information, already inside the total
+  CHECK(f.total() == Approx(42));
 }
 
 TEST_CASE("utilisation counters: which timed steps a sample covers", "[metrics][counters]") {

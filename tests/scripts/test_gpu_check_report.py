@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""scripts/gpu_check_report.py's reading of the hardware-counter figures, on made-up reports:
+absent figures give their reason; Hopper's warp-group MMA share is stated, and a tensor total
+smaller than the warp-group MMA count alone is flagged (the totals would then miss wgmma).
+
+usage: test_gpu_check_report.py
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SCRIPT = os.path.join(ROOT, "scripts", "gpu_check_report.py")
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+import gpu_check_report as r  # noqa: E402
+
+
+def fig(v, unit, reason=None):
+    f = {"value": v, "unit": unit}
+    if v is None:
+        f["reason"] = reason
+    return f
+
+
+def report(achieved, ratio, tensor, metrics, reason="no GPU"):
+    return {"report": {"wl-stats": {
+        "gpu_achieved_flop_per_s": fig(achieved, "FLOP/s", reason),
+        "model_to_measured_flop": fig(ratio, "ratio", reason),
+        "gpu_counted_tensor_flop": fig(tensor, "FLOP", reason),
+        "gpu_counter_sample": {"metrics": metrics},
+    }}}
+
+
+# absent: the reason, as the report gives it
+line = r.counters_line(report(None, None, None, {}, reason="no GPU"))
+assert line == "no GPU", line
+
+# an A100-like run: no warp-group MMA counters, no share stated
+line = r.counters_line(report(2.5e13, 1.04, 8e11, {"sm__ops_path_tensor_src_bf16_dst_fp32.sum": 8e11}))
+assert "2.5e+13 FLOP/s achieved" in line and "cost model / counted 1.040" in line, line
+assert "tensor cores 8e+11 FLOP" in line, line
+assert "warp-group" not in line, line
+
+# a Hopper run whose totals include warp-group MMA: its share
+hop = {"sm__ops_path_tensor_src_bf16_dst_fp32.sum": 1e12,
+       "sm__ops_path_tensor_op_hgmma_src_bf16_dst_fp32.sum": 7.5e11,
+       "sm__ops_path_tensor_op_hgmma_src_fp16.sum": 0.0}
+line = r.counters_line(report(4e14, 0.98, 1e12, hop))
+assert "75% of it by warp-group MMA" in line, line
+assert "WARNING" not in line, line
+
+# totals that miss warp-group MMA: flagged
+line = r.counters_line(report(4e14, 3.9, 2e11, hop))
+assert "WARNING" in line and "miss warp-group MMA" in line, line
+
+# the command line: one summary file in, the line out; a missing file is an error naming it
+with tempfile.TemporaryDirectory() as d:
+    path = os.path.join(d, "hep-mlbench_summary.json")
+    with open(path, "w") as f:
+        json.dump(report(4e14, 0.98, 1e12, hop), f)
+    out = subprocess.run([sys.executable, SCRIPT, "counters", path], capture_output=True, text=True)
+    assert out.returncode == 0 and "75% of it by warp-group MMA" in out.stdout, out
+    gone = os.path.join(d, "none.json")
+    out = subprocess.run([sys.executable, SCRIPT, "counters", gone], capture_output=True, text=True)
+    assert out.returncode != 0 and gone in out.stderr, out
+
+print("gpu_check_report counters: ok")
