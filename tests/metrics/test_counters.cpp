@@ -10,16 +10,13 @@
 #include "metrics/gpu_counters.hpp"
 #include "metrics/utilisation.hpp"
 
+#include "fakes.hpp"
+
 using namespace hmb::metrics;
+using hmb::metrics::testing::FakeClock;
+using hmb::metrics::testing::NoDevice;
 
 namespace {
-struct FakeClock final : Clock {
-  double t = 0;
-  double now() override { return t; }
-};
-struct NoDevice final : DeviceSync {
-  void synchronize() override {}
-};
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 

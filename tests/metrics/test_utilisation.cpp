@@ -14,17 +14,11 @@
 #include "metrics/utilisation.hpp"
 #include "util/error.hpp"
 
-using namespace hmb::metrics;
+#include "fakes.hpp"
 
-namespace {
-struct FakeClock final : Clock {
-  double t = 0;
-  double now() override { return t; }
-};
-struct NoDevice final : DeviceSync {
-  void synchronize() override {}
-};
-}  // namespace
+using namespace hmb::metrics;
+using hmb::metrics::testing::FakeClock;
+using hmb::metrics::testing::NoDevice;
 
 TEST_CASE("formulas: model FLOP/s, MFU, matrix-product FLOP", "[metrics][formulas]") {
   // 3 GFLOP per event at 20 events/s = 60 GFLOP/s; against a 240 GFLOP/s peak: 25 %.

@@ -2,16 +2,20 @@
 // as a GPU does: boundaries must wait for queued work before reading the clock.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <optional>
+
+#include "metrics/device_memory.hpp"
 #include "metrics/timeline.hpp"
 #include "metrics/window.hpp"
 
+#include "fakes.hpp"
+
 using namespace hmb::metrics;
+using hmb::metrics::testing::FakeClock;
+using hmb::metrics::testing::NoDevice;
 
 namespace {
-struct FakeClock final : Clock {
-  double t = 0;
-  double now() override { return t; }
-};
 
 // Work is queued with enqueue(seconds): the device finishes it after what it already holds,
 // while the host goes on at once. synchronize() moves the clock to when the device is done.
@@ -162,4 +166,59 @@ TEST_CASE("timeline: seconds between marks, released marks are refused", "[metri
   const auto x = host->mark();
   clock.t = 7.0;
   CHECK(host->seconds(x, host->mark()) == Approx(3.0));
+}
+
+TEST_CASE("window: peak device memory is read at each pause and at the end, validation left out", "[metrics][window]") {
+  FakeClock clock;
+  NoDevice device;
+  // The allocator's peak since its last reset: the test sets what the steps use.
+  double peak_since_reset = 0;
+  int resets = 0;
+  const auto reset = [&](int dev) {
+    CHECK(dev == 3);
+    ++resets;
+    peak_since_reset = 0;
+  };
+  const auto peak = [&](int) { return std::optional<double>(peak_since_reset); };
+  const auto use = [&](double mb) { peak_since_reset = std::max(peak_since_reset, mb); };
+
+  SECTION("a run that ends after its last validation (the window is paused)") {
+    TimedWindow w(clock, device, 1);
+    DeviceMemoryMeter meter(3, reset, peak);
+    w.add_observer(&meter);
+    use(900);  // warm-up: one-off allocations
+    w.before_step(0);
+    w.before_step(1);  // opens: the warm-up peak is dropped
+    use(400);
+    w.pause();
+    use(2000);  // validation
+    w.resume();
+    use(500);
+    w.pause();  // the last epoch's validation follows; the trainer ends the window paused
+    use(3000);
+    w.end();
+    REQUIRE(meter.peak_mb());
+    CHECK(*meter.peak_mb() == Approx(500));
+    CHECK(resets == 2);
+  }
+  SECTION("a run that ends while the window is open") {
+    TimedWindow w(clock, device, 0);
+    DeviceMemoryMeter meter(3, reset, peak);
+    w.add_observer(&meter);
+    w.before_step(0);
+    use(700);
+    w.end();
+    REQUIRE(meter.peak_mb());
+    CHECK(*meter.peak_mb() == Approx(700));
+  }
+  SECTION("on the CPU nothing is read") {
+    TimedWindow w(clock, device, 0);
+    DeviceMemoryMeter meter(-1, reset, peak);
+    w.add_observer(&meter);
+    w.before_step(0);
+    use(700);
+    w.end();
+    CHECK_FALSE(meter.peak_mb());
+    CHECK(resets == 0);
+  }
 }
