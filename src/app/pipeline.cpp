@@ -219,9 +219,7 @@ TrainingOutcome run_training(const config::RunConfig& requested, const dist::Lau
   std::unique_ptr<dist::Communicator> comm_owner;
   if (launch.multi_rank() || cfg.dist_backend != "auto") {
     dist::ConnectOptions co;
-    co.backend = cfg.dist_backend == "auto" ? (device.is_cuda() ? "nccl" : "gloo") : cfg.dist_backend;
-    require(co.backend != "nccl" || device.is_cuda(),
-            "option --dist-backend: nccl needs GPUs; CPU ranks use gloo (--dist-backend auto)");
+    co.backend = dist::choose_backend(cfg.dist_backend, device.is_cuda());
     co.device_index = device.is_cuda() ? device.index() : -1;
     co.timeout = std::chrono::milliseconds(static_cast<long long>(cfg.dist_timeout * 1000));
     comm_owner = dist::connect(launch, co);

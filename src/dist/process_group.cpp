@@ -300,6 +300,15 @@ c10::intrusive_ptr<c10d::Backend> make_gloo(const c10::intrusive_ptr<c10d::Store
 
 }  // namespace
 
+std::string choose_backend(const std::string& option, bool cuda) {
+  if (option == "auto") return cuda ? "nccl" : "gloo";
+  require(option != "nccl" || cuda, "option --dist-backend: nccl needs GPUs; CPU ranks use gloo (--dist-backend auto)");
+  require(option != "gloo" || !cuda,
+          "option --dist-backend: gloo carries CPU tensors only, and this run trains on a GPU: use nccl "
+          "(--dist-backend auto), or train on the CPU with --gpus cpu");
+  return option;
+}
+
 bool backend_available(const std::string& backend) {
   if (backend == "gloo") return true;
   if (backend == "nccl") return nccl_backend_built();

@@ -22,6 +22,12 @@ struct ConnectOptions {
 // cannot be reached in time.
 std::unique_ptr<Communicator> connect(const LaunchInfo& launch, const ConnectOptions& opts);
 
+// The backend for `--dist-backend OPTION` ("auto", "gloo", "nccl") on a rank that trains on a GPU
+// (`cuda`) or on the CPU: auto picks nccl on GPUs and gloo on CPUs. Throws hmb::Error for a pair
+// that cannot work: nccl without a GPU, or gloo with one (hep-mlbench's Gloo group carries CPU
+// tensors only; its gradients live on the GPU).
+std::string choose_backend(const std::string& option, bool cuda);
+
 // Whether this build can train on several ranks with `backend` ("gloo", "nccl").
 bool backend_available(const std::string& backend);
 

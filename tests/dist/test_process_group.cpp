@@ -129,3 +129,14 @@ TEST_CASE("process group: a rank that never comes is an error naming the rendezv
   CHECK_THROWS_WITH(connect(rank_of(0, 2, file), o), Catch::Contains(file) && Catch::Contains("rank 0 of 2"));
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(30));
 }
+
+TEST_CASE("process group: the backend for a GPU or a CPU rank, and the pairs that cannot work", "[dist]") {
+  CHECK(hmb::dist::choose_backend("auto", true) == "nccl");
+  CHECK(hmb::dist::choose_backend("auto", false) == "gloo");
+  CHECK(hmb::dist::choose_backend("nccl", true) == "nccl");
+  CHECK(hmb::dist::choose_backend("gloo", false) == "gloo");
+  CHECK_THROWS_WITH(hmb::dist::choose_backend("nccl", false), Catch::Contains("nccl needs GPUs"));
+  // Gloo's group holds CPU tensors only: on a GPU rank it would fail at the first all-reduce.
+  CHECK_THROWS_WITH(hmb::dist::choose_backend("gloo", true),
+                    Catch::Contains("gloo carries CPU tensors only") && Catch::Contains("--gpus cpu"));
+}
