@@ -68,6 +68,9 @@ class CuptiActivity final : public GpuActivity {
     return why_;
   }
 
+  // Enabling the record kinds costs time (the first time most): done before the window's clock
+  // is read; records from before the window's edge are clipped away.
+  void prepare() override { enable(); }
   void begin(double t) override { open(t); }
   void resume(double t) override { open(t); }
   void pause(double t) override { close(t); }
@@ -93,8 +96,8 @@ class CuptiActivity final : public GpuActivity {
   }
 
  private:
-  void open(double host_t) {
-    if (!unavailable().empty()) return;
+  void enable() {
+    if (!unavailable().empty() || enabled_) return;
     for (auto kind : kKinds) {
       const CUptiResult r = cuptiActivityEnable(kind);
       if (r != CUPTI_SUCCESS) {
@@ -105,6 +108,12 @@ class CuptiActivity final : public GpuActivity {
         return;
       }
     }
+    enabled_ = true;
+  }
+
+  void open(double host_t) {
+    enable();  // where prepare() was not called
+    if (!unavailable().empty()) return;
     // The device clock against the host's (the window's SteadyClock), read back to back; the
     // window's edges are then the host's, on the device clock, so that the busy fraction is
     // over the same time as the throughput.
@@ -132,6 +141,7 @@ class CuptiActivity final : public GpuActivity {
 
   void disable() {
     for (auto kind : kKinds) cuptiActivityDisable(kind);
+    enabled_ = false;
   }
 
   double to_host(std::int64_t ns) const { return static_cast<double>(ns - offset_ns_) / 1e9; }
@@ -183,6 +193,7 @@ class CuptiActivity final : public GpuActivity {
 
   bool keep_trace_ = false;
   bool registered_ = false;
+  bool enabled_ = false;  // the record kinds are enabled
   std::string why_;
   ActivityAccumulator acc_;
   std::vector<ActivityRecord> trace_;

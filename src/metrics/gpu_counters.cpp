@@ -134,7 +134,11 @@ void CounterSampler::fail(const std::string& why) {
   session_.reset();  // gives the profiler back now
 }
 
-void CounterSampler::begin(double /*t*/) {
+void CounterSampler::begin(double /*t*/) { prepare(); }
+
+void CounterSampler::prepare() {
+  // CUPTI's profiler set-up (the host library, the configuration image, enabling the range
+  // profiler) takes a while: done before the window's clock starts.
   if (opened_ || !session_ || !why_.empty()) return;
   const auto why = session_->open();
   if (!why.empty()) return fail(why);

@@ -122,7 +122,8 @@ class CounterSampler final : public WindowObserver {
  public:
   // `session` null: nothing is read and every figure says `why`.
   CounterSampler(std::unique_ptr<CounterSession> session, CounterPlan plan, std::string why = "");
-  void begin(double t) override;
+  void prepare() override;           // opens the session (once), outside the timed window
+  void begin(double t) override;      // opens it here if prepare() was not called
   void step_begins(std::int64_t step) override;
   void step(const StepSample& s) override;
   void pause(double t) override;

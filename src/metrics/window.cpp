@@ -14,6 +14,7 @@ TimedWindow::TimedWindow(Clock& clock, DeviceSync& device, std::int64_t warmup_s
 bool TimedWindow::before_step(std::int64_t steps_done) {
   bool opened = false;
   if (state_ == State::not_begun && steps_done >= warmup_) {
+    for (auto* o : observers_) o->prepare();
     device_.synchronize();  // the warm-up's queued work ends before the window starts
     const double t = clock_.now();
     state_ = State::open;
@@ -43,6 +44,8 @@ void TimedWindow::pause() {
 
 void TimedWindow::resume() {
   if (state_ != State::paused) return;
+  for (auto* o : observers_) o->prepare();
+  device_.synchronize();  // validation's queued work ends before the window goes on
   const double t = clock_.now();
   state_ = State::open;
   for (auto* o : observers_) o->resume(t);

@@ -46,6 +46,9 @@ struct StepSample {
 class WindowObserver {
  public:
   virtual ~WindowObserver() = default;
+  // The window is about to open or resume: set-up whose cost must stay out of the timed window
+  // (called before the device is synchronised and the clock read for begin or resume).
+  virtual void prepare() {}
   virtual void begin(double /*t*/) {}
   // A timed step is about to begin (global index, from 1): called before each step while the
   // window is open, on the training thread, before the step's work is queued.
@@ -64,13 +67,14 @@ class TimedWindow {
   void add_observer(WindowObserver* o) { observers_.push_back(o); }
 
   // Called before every training step with the number of steps already done: opens the window
-  // (synchronise, then begin) once the warm-up steps are done, then, while open, tells the
+  // (prepare, synchronise, then begin) once the warm-up steps are done, then, while open, tells the
   // observers that step `steps_done + 1` begins. True when it opened now.
   bool before_step(std::int64_t steps_done);
   // Samples of finished steps (in order; they may arrive late, but before the next boundary).
   void step(const StepSample& s);
   void skipped(const StepSample& s);
-  // Around validation: synchronise, then pause; resume. No-ops unless open / paused.
+  // Around validation: synchronise, then pause; prepare, synchronise, then resume. No-ops unless
+  // open / paused.
   void pause();
   void resume();
   // The end of training: synchronise and close (once; a window never opened stays unopened).

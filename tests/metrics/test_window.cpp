@@ -222,3 +222,45 @@ TEST_CASE("window: peak device memory is read at each pause and at the end, vali
     CHECK(resets == 0);
   }
 }
+
+TEST_CASE("window: set-up done in prepare() stays out of the timed window", "[metrics][window]") {
+  // An observer whose set-up takes 5 s (as CUPTI's profiler set-up may take a while).
+  struct SlowSetup final : WindowObserver {
+    explicit SlowSetup(FakeClock& c) : clock(c) {}
+    FakeClock& clock;
+    int prepared = 0;
+    double begun_at = -1, resumed_at = -1;
+    void prepare() override {
+      ++prepared;
+      clock.t += 5;
+    }
+    void begin(double t) override { begun_at = t; }
+    void resume(double t) override { resumed_at = t; }
+  };
+  FakeClock clock;
+  FakeDevice device(clock);
+  TimedWindow w(clock, device, 1);
+  ThroughputMeter meter;
+  SlowSetup setup(clock);
+  w.add_observer(&setup);
+  w.add_observer(&meter);
+
+  w.before_step(0);
+  device.enqueue(1);  // the warm-up step
+  w.before_step(1);   // opens: prepare (5 s), synchronise, then the clock
+  CHECK(setup.prepared == 1);
+  CHECK(setup.begun_at == Approx(clock.t));
+  device.enqueue(2);
+  w.step(sample(2, 10, 2, true));
+  w.pause();
+  device.enqueue(4);  // validation, still queued when training resumes
+  w.resume();         // prepare again, then wait for validation, then the clock
+  CHECK(setup.prepared == 2);
+  CHECK(setup.resumed_at == Approx(clock.t));
+  device.enqueue(3);
+  w.step(sample(3, 10, 3, true));
+  w.end();
+  // Only the two timed steps' device time: neither set-up nor validation.
+  CHECK(meter.seconds() == Approx(5.0));
+  CHECK(meter.events() == 20);
+}
