@@ -400,8 +400,11 @@ a, b = (json.load(open(p))["report"]["wl-stats"] for p in sys.argv[1:3])
 d = b.get("data_parallel", {})
 same = a["final_weights_checksum"] == b["final_weights_checksum"]
 t = (d.get("allreduce_time_per_step") or {}).get("value")
+c = (b.get("gpu_communication_time") or {}).get("value")
+steps = (b.get("step_time") or {}).get("count")
 print(int(same), "backend", d.get("backend"), "world", d.get("world_size"), "all-reduce per step",
-      "-" if t is None else f"{t * 1e3:.2f} ms")' "$(summary_of determinism-a)" "$(summary_of dp-1rank)")
+      f"{t * 1e3:.2f} ms (host)" if t is not None else
+      f"{c / steps * 1e3:.3f} ms (NCCL kernels, CUPTI)" if c is not None and steps else "-")' "$(summary_of determinism-a)" "$(summary_of dp-1rank)")
   if ((dp_same)); then
     record dp-1rank pass $((SECONDS - t)) "$dp_line; weights identical to the run without a communicator"
   else

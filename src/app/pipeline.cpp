@@ -142,6 +142,10 @@ void gather_ranks(train::RunResult& r, dist::Communicator& comm) {
   d.comm_s_per_step = comm_sum / world;
   d.exposed_comm_s_per_step = exposed_sum / world;
   d.exposed_comm_fraction = exposed_frac / world;
+  if (comm.backend() == "nccl")
+    d.comm_time_absent =
+        "not measured with NCCL: its all-reduces finish on the GPU after the host has moved on, so host clocks "
+        "see only their launch; gpu_communication_time (CUPTI) is the device time of NCCL's kernels";
   d.comm_bytes_per_step = step_s.empty() ? 0 : bytes / static_cast<double>(step_s.size());
   // The job's throughput: all ranks' trained events over the longest timed window.
   if (window_max > 0) r.events_per_s = static_cast<double>(r.timed_events) / window_max;

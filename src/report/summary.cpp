@@ -80,14 +80,19 @@ json run_info_block(const RunInfo& info) {
 
 // How the ranks trained together (docs/report.md, "Data-parallel training").
 json data_parallel_block(const train::DistRecord& d) {
+  const bool timed = d.comm_time_absent.empty();
+  // A communication time, or null with the reason where host clocks cannot time it (NCCL).
+  const auto comm_figure = [&](double v, const char* unit) {
+    return timed ? figure(v, unit) : json{{"value", nullptr}, {"unit", unit}, {"reason", d.comm_time_absent}};
+  };
   json ranks = json::array();
   for (const auto& r : d.ranks)
     ranks.push_back({{"rank", r.rank},
                      {"events_per_s", r.events_per_s},
                      {"timed_s", r.timed_s},
                      {"step_s_median", r.step_s_median},
-                     {"comm_s", r.comm_s},
-                     {"exposed_comm_s", r.exposed_comm_s},
+                     {"comm_s", timed ? json(r.comm_s) : json(nullptr)},
+                     {"exposed_comm_s", timed ? json(r.exposed_comm_s) : json(nullptr)},
                      {"data_wait_fraction", r.data_wait_fraction},
                      {"peak_host_memory_mb", r.peak_rss_mb}});
   return {{"launcher", d.launcher},
@@ -101,9 +106,9 @@ json data_parallel_block(const train::DistRecord& d) {
           {"lr_scaling", d.lr_scaling},
           {"lr", d.lr},
           {"allreduce_bytes_per_step", figure(d.comm_bytes_per_step, "bytes")},
-          {"allreduce_time_per_step", figure(d.comm_s_per_step, "s")},
-          {"exposed_comm_time_per_step", figure(d.exposed_comm_s_per_step, "s")},
-          {"exposed_comm_fraction", figure(d.exposed_comm_fraction, "fraction")},
+          {"allreduce_time_per_step", comm_figure(d.comm_s_per_step, "s")},
+          {"exposed_comm_time_per_step", comm_figure(d.exposed_comm_s_per_step, "s")},
+          {"exposed_comm_fraction", comm_figure(d.exposed_comm_fraction, "fraction")},
           {"step_time_spread", figure(d.step_time_spread, "fraction")},
           {"scaling_baseline", figure(d.baseline_events_per_s, "events/s")},
           {"scaling_efficiency", figure(d.scaling_efficiency, "fraction")},

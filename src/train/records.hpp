@@ -77,6 +77,9 @@ struct DistRecord {
   double comm_s_per_step = 0;     // mean over ranks and timed steps
   double exposed_comm_s_per_step = 0;
   double exposed_comm_fraction = 0;  // exposed communication / step time (mean over ranks)
+  // Why the communication times above are not measured (empty when they are): NCCL completes
+  // its collectives on the GPU after the host has moved on, so host clocks cannot time them.
+  std::string comm_time_absent;
   double step_time_spread = 0;    // (slowest - fastest) / slowest of the ranks' median step times
   std::optional<double> baseline_events_per_s;  // --scaling-baseline: one rank's events/s
   std::optional<double> scaling_efficiency;     // events/s / (world x baseline)

@@ -71,3 +71,32 @@ TEST_CASE("summary: utilisation figures with units, absent ones with their reaso
   CHECK(st["gpu_top_kernels"][0]["time_s"] == 1.5);
   CHECK(st["gpu_top_kernels"][0]["count"] == 10);
 }
+
+TEST_CASE("summary: communication times are null with their reason where host clocks cannot time them",
+          "[report]") {
+  auto run = sample_run();
+  run.dist.backend = "gloo";
+  run.dist.comm_s_per_step = 0.002;
+  run.dist.exposed_comm_s_per_step = 0.001;
+  run.dist.exposed_comm_fraction = 0.1;
+  hmb::train::RankRecord rank;
+  rank.comm_s = 0.002;
+  run.dist.ranks.push_back(rank);
+  auto d = hmb::report::make_summary(run, {})["report"]["wl-stats"]["data_parallel"];
+  CHECK(d["allreduce_time_per_step"]["value"] == 0.002);
+  CHECK(d["exposed_comm_fraction"]["value"] == 0.1);
+  CHECK(d["per_rank"][0]["comm_s"] == 0.002);
+
+  run.dist.backend = "nccl";
+  run.dist.comm_time_absent = "not measured with NCCL";
+  d = hmb::report::make_summary(run, {})["report"]["wl-stats"]["data_parallel"];
+  for (const char* key : {"allreduce_time_per_step", "exposed_comm_time_per_step", "exposed_comm_fraction"}) {
+    INFO(key);
+    CHECK(d[key]["value"].is_null());
+    CHECK(d[key]["reason"] == "not measured with NCCL");
+    CHECK_FALSE(d[key]["unit"].get<std::string>().empty());
+  }
+  CHECK(d["per_rank"][0]["comm_s"].is_null());
+  CHECK(d["per_rank"][0]["exposed_comm_s"].is_null());
+  CHECK(d["allreduce_bytes_per_step"]["value"].is_number());  // the bytes are known all the same
+}
