@@ -174,7 +174,11 @@ Batch assemble_batch(const EventTable& t, const std::vector<std::int64_t>& ids, 
     std::memcpy(x + k * n_max * kXColumns, t.X.data() + row * kXColumns, static_cast<size_t>(n * kXColumns) * sizeof(float));
     std::memcpy(y + k * n_max * kYColumns, t.ygen.data() + row * kYColumns, static_cast<size_t>(n * kYColumns) * sizeof(float));
   }
-  b.mask = b.x.select(-1, xcol::type) != 0;
+  // The mask goes to the device with the other two: in pinned memory too, so that its copy is a
+  // DMA queued on the stream like theirs rather than one the driver stages through its own
+  // buffer on the host, at the host's expense, every step.
+  b.mask = torch::empty({B, n_max}, torch::TensorOptions(torch::kBool).pinned_memory(pin_memory));
+  torch::ne_out(b.mask, b.x.select(-1, xcol::type), 0);
   b.event_ids = ids;
   b.real_elements = real;
   b.padded_elements = B * n_max - real;
