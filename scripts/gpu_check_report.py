@@ -128,7 +128,11 @@ def same(a_path, b_path):
     return diffs
 
 
-OOM_PATTERNS = re.compile(r"out of memory|CUDA error: out of memory|OutOfMemoryError|CUBLAS_STATUS_ALLOC_FAILED", re.I)
+# Device memory exhausted, as LibTorch, cuBLAS, cuDNN and the CUDA runtime say it. cuBLAS's
+# handle creation failing at a large batch (NOT_INITIALIZED) is the usual disguised form.
+OOM_PATTERNS = re.compile(r"out of memory|OutOfMemoryError|CUBLAS_STATUS_ALLOC_FAILED|"
+                          r"CUBLAS_STATUS_NOT_INITIALIZED|CUDNN_STATUS_ALLOC_FAILED|"
+                          r"cudaErrorMemoryAllocation", re.I)
 
 
 def is_oom(path):
@@ -153,16 +157,19 @@ HGMMA_METRICS = ("sm__ops_path_tensor_op_hgmma_src_fp16.sum",
 
 
 def counters_line(summary):
-    st = summary["report"]["wl-stats"]
-    achieved = st["gpu_achieved_flop_per_s"]
-    if achieved["value"] is None:
+    # A failed run's report has no figures, and a counter's NaN is written as null: say so
+    # rather than fail (gpu_check.sh runs under set -e).
+    st = (summary.get("report") or {}).get("wl-stats") or {}
+    val = lambda key: (st.get(key) or {}).get("value")
+    achieved = st.get("gpu_achieved_flop_per_s") or {}
+    if achieved.get("value") is None:
         return achieved.get("reason") or "not measured"
     parts = ["{} FLOP/s achieved".format(fmt(achieved["value"])),
-             "cost model / counted {}".format(fmt(st["model_to_measured_flop"]["value"], "{:.3f}"))]
-    tensor = st["gpu_counted_tensor_flop"]["value"]
+             "cost model / counted {}".format(fmt(val("model_to_measured_flop"), "{:.3f}"))]
+    tensor = val("gpu_counted_tensor_flop")
     parts.append("tensor cores {} FLOP".format(fmt(tensor)))
-    metrics = st.get("gpu_counter_sample", {}).get("metrics", {})
-    gmma = [metrics[k] for k in HGMMA_METRICS if k in metrics]
+    metrics = (st.get("gpu_counter_sample") or {}).get("metrics") or {}
+    gmma = [metrics[k] for k in HGMMA_METRICS if isinstance(metrics.get(k), (int, float))]
     if gmma:
         g = sum(gmma)
         t = tensor or 0.0
@@ -264,7 +271,7 @@ def render(out):
     if sweep:
         lines.append("")
         lines.append(f"batch sweep ({sweep.get('precision', 'fp32')}): largest batch that fits "
-                     f"{sweep.get('largest_fitting', '-')}; tried " +
+                     f"{sweep.get('largest_fitting', '-')}{' or more' if sweep.get('capped') else ''}; tried " +
                      ", ".join(f"{t['batch']}:{t['result']}" for t in sweep.get("tried", [])))
     if workload:
         lines.append(f"workload: score {fmt(workload.get('score'), '{:.3f}')} events/s, log {workload.get('log')}")

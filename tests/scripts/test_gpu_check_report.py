@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """scripts/gpu_check_report.py's reading of the hardware-counter figures, on made-up reports:
 absent figures give their reason; Hopper's warp-group MMA share is stated, and a tensor total
-smaller than the warp-group MMA count alone is flagged (the totals would then miss wgmma).
+smaller than the warp-group MMA count alone is flagged (the totals would then miss wgmma); a
+failed run's report gives a line, not a crash. And which failures count as out of memory.
 
 usage: test_gpu_check_report.py
 """
@@ -54,6 +55,23 @@ assert "WARNING" not in line, line
 # totals that miss warp-group MMA: flagged
 line = r.counters_line(report(4e14, 3.9, 2e11, hop))
 assert "WARNING" in line and "miss warp-group MMA" in line, line
+
+# a failed run's report (no figures) and a counter written as null (NaN): a line, not a crash
+assert r.counters_line({"report": {"log": "ERROR", "wl-stats": {}}}) == "not measured"
+nan = dict(hop, **{"sm__ops_path_tensor_op_hgmma_src_bf16_dst_fp32.sum": None})
+line = r.counters_line(report(4e14, None, 1e12, nan))
+assert "cost model / counted -" in line and "0% of it by warp-group MMA" in line, line
+
+# out-of-memory as LibTorch, cuBLAS and the runtime say it; another failure is not
+with tempfile.TemporaryDirectory() as d:
+    for text, oom in [("CUDA out of memory. Tried to allocate 2.00 GiB", True),
+                      ("CUBLAS_STATUS_NOT_INITIALIZED when calling cublasCreate(handle)", True),
+                      ("cudaErrorMemoryAllocation", True),
+                      ("NCCL error: unhandled system error", False)]:
+        path = os.path.join(d, "run.log")
+        with open(path, "w") as f:
+            f.write(text)
+        assert r.is_oom(path) == oom, text
 
 # the command line: one summary file in, the line out; a missing file is an error naming it
 with tempfile.TemporaryDirectory() as d:
