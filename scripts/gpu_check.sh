@@ -20,10 +20,11 @@
 # CUDAToolkit_ROOT (the CUDA toolkit, when nvcc is not on PATH or in /usr/local/cuda).
 #
 # Checks, in order (docs/gpu-check.md says what each proves): kit, toolchain, build, version,
-# selftest, data, determinism, cpu-vs-gpu, precision-{fp32,tf32,bf16,fp16}, batch-sweep,
-# workload. Each writes its log under OUT/logs and a line in OUT/gpu_check.json (rewritten
-# after every check, so a run cut short still reports what it did). The exit status is 0
-# when every check passed, else 1 with the first failed check named; 2 for bad usage.
+# selftest, data, determinism, cpu-vs-gpu, dp-1rank, dp-all, precision-{fp32,tf32,bf16,fp16},
+# batch-sweep, workload, activity-overhead. Each writes its log under OUT/logs and a line in
+# OUT/gpu_check.json (rewritten after every check, so a run cut short still reports what it
+# did). The exit status is 0 when every check passed, else 1 with the first failed check
+# named; 2 for bad usage.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -628,6 +629,21 @@ EOF
   fi
 else
   record workload fail $((SECONDS - t)) "exit $rc and no summary: $(tail_of "$LOGS/workload.log" 3)"
+fi
+
+# ------------------------------------------------------------------ 6. activity-record overhead
+# The tf32 window once more without CUPTI's activity records (--gpu-activity false): events/s
+# with ÷ without, one run each (docs/performance.md). Last, so that it uses only time left over.
+t=$SECONDS
+if ((CPU_ONLY)); then
+  record activity-overhead skip 0 "GPU only (--cpu-only)"
+elif [[ ! -f "$(summary_of precision-tf32)" ]]; then
+  record activity-overhead skip 0 "no tf32 window to compare with"
+elif train activity-off "$(lim 150 600)" "${WINDOW[@]}" --precision tf32 --seed 11 --gpus "$DEV_GPUS" --gpu-activity false; then
+  read -r ov_status ov_line < <(python3 "$REPORT" overhead "$(summary_of precision-tf32)" "$(summary_of activity-off)" 2>>"$LOGS/activity-off.log") || true
+  record activity-overhead "${ov_status:-fail}" $((SECONDS - t)) "${ov_line:-the two reports could not be compared (logs/activity-off.log)}"
+else
+  record activity-overhead fail $((SECONDS - t)) "$(tail_of "$LOGS/activity-off.log" 3)"
 fi
 
 finish

@@ -12,6 +12,8 @@ python3 the GPU node has).
   gpu_check_report.py same A B                     exit 0 when two summaries are bit-identical
       in losses, accuracy and weights checksums; else print what differs and exit 1
   gpu_check_report.py oom SUMMARY_OR_LOG           exit 0 when the run died of device memory
+  gpu_check_report.py overhead WITH WITHOUT        the cost of CUPTI's activity records: events/s
+      of the same window with and without them; prints "STATUS LINE" (warn above 5%)
   gpu_check_report.py counters SUMMARY             one line on the hardware-counter figures:
       achieved FLOP/s, cost model / counted, tensor-core FLOP and (Hopper) the warp-group MMA
       share, flagging tensor totals that miss warp-group MMA; or why they are absent
@@ -181,6 +183,21 @@ def counters_line(summary):
     return ", ".join(parts)
 
 
+def overhead_line(with_summary, without_summary):
+    """(status, line): events/s with CUPTI's activity records against the same window without."""
+    def rate(s):
+        v = (((s.get("report") or {}).get("wl-stats") or {}).get("throughput") or {}).get("value")
+        return v if isinstance(v, (int, float)) and v > 0 else None
+    on, off = rate(with_summary), rate(without_summary)
+    if on is None or off is None:
+        return "fail", "no events/s in {} report".format("either" if on is None and off is None
+                                                          else "the first" if on is None else "the second")
+    cost = 1 - on / off
+    status = "warn" if cost > 0.05 else "pass"
+    return status, ("{:.4g} events/s with the activity records, {:.4g} without: they cost {:.1%} "
+                    "(one run each: a rough figure)".format(on, off, cost))
+
+
 def entry_args(yaml_path, entry):
     """The `args:` mapping of one benchmark entry of hepscore/hep-mlbench.yaml, read by
     indentation (the node's Python may lack PyYAML; the file is plain key: value lines)."""
@@ -330,6 +347,12 @@ def main(argv):
         for d in diffs:
             print(d)
         return 1 if diffs else 0
+    if cmd == "overhead":
+        if len(args) != 2:
+            die("overhead WITH WITHOUT")
+        status, line = overhead_line(load_json(args[0]), load_json(args[1]))
+        print(status, line)
+        return 0
     if cmd == "counters":
         if len(args) != 1:
             die("counters SUMMARY")

@@ -73,6 +73,18 @@ with tempfile.TemporaryDirectory() as d:
             f.write(text)
         assert r.is_oom(path) == oom, text
 
+# the activity records' overhead: with against without, warn above 5%
+def rate(v):
+    return {"report": {"wl-stats": {"throughput": fig(v, "events/s", "failed")}}}
+
+
+status, line = r.overhead_line(rate(98.0), rate(100.0))
+assert status == "pass" and "they cost 2.0%" in line, (status, line)
+status, line = r.overhead_line(rate(90.0), rate(100.0))
+assert status == "warn" and "10.0%" in line, (status, line)
+status, line = r.overhead_line(rate(None), rate(100.0))
+assert status == "fail" and "the first" in line, (status, line)
+
 # the command line: one summary file in, the line out; a missing file is an error naming it
 with tempfile.TemporaryDirectory() as d:
     path = os.path.join(d, "hep-mlbench_summary.json")
