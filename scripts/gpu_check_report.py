@@ -103,6 +103,8 @@ def figures(summary_path, gpu=None, peaks_file=PEAKS):
         "peak_flop_per_s": peak * 1e12 if peak else None,
         "fraction_of_peak": (flops / (peak * 1e12)) if (peak and flops) else ("unknown" if st.get("device") == "cuda" else None),
         "final_weights_checksum": st.get("final_weights_checksum"),
+        # hardware counters read inside the timed window slow its sampled steps
+        "with_counters": bool((st.get("config") or {}).get("gpu-counters")),
         "warnings": st.get("warnings", []),
     }
     return out
@@ -279,12 +281,18 @@ def render(out):
             frac = p.get("fraction_of_peak")
             frac_s = f"{100 * frac:.1f}%" if isinstance(frac, (int, float)) else (frac or "-")
             flops = p.get("model_flop_per_s")
-            lines.append(f"{fmt(p.get('precision')):<9} {fmt(p.get('batch_size')):>5} "
+            # a failed run has no precision in its report: the check's name says which it was;
+            # a star marks events/s taken with the counter passes inside the window
+            name = p.get("precision") or p.get("check", "-").replace("precision-", "")
+            name += "*" if p.get("with_counters") else ""
+            lines.append(f"{name:<9} {fmt(p.get('batch_size')):>5} "
                          f"{fmt(p.get('events_per_s'), '{:.2f}'):>9} "
                          f"{fmt(p['step_time_s'] * 1e3 if p.get('step_time_s') else None, '{:.1f}'):>8} "
                          f"{fmt(p.get('peak_device_memory_mib'), '{:.0f}'):>9} "
                          f"{fmt(p.get('validation_loss'), '{:.4f}'):>8} "
                          f"{fmt(flops / 1e12 if flops else None, '{:.2f}'):>8} {frac_s:>8}")
+        if any(p.get("with_counters") for p in precisions):
+            lines.append("* hardware counters read inside the timed window: events/s and step time include their passes")
     if sweep:
         lines.append("")
         lines.append(f"batch sweep ({sweep.get('precision', 'fp32')}): largest batch that fits "
