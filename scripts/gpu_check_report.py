@@ -14,6 +14,8 @@ python3 the GPU node has).
   gpu_check_report.py oom SUMMARY_OR_LOG           exit 0 when the run died of device memory
   gpu_check_report.py overhead WITH WITHOUT        the cost of CUPTI's activity records: events/s
       of the same window with and without them; prints "STATUS LINE" (warn above 5%)
+  gpu_check_report.py gaps COMPARE_JSON            one line of the measured differences in a
+      `hep-mlbench compare --json` output (the rows with a tolerance), for the CPU-vs-GPU check
   gpu_check_report.py counters SUMMARY             one line on the hardware-counter figures:
       achieved FLOP/s, cost model / counted, tensor-core FLOP and (Hopper) the warp-group MMA
       share, flagging tensor totals that miss warp-group MMA; or why they are absent
@@ -200,6 +202,17 @@ def overhead_line(with_summary, without_summary):
                     "(one run each: a rough figure)".format(on, off, cost))
 
 
+def gaps_line(comparison):
+    """The differences `compare` measured, row by row: 'what diff D (limit)'."""
+    out = []
+    for row in comparison.get("rows") or []:
+        m = re.match(r"(abs|rel) (\S+) \(diff (\S+)\)", str(row.get("limit", "")))
+        if m:
+            flag = "" if row.get("ok") else " OVER"
+            out.append(f"{row.get('what')} diff {m.group(3)} ({m.group(1)} {m.group(2)}){flag}")
+    return "; ".join(out) if out else "no measured differences in the comparison"
+
+
 def entry_args(yaml_path, entry):
     """The `args:` mapping of one benchmark entry of hepscore/hep-mlbench.yaml, read by
     indentation (the node's Python may lack PyYAML; the file is plain key: value lines)."""
@@ -360,6 +373,11 @@ def main(argv):
             die("overhead WITH WITHOUT")
         status, line = overhead_line(load_json(args[0]), load_json(args[1]))
         print(status, line)
+        return 0
+    if cmd == "gaps":
+        if len(args) != 1:
+            die("gaps COMPARE_JSON")
+        print(gaps_line(load_json(args[0])))
         return 0
     if cmd == "counters":
         if len(args) != 1:

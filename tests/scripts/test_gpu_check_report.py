@@ -2,7 +2,8 @@
 """scripts/gpu_check_report.py's reading of the hardware-counter figures, on made-up reports:
 absent figures give their reason; Hopper's warp-group MMA share is stated, and a tensor total
 smaller than the warp-group MMA count alone is flagged (the totals would then miss wgmma); a
-failed run's report gives a line, not a crash. And which failures count as out of memory.
+failed run's report gives a line, not a crash. Which failures count as out of memory, the
+activity records' overhead, and the differences of a CPU-vs-GPU comparison.
 
 usage: test_gpu_check_report.py
 """
@@ -84,6 +85,15 @@ status, line = r.overhead_line(rate(90.0), rate(100.0))
 assert status == "warn" and "10.0%" in line, (status, line)
 status, line = r.overhead_line(rate(None), rate(100.0))
 assert status == "fail" and "the first" in line, (status, line)
+
+# the differences a CPU-vs-GPU comparison measured, from `compare --json`
+cmp = {"rows": [{"what": "config seed", "limit": "equal", "ok": True},
+                {"what": "validation_accuracy", "limit": "abs 0.05 (diff 0.0125)", "ok": True},
+                {"what": "reference_loss", "limit": "rel 1e-05 (diff 3.2e-05)", "ok": False}]}
+line = r.gaps_line(cmp)
+assert line == ("validation_accuracy diff 0.0125 (abs 0.05); "
+                "reference_loss diff 3.2e-05 (rel 1e-05) OVER"), line
+assert r.gaps_line({"rows": []}) == "no measured differences in the comparison"
 
 # the command line: one summary file in, the line out; a missing file is an error naming it
 with tempfile.TemporaryDirectory() as d:
