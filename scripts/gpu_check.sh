@@ -21,10 +21,10 @@
 #
 # Checks, in order (docs/gpu-check.md says what each proves): kit, toolchain, build, version,
 # selftest, data, determinism, cpu-vs-gpu, dp-1rank, dp-all, precision-{fp32,tf32,bf16,fp16},
-# batch-sweep, workload, activity-overhead. Each writes its log under OUT/logs and a line in
-# OUT/gpu_check.json (rewritten after every check, so a run cut short still reports what it
-# did). The exit status is 0 when every check passed, else 1 with the first failed check
-# named; 2 for bad usage.
+# counters-alone, batch-sweep, workload, activity-overhead. Each writes its log under OUT/logs
+# and a line in OUT/gpu_check.json (rewritten after every check, so a run cut short still
+# reports what it did). The exit status is 0 when every check passed, else 1 with the first
+# failed check named; 2 for bad usage.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -535,6 +535,36 @@ print(f["log"], f["loss_finite"], g(f["events_per_s"], "{:.3g}"), g(f["step_time
 done
 if ((CPU_ONLY)); then
   for p in tf32 bf16 fp16; do record "precision-$p" skip 0 "GPU only (--cpu-only)"; done
+fi
+
+# ------------------------------------------------------------------ 4a. counters alone
+# When the fp32 window's counters were refused, the fp32 window once more with the activity
+# records off: tells whether CUPTI refused the range profiler beside the activity API (then
+# this one reads them) or for another reason (permission, an unsupported GPU: then a warning,
+# since hep-mlbench never fails a run for a measurement).
+t=$SECONDS
+counter_reason() {  # counter_reason SUMMARY: empty when the achieved FLOP/s was measured
+  python3 -c '
+import json, sys
+st = json.load(open(sys.argv[1]))["report"].get("wl-stats") or {}
+a = st.get("gpu_achieved_flop_per_s") or {}
+print("" if a.get("value") is not None else (a.get("reason") or "not measured"))' "$1" 2>/dev/null || echo "no readable report"
+}
+if ((CPU_ONLY)); then
+  record counters-alone skip 0 "GPU only (--cpu-only)"
+elif [[ ! -f "$(summary_of precision-fp32)" ]]; then
+  record counters-alone skip 0 "no fp32 window to follow"
+elif [[ -z "$(counter_reason "$(summary_of precision-fp32)")" ]]; then
+  record counters-alone skip 0 "not needed: the counters were read beside the activity records"
+else
+  beside="$(counter_reason "$(summary_of precision-fp32)" | cut -c1-200)"
+  train counters-alone "$(lim 150 600)" "${WINDOW[@]}" --precision fp32 --seed 11 --gpus "$DEV_GPUS" "${COUNTERS[@]}" --gpu-activity false || true
+  alone="$(counter_reason "$(summary_of counters-alone)" | cut -c1-200)"
+  if [[ -z "$alone" ]]; then
+    record counters-alone pass $((SECONDS - t)) "read with the activity records off ($(python3 "$REPORT" counters "$(summary_of counters-alone)" 2>/dev/null | cut -c1-200 || true)); beside them: $beside"
+  else
+    record counters-alone warn $((SECONDS - t)) "not read even with the activity records off: $alone"
+  fi
 fi
 
 # ------------------------------------------------------------------ 4b. batch sweep
