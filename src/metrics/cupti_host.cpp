@@ -36,9 +36,8 @@ CounterFailure failure_of(CUptiResult r) {
 
 // CUPTI's host API loads libnvperf_host.so by name when it starts. The torch wheel keeps it
 // beside libcupti, a folder the loader may not search for a library that CUPTI opens itself:
-// loading it from there first lets CUPTI's lookup find the copy already loaded. (Without it, the
-// wheel's libcupti 13.0 was seen to recurse until the stack overflowed in
-// cuptiProfilerHostGetSupportedChips.) When it is not there, CUPTI looks as it would anyway.
+// loading it from there first lets CUPTI's lookup find the copy already loaded. When it is not
+// there, CUPTI looks as it would anyway.
 void preload_nvperf_host() {
   static const bool loaded = [] {
     Dl_info info{};

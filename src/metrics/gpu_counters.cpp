@@ -10,10 +10,10 @@ namespace hmb::metrics {
 
 const std::vector<CounterMetric>& counter_metrics() {
   // SASS thread-instruction counters: one count per thread that executed the instruction with
-  // its predicate on. Tensor-path op counters: the tensor cores' math per source type, all MMA
-  // instructions together (Hopper's names it for HMMA and warp-group HGMMA alike). The HGMMA-only
-  // counters (Hopper) are read beside them as information: they show how much of the tensor math
-  // came from warp-group MMA, and that the totals include it (docs/report.md).
+  // its predicate on. Tensor-path op counters: the tensor cores' math per source type, meant as
+  // the total over every MMA instruction. The HGMMA-only counters (Hopper) are read beside them
+  // as information: how much of the tensor math came from warp-group MMA, and whether the totals
+  // really include it (not yet seen on a GPU; docs/report.md).
   static const std::vector<CounterMetric> m = {
       {{"gpu__time_duration.sum"}, CounterKind::time, true},
       {{"smsp__sass_thread_inst_executed_op_fadd_pred_on.sum"}, CounterKind::fp32_add, true},
