@@ -445,7 +445,6 @@ print(flags & 1)' 2>/dev/null || echo 1)"
 if ((CPU_ONLY)) && [[ "$lo_up" == 0 ]]; then
   record dp-1rank skip 0 "the loopback interface is down here (a fresh network namespace, e.g. unshare -n): Gloo needs it; CI's e2e.data_parallel runs this check"
 elif train "dp-1rank" "$(lim 180 600)" "${TINY[@]}" --gpus "$DEV_GPUS" --dist-backend "$DP_BACKEND"; then
-  dp_same=0; dp_line="the reports of determinism-a and dp-1rank cannot be compared (logs/dp-1rank.log)"
   read -r dp_same dp_line < <(python3 -c '
 import json, sys
 a, b = (json.load(open(p))["report"].get("wl-stats") or {} for p in sys.argv[1:3])
@@ -457,6 +456,9 @@ steps = (b.get("step_time") or {}).get("count")
 print(int(same), "backend", d.get("backend"), "world", d.get("world_size"), "all-reduce per step",
       f"{t * 1e3:.2f} ms (host)" if t is not None else
       f"{c / steps * 1e3:.3f} ms (NCCL kernels, CUPTI)" if c is not None and steps else "-")' "$(summary_of determinism-a)" "$(summary_of dp-1rank)" 2>>"$LOGS/dp-1rank.log") || true
+  # read empties both names when the snippet printed nothing
+  dp_same="${dp_same:-0}"
+  dp_line="${dp_line:-the reports of determinism-a and dp-1rank cannot be compared (logs/dp-1rank.log)}"
   if ((dp_same)); then
     record dp-1rank pass $((SECONDS - t)) "$dp_line; weights identical to the run without a communicator"
   else
@@ -558,9 +560,12 @@ elif [[ -z "$(counter_reason "$(summary_of precision-fp32)")" ]]; then
   record counters-alone skip 0 "not needed: the counters were read beside the activity records"
 else
   beside="$(counter_reason "$(summary_of precision-fp32)" | cut -c1-200)"
-  train counters-alone "$(lim 150 600)" "${WINDOW[@]}" --precision fp32 --seed 11 --gpus "$DEV_GPUS" "${COUNTERS[@]}" --gpu-activity false || true
+  alone_rc=0
+  train counters-alone "$(lim 150 600)" "${WINDOW[@]}" --precision fp32 --seed 11 --gpus "$DEV_GPUS" "${COUNTERS[@]}" --gpu-activity false || alone_rc=$?
   alone="$(counter_reason "$(summary_of counters-alone)" | cut -c1-200)"
-  if [[ -z "$alone" ]]; then
+  if ((alone_rc != 0)); then
+    record counters-alone fail $((SECONDS - t)) "the run failed (exit $alone_rc): $(tail_of "$LOGS/counters-alone.log" 3)"
+  elif [[ -z "$alone" ]]; then
     record counters-alone pass $((SECONDS - t)) "read with the activity records off ($(python3 "$REPORT" counters "$(summary_of counters-alone)" 2>/dev/null | cut -c1-200 || true)); beside them: $beside"
   else
     record counters-alone warn $((SECONDS - t)) "not read even with the activity records off: $alone"
