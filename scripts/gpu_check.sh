@@ -104,7 +104,7 @@ trap 'on_internal_error $LINENO' ERR
 # run_to LOG TIMEOUT CMD...: run with output to LOG, bounded in time (and by --deadline); the
 # command's status, 124 when it was cut or, past the deadline, not started.
 run_to() {
-  local logf="$1" limit="$2"; shift 2
+  local logf="$1" limit="$2" clamped=0 rc=0; shift 2
   if ((DEADLINE > 0)); then
     local left=$((DEADLINE - (SECONDS - T0)))
     if ((left < 10)); then
@@ -112,15 +112,11 @@ run_to() {
       NOT_RUN=1
       return 124
     fi
-    if ((limit > left)); then
-      limit=$left
-      local rc=0
-      timeout --kill-after=15 "$limit" "$@" >"$logf" 2>&1 || rc=$?
-      ((rc == 124)) && echo "cut after $limit s: the --deadline of $DEADLINE s was reached" >>"$logf"
-      return $rc
-    fi
+    ((limit > left)) && { limit=$left; clamped=1; }
   fi
-  timeout --kill-after=15 "$limit" "$@" >"$logf" 2>&1
+  timeout --kill-after=15 "$limit" "$@" >"$logf" 2>&1 || rc=$?
+  ((rc == 124 && clamped)) && echo "cut after $limit s: the --deadline of $DEADLINE s was reached" >>"$logf"
+  return $rc
 }
 # lim QUICK FULL: a time limit in seconds for --quick or a full run.
 lim() { if ((QUICK)); then echo "$1"; else echo "$2"; fi; }
@@ -546,11 +542,7 @@ fi
 # since hep-mlbench never fails a run for a measurement).
 t=$SECONDS
 counter_reason() {  # counter_reason SUMMARY: empty when the achieved FLOP/s was measured
-  python3 -c '
-import json, sys
-st = json.load(open(sys.argv[1]))["report"].get("wl-stats") or {}
-a = st.get("gpu_achieved_flop_per_s") or {}
-print("" if a.get("value") is not None else (a.get("reason") or "not measured"))' "$1" 2>/dev/null || echo "no readable report"
+  python3 "$REPORT" counter-reason "$1" 2>/dev/null || echo "no readable report"
 }
 if ((CPU_ONLY)); then
   record counters-alone skip 0 "GPU only (--cpu-only)"

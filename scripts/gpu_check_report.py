@@ -16,6 +16,8 @@ python3 the GPU node has).
       of the same window with and without them; prints "STATUS LINE" (warn above 5%)
   gpu_check_report.py gaps COMPARE_JSON            one line of the measured differences in a
       `hep-mlbench compare --json` output (the rows with a tolerance), for the CPU-vs-GPU check
+  gpu_check_report.py counter-reason SUMMARY       why the hardware counters gave no achieved
+      FLOP/s; an empty line when they did
   gpu_check_report.py counters SUMMARY             one line on the hardware-counter figures:
       achieved FLOP/s, cost model / counted, tensor-core FLOP and (Hopper) the warp-group MMA
       share, flagging tensor totals that miss warp-group MMA; or why they are absent
@@ -162,15 +164,22 @@ HGMMA_METRICS = ("sm__ops_path_tensor_op_hgmma_src_fp16.sum",
                  "sm__ops_path_tensor_op_hgmma_src_tf32_dst_fp32.sum")
 
 
-def counters_line(summary):
-    # A failed run's report has no figures, and a counter's NaN is written as null: say so
-    # rather than fail (gpu_check.sh runs under set -e).
+def counter_reason(summary):
+    """Why the report has no achieved FLOP/s from the counters; "" when it has one. A failed
+    run's report has no figures: "not measured" (gpu_check.sh runs under set -e)."""
     st = (summary.get("report") or {}).get("wl-stats") or {}
-    val = lambda key: (st.get(key) or {}).get("value")
     achieved = st.get("gpu_achieved_flop_per_s") or {}
-    if achieved.get("value") is None:
-        return achieved.get("reason") or "not measured"
-    parts = ["{} FLOP/s achieved".format(fmt(achieved["value"])),
+    return "" if achieved.get("value") is not None else (achieved.get("reason") or "not measured")
+
+
+def counters_line(summary):
+    # A counter's NaN is written as null: shown as "-", never a failure.
+    why = counter_reason(summary)
+    if why:
+        return why
+    st = summary["report"]["wl-stats"]
+    val = lambda key: (st.get(key) or {}).get("value")
+    parts = ["{} FLOP/s achieved".format(fmt(val("gpu_achieved_flop_per_s"))),
              "cost model / counted {}".format(fmt(val("model_to_measured_flop"), "{:.3f}"))]
     tensor = val("gpu_counted_tensor_flop")
     parts.append("tensor cores {} FLOP".format(fmt(tensor)))
@@ -378,6 +387,11 @@ def main(argv):
         if len(args) != 1:
             die("gaps COMPARE_JSON")
         print(gaps_line(load_json(args[0])))
+        return 0
+    if cmd == "counter-reason":
+        if len(args) != 1:
+            die("counter-reason SUMMARY")
+        print(counter_reason(load_json(args[0])))
         return 0
     if cmd == "counters":
         if len(args) != 1:

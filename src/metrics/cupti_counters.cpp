@@ -24,8 +24,6 @@ namespace hmb::metrics {
 
 namespace {
 
-std::string check(CUptiResult r, const std::string& what) { return cupti_check(r, what); }
-
 // The current CUDA context, through the runtime's driver entry points (hep-mlbench does not link
 // the driver library itself: LibTorch loads it).
 std::string current_context(CUcontext& ctx) {
@@ -54,46 +52,49 @@ class CuptiRangeSession final : public CounterSession {
 
     CUpti_Profiler_Initialize_Params init{};
     init.structSize = CUpti_Profiler_Initialize_Params_STRUCT_SIZE;
-    if (auto why = check(cuptiProfilerInitialize(&init), "initialising the profiler"); !why.empty()) return why;
+    if (auto why = cupti_check(cuptiProfilerInitialize(&init), "initialising the profiler"); !why.empty()) return why;
     profiler_initialised_ = true;
 
     CUpti_Device_GetChipName_Params chip{};
     chip.structSize = CUpti_Device_GetChipName_Params_STRUCT_SIZE;
     chip.deviceIndex = static_cast<size_t>(device_);
-    if (auto why = check(cuptiDeviceGetChipName(&chip), "reading the chip name"); !why.empty()) return why;
+    if (auto why = cupti_check(cuptiDeviceGetChipName(&chip), "reading the chip name"); !why.empty()) return why;
     chip_ = chip.pChipName != nullptr ? chip.pChipName : "";
 
     // Which counters this device and driver make available (needs the profiling permission).
     CUpti_Profiler_GetCounterAvailability_Params avail{};
     avail.structSize = CUpti_Profiler_GetCounterAvailability_Params_STRUCT_SIZE;
     avail.ctx = ctx_;
-    if (auto why = check(cuptiProfilerGetCounterAvailability(&avail), "querying counter availability"); !why.empty())
+    if (auto why = cupti_check(cuptiProfilerGetCounterAvailability(&avail), "querying counter availability");
+        !why.empty())
       return why;
     availability_.resize(avail.counterAvailabilityImageSize);
     avail.pCounterAvailabilityImage = availability_.data();
-    if (auto why = check(cuptiProfilerGetCounterAvailability(&avail), "reading counter availability"); !why.empty())
+    if (auto why = cupti_check(cuptiProfilerGetCounterAvailability(&avail), "reading counter availability");
+        !why.empty())
       return why;
 
     if (auto why = host_.open(chip_, availability_.data()); !why.empty()) return why;
-    config_ = host_.config();
-    names_ = host_.selection().names;
-    passes_ = host_.passes();
 
     CUpti_RangeProfiler_Enable_Params enable{};
     enable.structSize = CUpti_RangeProfiler_Enable_Params_STRUCT_SIZE;
     enable.ctx = ctx_;
-    if (auto why = check(cuptiRangeProfilerEnable(&enable), "enabling the range profiler"); !why.empty()) return why;
+    if (auto why = cupti_check(cuptiRangeProfilerEnable(&enable), "enabling the range profiler");
+        !why.empty())
+      return why;
     profiler_ = enable.pRangeProfilerObject;
 
     // Room for one range (one nesting level).
     CUpti_RangeProfiler_GetCounterDataSize_Params data_size{};
     data_size.structSize = CUpti_RangeProfiler_GetCounterDataSize_Params_STRUCT_SIZE;
     data_size.pRangeProfilerObject = profiler_;
-    data_size.pMetricNames = names_.data();
-    data_size.numMetrics = names_.size();
+    // The API takes a non-const array of const names; it only reads it.
+    data_size.pMetricNames = const_cast<const char**>(host_.selection().names.data());
+    data_size.numMetrics = host_.selection().names.size();
     data_size.maxNumOfRanges = 1;
     data_size.maxNumRangeTreeNodes = 1;
-    if (auto why = check(cuptiRangeProfilerGetCounterDataSize(&data_size), "sizing the counter data"); !why.empty())
+    if (auto why = cupti_check(cuptiRangeProfilerGetCounterDataSize(&data_size), "sizing the counter data");
+        !why.empty())
       return why;
     counter_data_.resize(data_size.counterDataSize);
     CUpti_RangeProfiler_CounterDataImage_Initialize_Params data_init{};
@@ -101,15 +102,16 @@ class CuptiRangeSession final : public CounterSession {
     data_init.pRangeProfilerObject = profiler_;
     data_init.counterDataSize = counter_data_.size();
     data_init.pCounterData = counter_data_.data();
-    if (auto why = check(cuptiRangeProfilerCounterDataImageInitialize(&data_init), "initialising the counter data");
+    if (auto why =
+            cupti_check(cuptiRangeProfilerCounterDataImageInitialize(&data_init), "initialising the counter data");
         !why.empty())
       return why;
 
     CUpti_RangeProfiler_SetConfig_Params set{};
     set.structSize = CUpti_RangeProfiler_SetConfig_Params_STRUCT_SIZE;
     set.pRangeProfilerObject = profiler_;
-    set.configSize = config_.size();
-    set.pConfig = config_.data();
+    set.configSize = host_.config().size();
+    set.pConfig = host_.config().data();
     set.counterDataImageSize = counter_data_.size();
     set.pCounterDataImage = counter_data_.data();
     set.range = CUPTI_UserRange;
@@ -119,32 +121,32 @@ class CuptiRangeSession final : public CounterSession {
     set.minNestingLevel = 1;
     set.passIndex = 0;
     set.targetNestingLevel = 1;
-    return check(cuptiRangeProfilerSetConfig(&set), "configuring the range profiler");
+    return cupti_check(cuptiRangeProfilerSetConfig(&set), "configuring the range profiler");
   }
 
-  int passes() const override { return passes_; }
+  int passes() const override { return host_.passes(); }
 
   std::string begin_pass() override {
     CUpti_RangeProfiler_Start_Params start{};
     start.structSize = CUpti_RangeProfiler_Start_Params_STRUCT_SIZE;
     start.pRangeProfilerObject = profiler_;
-    if (auto why = check(cuptiRangeProfilerStart(&start), "starting a pass"); !why.empty()) return why;
+    if (auto why = cupti_check(cuptiRangeProfilerStart(&start), "starting a pass"); !why.empty()) return why;
     CUpti_RangeProfiler_PushRange_Params push{};
     push.structSize = CUpti_RangeProfiler_PushRange_Params_STRUCT_SIZE;
     push.pRangeProfilerObject = profiler_;
     push.pRangeName = "sampled timed steps";
-    return check(cuptiRangeProfilerPushRange(&push), "pushing the range");
+    return cupti_check(cuptiRangeProfilerPushRange(&push), "pushing the range");
   }
 
   std::string end_pass(bool& all_passes_done) override {
     CUpti_RangeProfiler_PopRange_Params pop{};
     pop.structSize = CUpti_RangeProfiler_PopRange_Params_STRUCT_SIZE;
     pop.pRangeProfilerObject = profiler_;
-    const auto why_pop = check(cuptiRangeProfilerPopRange(&pop), "popping the range");
+    const auto why_pop = cupti_check(cuptiRangeProfilerPopRange(&pop), "popping the range");
     CUpti_RangeProfiler_Stop_Params stop{};
     stop.structSize = CUpti_RangeProfiler_Stop_Params_STRUCT_SIZE;
     stop.pRangeProfilerObject = profiler_;
-    const auto why_stop = check(cuptiRangeProfilerStop(&stop), "ending a pass");
+    const auto why_stop = cupti_check(cuptiRangeProfilerStop(&stop), "ending a pass");
     all_passes_done = stop.isAllPassSubmitted != 0;
     return !why_pop.empty() ? why_pop : why_stop;
   }
@@ -155,7 +157,7 @@ class CuptiRangeSession final : public CounterSession {
     CUpti_RangeProfiler_DecodeData_Params decode{};
     decode.structSize = CUpti_RangeProfiler_DecodeData_Params_STRUCT_SIZE;
     decode.pRangeProfilerObject = profiler_;
-    if (auto why = check(cuptiRangeProfilerDecodeData(&decode), "decoding the counter data"); !why.empty())
+    if (auto why = cupti_check(cuptiRangeProfilerDecodeData(&decode), "decoding the counter data"); !why.empty())
       return why;
     if (decode.numOfRangeDropped > 0) return "CUPTI: the sampled range was dropped (counter data full)";
 
@@ -163,7 +165,7 @@ class CuptiRangeSession final : public CounterSession {
     info.structSize = CUpti_RangeProfiler_GetCounterDataInfo_Params_STRUCT_SIZE;
     info.pCounterDataImage = counter_data_.data();
     info.counterDataImageSize = counter_data_.size();
-    if (auto why = check(cuptiRangeProfilerGetCounterDataInfo(&info), "reading the counter data"); !why.empty())
+    if (auto why = cupti_check(cuptiRangeProfilerGetCounterDataInfo(&info), "reading the counter data"); !why.empty())
       return why;
     if (info.numTotalRanges < 1) return "CUPTI: the counter data holds no range";
 
@@ -193,11 +195,9 @@ class CuptiRangeSession final : public CounterSession {
   CUcontext ctx_ = nullptr;
   bool profiler_initialised_ = false;
   std::string chip_;
-  std::vector<std::uint8_t> availability_, config_, counter_data_;
-  std::vector<const char*> names_;
+  std::vector<std::uint8_t> availability_, counter_data_;
   CounterHost host_;  // the metrics, the configuration and the evaluation (cupti_host.cpp)
   CUpti_RangeProfiler_Object* profiler_ = nullptr;
-  int passes_ = 1;
 };
 
 }  // namespace

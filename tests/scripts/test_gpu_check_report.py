@@ -57,6 +57,11 @@ assert "WARNING" not in line, line
 line = r.counters_line(report(4e14, 3.9, 2e11, hop))
 assert "WARNING" in line and "miss warp-group MMA" in line, line
 
+# why the counters gave no figure (empty when they did), as gpu_check's counters-alone asks
+assert r.counter_reason(report(4e14, 0.98, 1e12, hop)) == ""
+assert r.counter_reason(report(None, None, None, {}, reason="CUPTI: busy")) == "CUPTI: busy"
+assert r.counter_reason({"report": {"log": "ERROR", "wl-stats": {}}}) == "not measured"
+
 # a failed run's report (no figures) and a counter written as null (NaN): a line, not a crash
 assert r.counters_line({"report": {"log": "ERROR", "wl-stats": {}}}) == "not measured"
 nan = dict(hop, **{"sm__ops_path_tensor_op_hgmma_src_bf16_dst_fp32.sum": None})
