@@ -30,6 +30,11 @@ const std::vector<CounterMetric>& counter_metrics() {
       {{"sm__ops_path_tensor_op_hgmma_src_fp16.sum"}, CounterKind::info, false},
       {{"sm__ops_path_tensor_op_hgmma_src_bf16_dst_fp32.sum"}, CounterKind::info, false},
       {{"sm__ops_path_tensor_op_hgmma_src_tf32_dst_fp32.sum"}, CounterKind::info, false},
+      // Hardware pipe counts beside the SASS ones (information): the SASS thread-instruction
+      // counts may need instruction patching that the range profiler does not do; these say
+      // how much work the FMA pipes did in the same range either way.
+      {{"sm__thread_inst_executed_pipe_fma_pred_on.sum"}, CounterKind::info, false},
+      {{"sm__inst_executed_pipe_fma.sum"}, CounterKind::info, false},
   };
   return m;
 }

@@ -43,7 +43,9 @@ torch::Tensor GHConvDenseImpl::forward(const torch::Tensor& x, const torch::Tens
   // backward; the reference test compares with the literal formulas.
   auto f_hom = torch::matmul(adj, torch::matmul(x, theta));  // (B, nb, bs, w)
   auto f_het = torch::matmul(x, W_h);                         // (B, nb, bs, w)
-  auto gate = torch::sigmoid(torch::matmul(x, W_t) + b_t);
+  // Under autocast the products are bf16/fp16 and the float bias promotes the gate to float;
+  // lerp takes one dtype, so the gate follows the products (a no-op in fp32).
+  auto gate = torch::sigmoid(torch::matmul(x, W_t) + b_t).to(f_het.scalar_type());
   // gate * f_hom + (1 - gate) * f_het as one fused pass (lerp from f_het towards f_hom).
   return F::elu(torch::lerp(f_het, f_hom, gate)) * m;
 }
@@ -102,8 +104,11 @@ torch::Tensor CombinedGraphLayerImpl::forward(const torch::Tensor& x_in, const t
   auto xb = gather(x);                                                  // (B, nb, bs, w)
   auto db = gather(d);                                                  // (B, nb, bs, d)
   auto mb = gather(mask.unsqueeze(-1).to(x.scalar_type()));             // (B, nb, bs, 1)
-  auto sq = (db * db).sum(-1);                                          // (B, nb, bs)
-  auto dot = torch::matmul(db, db.transpose(-1, -2));                   // (B, nb, bs, bs)
+  // The squared distances in float whatever the precision (no-ops in fp32): in fp16 the
+  // bound 1e6 does not exist and sq - 2 dot + sq cancels what little the format holds.
+  const auto dbf = db.to(torch::kFloat);
+  auto sq = (dbf * dbf).sum(-1);                                        // (B, nb, bs)
+  auto dot = torch::matmul(db, db.transpose(-1, -2)).to(torch::kFloat); // (B, nb, bs, bs)
   auto l2 = torch::sqrt(torch::clamp(sq.unsqueeze(-1) - 2 * dot + sq.unsqueeze(-2), 1e-6, 1e6));
   // adj = clip(exp(-0.1 L2), 0, 1): with L2 >= 1e-3 the exponential is already inside (0, 1),
   // so the clip is left out (one pass less, and its backward).

@@ -1,4 +1,5 @@
 #include <catch2/catch.hpp>
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include "model/cost_model.hpp"
@@ -126,6 +127,43 @@ TEST_CASE("loss: parts are finite, positive, and zero-particle batches have no r
   accumulate(counts, out, some, ygen, mask);
   CHECK(counts.confusion.sum().item<std::int64_t>() == 110);
   CHECK(counts.n_real.item<std::int64_t>() == 110);
+}
+
+// The trainer autocasts to bf16/fp16 on CUDA only; the CPU's autocast casts the same matrix
+// products to the low precision, so an op that meets a low-precision tensor and a float one
+// without a cast of its own (the GHConv gate: float bias + bf16 product) fails here too.
+TEST_CASE("model: forward, loss and backward run under bf16 and fp16 autocast", "[model][amp]") {
+  for (const auto dtype : {at::kBFloat16, at::kHalf}) {
+    CAPTURE(c10::toString(dtype));
+    torch::manual_seed(8);
+    MLPF m(preset("tiny"));
+    auto x = events({70, 40});
+    auto mask = x.select(-1, 0) != 0;
+    auto ygen = torch::zeros({2, 70, 7});
+    ygen.select(-1, 0).copy_(torch::randint(0, 6, {2, 70}));
+    ygen.narrow(-1, 2, 5).copy_(torch::randn({2, 70, 5}));
+    LossParts loss;
+    Outputs out;
+    at::autocast::set_autocast_enabled(at::kCPU, true);
+    at::autocast::set_autocast_dtype(at::kCPU, dtype);
+    try {
+      out = m->forward(x, mask);
+      loss = compute_loss(out, ygen, mask);
+    } catch (...) {
+      at::autocast::set_autocast_enabled(at::kCPU, false);
+      at::autocast::clear_cache();
+      throw;
+    }
+    at::autocast::set_autocast_enabled(at::kCPU, false);
+    at::autocast::clear_cache();
+    CHECK(out.logits.scalar_type() == dtype);  // the products really ran in low precision
+    REQUIRE(std::isfinite(loss.total.item<double>()));
+    loss.total.backward();
+    for (const auto& p : m->parameters()) {
+      REQUIRE(p.grad().defined());
+      CHECK(p.grad().scalar_type() == at::kFloat);
+    }
+  }
 }
 
 TEST_CASE("model: the largest event it can bin, and a clear refusal beyond it", "[model][limits]") {
