@@ -1,6 +1,7 @@
 #include "util/build_info.hpp"
 
 #include "util/build_info_values.hpp"
+#include "util/git_commit.hpp"
 
 namespace hmb {
 
