@@ -529,8 +529,13 @@ print(f["log"], f["loss_finite"], g(f["events_per_s"], "{:.3g}"), g(f["step_time
     detail+=" (with the counter passes inside the window: compare events/s with the other precisions only roughly)"
     detail+="; hardware counters: $(python3 "$REPORT" counters "$s" 2>>"$LOGS/$name.log" | cut -c1-400 || echo "unreadable (logs/$name.log)")"
   fi
-  if [[ "$logv" != ok ]]; then
-    record "$name" fail $((SECONDS - t)) "run failed: $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["error"])' "$RUNS/$name/figures.json" | cut -c1-300)" "$RUNS/$name/figures.json"
+  err="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["error"])' "$RUNS/$name/figures.json" | cut -c1-300)"
+  if [[ "$logv" != ok && "$p" == fp16 && "$err" == *"overflowed fp16's range"* ]]; then
+    # The delphes model's graph layers outgrow fp16 (docs/performance.md): the run must stop
+    # with that error, not train on NaN; bf16 is its reduced-precision mode.
+    record "$name" warn $((SECONDS - t)) "the delphes model overflows fp16 in its forward pass (a known limit) and the run stopped as it should: $err" "$RUNS/$name/figures.json"
+  elif [[ "$logv" != ok ]]; then
+    record "$name" fail $((SECONDS - t)) "run failed: $err" "$RUNS/$name/figures.json"
   elif [[ "$finite" != True ]]; then
     record "$name" fail $((SECONDS - t)) "a loss is not finite: $detail" "$RUNS/$name/figures.json"
   elif ((!CPU_ONLY)) && [[ "$mem" == - ]]; then

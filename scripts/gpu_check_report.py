@@ -181,6 +181,8 @@ def counters_line(summary):
     val = lambda key: (st.get(key) or {}).get("value")
     parts = ["{} FLOP/s achieved".format(fmt(val("gpu_achieved_flop_per_s"))),
              "cost model / counted {}".format(fmt(val("model_to_measured_flop"), "{:.3f}"))]
+    # FP32: 2 FLOP per FMA-pipe thread instruction, an upper bound (docs/report.md).
+    parts.append("FP32 at most {} FLOP".format(fmt(val("gpu_counted_fp32_flop"))))
     tensor = val("gpu_counted_tensor_flop")
     parts.append("tensor cores {} FLOP".format(fmt(tensor)))
     metrics = (st.get("gpu_counter_sample") or {}).get("metrics") or {}

@@ -9,19 +9,13 @@
 namespace hmb::metrics {
 
 const std::vector<CounterMetric>& counter_metrics() {
-  // SASS thread-instruction counters: one count per thread that executed the instruction with
-  // its predicate on. Tensor-path op counters: the tensor cores' math per source type, meant as
-  // the total over every MMA instruction. The HGMMA-only counters (Hopper) are read beside them
-  // as information: how much of the tensor math came from warp-group MMA, and whether the totals
-  // really include it (not yet seen on a GPU; docs/report.md).
+  // The FMA pipe's thread instructions (hardware counts, see CountedFlop) and the tensor-path op
+  // counters: the tensor cores' math per source type, the total over every MMA instruction. The
+  // HGMMA-only counters (Hopper) are read beside them as information: how much of the tensor
+  // math came from warp-group MMA (on an H200, 89% of the BF16 total: the totals include it).
   static const std::vector<CounterMetric> m = {
       {{"gpu__time_duration.sum"}, CounterKind::time, true},
-      {{"smsp__sass_thread_inst_executed_op_fadd_pred_on.sum"}, CounterKind::fp32_add, true},
-      {{"smsp__sass_thread_inst_executed_op_fmul_pred_on.sum"}, CounterKind::fp32_mul, true},
-      {{"smsp__sass_thread_inst_executed_op_ffma_pred_on.sum"}, CounterKind::fp32_fma, true},
-      {{"smsp__sass_thread_inst_executed_op_hadd_pred_on.sum"}, CounterKind::half_add, false},
-      {{"smsp__sass_thread_inst_executed_op_hmul_pred_on.sum"}, CounterKind::half_mul, false},
-      {{"smsp__sass_thread_inst_executed_op_hfma_pred_on.sum"}, CounterKind::half_fma, false},
+      {{"sm__thread_inst_executed_pipe_fma_pred_on.sum"}, CounterKind::fma_pipe, true},
       {{"sm__ops_path_tensor_src_fp16_dst_fp32.sum", "sm__ops_path_tensor_src_fp16.sum"}, CounterKind::tensor_ops,
        false},
       {{"sm__ops_path_tensor_src_bf16_dst_fp32.sum"}, CounterKind::tensor_ops, false},
@@ -30,11 +24,6 @@ const std::vector<CounterMetric>& counter_metrics() {
       {{"sm__ops_path_tensor_op_hgmma_src_fp16.sum"}, CounterKind::info, false},
       {{"sm__ops_path_tensor_op_hgmma_src_bf16_dst_fp32.sum"}, CounterKind::info, false},
       {{"sm__ops_path_tensor_op_hgmma_src_tf32_dst_fp32.sum"}, CounterKind::info, false},
-      // Hardware pipe counts beside the SASS ones (information): the SASS thread-instruction
-      // counts may need instruction patching that the range profiler does not do; these say
-      // how much work the FMA pipes did in the same range either way.
-      {{"sm__thread_inst_executed_pipe_fma_pred_on.sum"}, CounterKind::info, false},
-      {{"sm__inst_executed_pipe_fma.sum"}, CounterKind::info, false},
   };
   return m;
 }
@@ -51,26 +40,18 @@ const double* value_of(const CounterMetric& m, const CounterValues& v) {
 }  // namespace
 
 CountedFlop counted_flop(const CounterValues& v) {
-  double adds = 0, muls = 0, fmas = 0, hadds = 0, hmuls = 0, hfmas = 0;
+  constexpr double kFlopPerFmaPipeInstruction = 2.0;  // as if every one were an FFMA: the bound
   CountedFlop f;
   for (const auto& m : counter_metrics()) {
     const double* found = value_of(m, v);
     if (found == nullptr) continue;
-    const double x = *found;
     switch (m.kind) {
-      case CounterKind::fp32_add: adds += x; break;
-      case CounterKind::fp32_mul: muls += x; break;
-      case CounterKind::fp32_fma: fmas += x; break;
-      case CounterKind::half_add: hadds += x; f.has_half = true; break;
-      case CounterKind::half_mul: hmuls += x; f.has_half = true; break;
-      case CounterKind::half_fma: hfmas += x; f.has_half = true; break;
-      case CounterKind::tensor_ops: f.tensor += x; f.has_tensor = true; break;
+      case CounterKind::fma_pipe: f.fp32 += kFlopPerFmaPipeInstruction * *found; break;
+      case CounterKind::tensor_ops: f.tensor += *found; f.has_tensor = true; break;
       case CounterKind::time:
       case CounterKind::info: break;
     }
   }
-  f.fp32 = instruction_flop(adds, muls, fmas);
-  f.half = instruction_flop(hadds, hmuls, hfmas);
   return f;
 }
 
@@ -244,7 +225,10 @@ CounterFigures counter_figures(const CounterOutcome& o, double flop_per_event, i
   const std::string lacks = "this GPU has no such counter (" + missing + ")";
   f.counted_flop = Figure::of(c.total(), "FLOP");
   f.counted_fp32_flop = Figure::of(c.fp32, "FLOP");
-  f.counted_half_flop = c.has_half ? Figure::of(c.half, "FLOP") : Figure::absent("FLOP", lacks);
+  f.counted_half_flop = Figure::absent(
+      "FLOP", "not counted apart: half-precision instructions of the FMA pipe are inside gpu_counted_fp32_flop (the "
+              "SASS opcode counts that would separate them need instruction patching, which the range profiler "
+              "does not do)");
   f.counted_tensor_flop = c.has_tensor ? Figure::of(c.tensor, "FLOP") : Figure::absent("FLOP", lacks);
   const auto seconds = counter_range_seconds(o.values);
   f.range_time = Figure::maybe(seconds, "s", "gpu__time_duration.sum was not read");

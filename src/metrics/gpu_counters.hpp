@@ -28,7 +28,7 @@
 namespace hmb::metrics {
 
 // What a counter measures, for the FLOP arithmetic.
-enum class CounterKind { time, fp32_add, fp32_mul, fp32_fma, half_add, half_mul, half_fma, tensor_ops, info };
+enum class CounterKind { time, fma_pipe, tensor_ops, info };
 
 // One quantity read from the counters. `names`: CUPTI (Perfworks) metric names with their
 // roll-up, in order of preference: the first one the chip has is read (chips name the same
@@ -61,12 +61,16 @@ struct CounterValues {
   std::vector<std::string> missing;
 };
 
-// FLOP counted from the values: FP32 fadd + fmul + 2·ffma, half precision hadd + hmul + 2·hfma
-// (per thread-instruction), tensor-core FLOP as the tensor-pipe op counters give them.
+// FLOP counted from the values. `fp32`: 2 FLOP per thread instruction of the FMA pipe
+// (sm__thread_inst_executed_pipe_fma_pred_on.sum), an upper bound of the FP32 FLOP: an FFMA is
+// 2, but an FADD or FMUL (1) and an integer IMAD (0) run on the same pipe and count 2 too. The
+// SASS opcode counts that would tell them apart need instruction patching, which CUPTI's range
+// profiler does not do (they read 0 on an H200). `tensor`: the tensor-path op counters, FLOP
+// already. Half-precision FMA-pipe work is inside `fp32`; it has no count of its own.
 struct CountedFlop {
-  double fp32 = 0, half = 0, tensor = 0;
-  bool has_half = false, has_tensor = false;  // their counters were read
-  double total() const { return fp32 + half + tensor; }
+  double fp32 = 0, tensor = 0;
+  bool has_tensor = false;  // its counters were read
+  double total() const { return fp32 + tensor; }
 };
 CountedFlop counted_flop(const CounterValues& v);
 

@@ -7,6 +7,8 @@
 #include <ATen/ops/_fused_adamw.h>
 #include <torch/torch.h>
 
+#include <cmath>
+
 namespace hmb::train {
 
 AutocastGuard::AutocastGuard(const torch::Device& device, Precision precision) {
@@ -44,6 +46,22 @@ void LossScaler::update() {
 }
 
 double LossScaler::current_scale() const { return scale_.item<double>(); }
+
+StepOutcome judge_step(double loss, bool gradients_overflowed) {
+  if (!std::isfinite(loss)) return StepOutcome::non_finite_loss;
+  return gradients_overflowed ? StepOutcome::skipped : StepOutcome::updated;
+}
+
+std::string non_finite_loss_error(std::int64_t step, Precision precision) {
+  std::string where = step > 0 ? "at step " + std::to_string(step) : "on another rank";
+  if (precision == Precision::fp16)
+    return "training loss is not finite (NaN or inf) " + where +
+           " with --precision fp16: the forward pass overflowed fp16's range (largest value 65504; the graph "
+           "layers sum over up to a bin's elements without degree normalisation, docs/model.md), which loss "
+           "scaling cannot mend: use --precision bf16 (fp32's range) or fp32";
+  return "training loss is not finite (NaN or inf) " + where +
+         ": lower --lr, use --precision fp32, or check the event file";
+}
 
 FusedAdamW::FusedAdamW(std::vector<torch::Tensor> params, double lr, double weight_decay, double beta1, double beta2,
                        double eps)

@@ -7,6 +7,8 @@
 //   found_inf) ─► scale halved after an overflow, doubled after `interval` clean steps
 #include <torch/types.h>
 
+#include <cstdint>
+#include <string>
 #include <vector>
 
 #include "train/config.hpp"
@@ -48,6 +50,15 @@ class LossScaler {
   double growth_, backoff_;
   int interval_;
 };
+
+// What one step's read-back says. Loss scaling acts on the gradients only: an overflow there
+// skips the update and lowers the scale. A loss that is itself NaN or inf means the forward pass
+// overflowed, which no scale can mend, so it is fatal in every precision.
+enum class StepOutcome { updated, skipped, non_finite_loss };
+StepOutcome judge_step(double loss, bool gradients_overflowed);
+
+// The error of a run stopped by a non-finite loss at `step` (0 when another rank saw it).
+std::string non_finite_loss_error(std::int64_t step, Precision precision);
 
 // AdamW (decoupled weight decay, as torch.optim.AdamW) through LibTorch's fused kernel, whose
 // step is skipped on the device when `found_inf` is 1.

@@ -162,14 +162,16 @@ void Trainer::flush(RunResult& r, bool& stop) {
     if (rec.skipped) {
       ++r.skipped_steps;
       inst_.window.skipped(sample);
-      if (++consecutive_skips_ >= kMaxConsecutiveSkips) hopeless = true;
-    } else {
-      consecutive_skips_ = 0;
-      // A skipped fp16 step may have an overflowing loss; any other non-finite loss is fatal.
-      if (!std::isfinite(rec.loss) && !non_finite) {
+    }
+    switch (judge_step(rec.loss, rec.skipped)) {
+      case StepOutcome::non_finite_loss:
+        if (!non_finite) bad_step = rec.step;
         non_finite = true;
-        bad_step = rec.step;
-      }
+        break;
+      case StepOutcome::skipped:
+        if (++consecutive_skips_ >= kMaxConsecutiveSkips) hopeless = true;
+        break;
+      case StepOutcome::updated: consecutive_skips_ = 0; break;
     }
   }
   inst_.timeline.release_before(pending_.back().to);
@@ -179,10 +181,7 @@ void Trainer::flush(RunResult& r, bool& stop) {
   if (r.status != "ok") return;
   if (any_non_finite) {
     r.status = "failed";
-    r.error = non_finite ? "training loss is not finite (NaN or inf) at step " + std::to_string(bad_step) +
-                               ": lower --lr, use --precision fp32, or check the event file"
-                         : "training loss is not finite on another rank: lower --lr, use --precision fp32, or "
-                           "check the event file";
+    r.error = non_finite_loss_error(non_finite ? bad_step : 0, cfg_.precision);
     stop = true;
   } else if (any_hopeless) {
     r.status = "failed";

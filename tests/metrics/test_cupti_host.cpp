@@ -26,8 +26,8 @@ TEST_CASE("cupti host: every counted quantity exists on the known chips", "[metr
     const auto why = host.open(chip, nullptr);
     REQUIRE(why.empty());
     CHECK(host.selection().required_missing.empty());
-    // The three tensor-core quantities (FP16, BF16, TF32 sources) and the half-precision SASS
-    // counts exist on all of them: only information-only metrics may be missing.
+    // The FMA-pipe count and the three tensor-core quantities (FP16, BF16, TF32 sources) exist
+    // on all of them: only information-only metrics may be missing.
     for (const auto& missing : host.selection().missing) {
       INFO("missing " << missing);
       CHECK(contains(missing, "hgmma"));

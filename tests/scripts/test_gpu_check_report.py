@@ -26,9 +26,10 @@ def fig(v, unit, reason=None):
     return f
 
 
-def report(achieved, ratio, tensor, metrics, reason="no GPU"):
+def report(achieved, ratio, tensor, metrics, reason="no GPU", fp32=None):
     return {"report": {"wl-stats": {
         "gpu_achieved_flop_per_s": fig(achieved, "FLOP/s", reason),
+        "gpu_counted_fp32_flop": fig(fp32, "FLOP", reason),
         "model_to_measured_flop": fig(ratio, "ratio", reason),
         "gpu_counted_tensor_flop": fig(tensor, "FLOP", reason),
         "gpu_counter_sample": {"metrics": metrics},
@@ -44,6 +45,11 @@ line = r.counters_line(report(2.5e13, 1.04, 8e11, {"sm__ops_path_tensor_src_bf16
 assert "2.5e+13 FLOP/s achieved" in line and "cost model / counted 1.040" in line, line
 assert "tensor cores 8e+11 FLOP" in line, line
 assert "warp-group" not in line, line
+assert "FP32 at most - FLOP" in line, line
+
+# an fp32 window: the FMA-pipe bound of its FP32 FLOP, no tensor math
+line = r.counters_line(report(1.8e13, 0.79, 0.0, {}, fp32=8.08e12))
+assert "FP32 at most 8.08e+12 FLOP" in line and "tensor cores 0 FLOP" in line, line
 
 # a Hopper run whose totals include warp-group MMA: its share
 hop = {"sm__ops_path_tensor_src_bf16_dst_fp32.sum": 1e12,

@@ -77,3 +77,25 @@ TEST_CASE("fused AdamW: the same updates as LibTorch's AdamW, and none at all wh
   }
   CHECK_FALSE(torch::allclose(fw.detach(), w0));  // it did move
 }
+
+TEST_CASE("step outcome: a non-finite loss is fatal even when the update was skipped", "[train][fp16]") {
+  using hmb::train::judge_step;
+  using hmb::train::StepOutcome;
+  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  CHECK(judge_step(1.5, false) == StepOutcome::updated);
+  CHECK(judge_step(1.5, true) == StepOutcome::skipped);  // overflowing gradients: loss scaling's business
+  CHECK(judge_step(nan, true) == StepOutcome::non_finite_loss);  // the forward pass overflowed: no scale mends it
+  CHECK(judge_step(inf, true) == StepOutcome::non_finite_loss);
+  CHECK(judge_step(nan, false) == StepOutcome::non_finite_loss);
+}
+
+TEST_CASE("step outcome: the error names the step, and for fp16 the format's range and bf16", "[train][fp16]") {
+  using hmb::train::non_finite_loss_error;
+  using hmb::train::Precision;
+  const auto half = non_finite_loss_error(7, Precision::fp16);
+  CHECK_THAT(half, Catch::Contains("at step 7") && Catch::Contains("65504") && Catch::Contains("--precision bf16"));
+  const auto full = non_finite_loss_error(3, Precision::fp32);
+  CHECK_THAT(full, Catch::Contains("at step 3") && Catch::Contains("lower --lr"));
+  CHECK_THAT(full, !Catch::Contains("65504"));
+  CHECK_THAT(non_finite_loss_error(0, Precision::bf16), Catch::Contains("on another rank"));
+}
