@@ -21,7 +21,7 @@
 #
 # Checks, in order (docs/gpu-check.md says what each proves): kit, toolchain, build, version,
 # selftest, data, determinism, cpu-vs-gpu, dp-1rank, dp-all, precision-{fp32,tf32,bf16,fp16},
-# counters-alone, batch-sweep, workload, activity-overhead. Each writes its log under OUT/logs
+# counters-alone, batch-sweep, workload, activity-overhead, ncu-step. Each writes its log under OUT/logs
 # and a line in OUT/gpu_check.json (rewritten after every check, so a run cut short still
 # reports what it did). The exit status is 0 when every check passed, else 1 with the first
 # failed check named; 2 for bad usage.
@@ -692,6 +692,37 @@ elif train activity-off "$(lim 150 600)" "${WINDOW[@]}" --precision tf32 --seed 
   record activity-overhead "${ov_status:-fail}" $((SECONDS - t)) "${ov_line:-the two reports could not be compared (logs/activity-off.log)}"
 else
   record activity-overhead fail $((SECONDS - t)) "$(tail_of "$LOGS/activity-off.log" 3)"
+fi
+
+# ------------------------------------------------------------------ 7. Nsight Compute on one step
+# Where the node has `ncu`: timed step 3 of the fp32 window, bracketed by cudaProfilerStart/Stop
+# (--profile-start-step 3 --profile-steps 1), counted with ncu's SASS instruction counts (which
+# hep-mlbench's range profiler cannot read) and the FMA-pipe count it does read: how tight the
+# FP32 bound is, and the cost model against the true FP32 FLOP. Application-range replay reruns
+# the (deterministic) run once per pass and measures the range as a whole. Last: a warning at
+# worst, never a failure, since it measures the measurement.
+t=$SECONDS
+if ((CPU_ONLY)); then
+  record ncu-step skip 0 "GPU only (--cpu-only)"
+elif ! command -v ncu >/dev/null 2>&1; then
+  record ncu-step skip 0 "no ncu (Nsight Compute) on PATH"
+else
+  rm -rf "$RUNS/ncu"; mkdir -p "$RUNS/ncu"
+  NCU_METRICS=gpu__time_duration.sum,sm__thread_inst_executed_pipe_fma_pred_on.sum
+  NCU_METRICS+=,smsp__sass_thread_inst_executed_op_fadd_pred_on.sum,smsp__sass_thread_inst_executed_op_fmul_pred_on.sum
+  NCU_METRICS+=,smsp__sass_thread_inst_executed_op_ffma_pred_on.sum
+  nrc=0
+  run_to "$LOGS/ncu.log" "$(lim 180 300)" ncu --profile-from-start off --replay-mode app-range --clock-control none \
+    --metrics "$NCU_METRICS" -f -o "$RUNS/ncu/step" \
+    "$BIN" train --data "$SMALL" --results "$RUNS/ncu/run" "${WINDOW[@]}" --precision fp32 --seed 11 --gpus "$DEV_GPUS" \
+    --gpu-activity false --profile-start-step 3 --profile-steps 1 || nrc=$?
+  if ((nrc == 0)) && [[ -f "$RUNS/ncu/step.ncu-rep" ]] &&
+     ncu --import "$RUNS/ncu/step.ncu-rep" --csv --page raw --print-units base >"$RUNS/ncu/step.csv" 2>>"$LOGS/ncu.log"; then
+    read -r n_status n_line < <(python3 "$REPORT" ncu-step "$RUNS/ncu/step.csv" "$RUNS/ncu/run/hep-mlbench_summary.json" 2>>"$LOGS/ncu.log") || true
+    record ncu-step "${n_status:-warn}" $((SECONDS - t)) "timed step 3 (fp32): ${n_line:-unreadable (logs/ncu.log)}"
+  else
+    record ncu-step warn $((SECONDS - t)) "ncu exit $nrc: $(grep -m2 -E 'ERROR|error' "$LOGS/ncu.log" | tr '\n' ' ' | cut -c1-300)"
+  fi
 fi
 
 finish

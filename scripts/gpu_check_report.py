@@ -21,6 +21,9 @@ python3 the GPU node has).
   gpu_check_report.py counters SUMMARY             one line on the hardware-counter figures:
       achieved FLOP/s, cost model / counted, tensor-core FLOP and (Hopper) the warp-group MMA
       share, flagging tensor totals that miss warp-group MMA; or why they are absent
+  gpu_check_report.py ncu-step CSV SUMMARY       Nsight Compute's counts over the profiled
+      timed step (CSV: `ncu --import R --csv --page raw --print-units base`) against the
+      report's cost model and its own FMA-pipe bound; prints "STATUS LINE"
   gpu_check_report.py entry-args YAML ENTRY [KEY=VALUE ...]
       print a HEPscore entry's args, one token a line (--key, value), KEY=VALUE replacing or
       adding one
@@ -196,6 +199,63 @@ def counters_line(summary):
         elif t > 0:
             parts.append("{:.0%} of it by warp-group MMA".format(g / t))
     return ", ".join(parts)
+
+
+NCU_SASS = {"smsp__sass_thread_inst_executed_op_fadd_pred_on.sum": 1.0,
+            "smsp__sass_thread_inst_executed_op_fmul_pred_on.sum": 1.0,
+            "smsp__sass_thread_inst_executed_op_ffma_pred_on.sum": 2.0}
+NCU_PIPE = "sm__thread_inst_executed_pipe_fma_pred_on.sum"
+NCU_TIME = "gpu__time_duration.sum"
+
+
+def ncu_sums(csv_text):
+    """Sums over the rows (kernels or ranges) of ncu's raw CSV page, by metric name."""
+    import csv
+    rows = list(csv.reader(csv_text.splitlines()))
+    head = next((i for i, r in enumerate(rows) if r and r[0] == "ID"), None)
+    if head is None:
+        return None, 0
+    names = rows[head]
+    body = [r for r in rows[head + 1:] if r and r[0].strip().isdigit()]  # skips the units row
+    sums = {}
+    for name in (*NCU_SASS, NCU_PIPE, NCU_TIME):
+        if name not in names:
+            continue
+        j = names.index(name)
+        total = 0.0
+        for r in body:
+            try:
+                total += float(r[j].replace(",", ""))
+            except (ValueError, IndexError):
+                pass
+        sums[name] = total
+    return sums, len(body)
+
+
+def ncu_step_line(csv_text, summary):
+    """(status, line): ncu's SASS FP32 FLOP of the profiled step against the FMA-pipe bound
+    hep-mlbench's counters use and the cost model's FLOP for the step's events."""
+    sums, n = ncu_sums(csv_text)
+    if not sums or not n:
+        return "warn", "no rows in ncu's output"
+    if not all(k in sums for k in NCU_SASS) or NCU_PIPE not in sums:
+        return "warn", "ncu's output lacks {}".format(
+            ", ".join(k for k in (*NCU_SASS, NCU_PIPE) if k not in sums))
+    sass = sum(sums[k] * w for k, w in NCU_SASS.items())
+    bound = 2.0 * sums[NCU_PIPE]
+    st = (summary.get("report") or {}).get("wl-stats") or {}
+    per_event = (st.get("model_flop_per_event") or {}).get("value")
+    batch = st.get("batch_size_per_device")  # one rank's step: the profiled events
+    parts = ["{} rows".format(n), "SASS FP32 {} FLOP".format(fmt(sass)),
+             "FMA-pipe bound {} FLOP ({} of SASS)".format(fmt(bound), fmt(bound / sass, "{:.2f}x") if sass > 0 else "-")]
+    if isinstance(per_event, (int, float)) and isinstance(batch, (int, float)) and sass > 0:
+        parts.append("cost model {} FLOP for {} events ({} of SASS)".format(
+            fmt(per_event * batch), int(batch), fmt(per_event * batch / sass, "{:.2f}x")))
+    if NCU_TIME in sums:
+        parts.append("GPU time {} s".format(fmt(sums[NCU_TIME] * 1e-9, "{:.4g}")))
+    if sass <= 0:
+        return "warn", "ncu counted no SASS FP32 instructions: " + ", ".join(parts)
+    return "pass", ", ".join(parts)
 
 
 def overhead_line(with_summary, without_summary):
@@ -402,6 +462,14 @@ def main(argv):
         return 0
     if cmd == "oom":
         return 0 if any(is_oom(p) for p in args) else 1
+    if cmd == "ncu-step":
+        if len(args) != 2:
+            die("ncu-step CSV SUMMARY")
+        with open(args[0], errors="replace") as f:
+            text = f.read()
+        status, line = ncu_step_line(text, load_json(args[1]))
+        print(status, line)
+        return 0
     if cmd == "entry-args":
         if len(args) < 2:
             die("entry-args YAML ENTRY [KEY=VALUE ...]")

@@ -175,6 +175,8 @@ metrics::UtilisationConfig utilisation_config(const config::RunConfig& c, const 
   u.gpu_counters = c.gpu_counters;
   u.counter_start_step = c.counter_start_step;
   u.counter_steps = c.counter_steps;
+  u.profile_start_step = c.profile_start_step;
+  u.profile_steps = c.profile_steps;
   u.trace_steps = c.trace.empty() ? 0 : c.trace_steps;
   return u;
 }

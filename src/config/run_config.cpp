@@ -53,6 +53,13 @@ OptionTable<RunConfig> run_options() {
       .add("counter-steps", &RunConfig::counter_steps,
            "timed steps per --gpu-counters pass (metrics needing several passes sample that many passes)", "",
            at_least<int>(1))
+      .add("profile-start-step", &RunConfig::profile_start_step,
+           "timed step before which cudaProfilerStart opens the range an external profiler sees", "",
+           at_least<int>(1))
+      .add("profile-steps", &RunConfig::profile_steps,
+           "timed steps inside that range, for ncu --profile-from-start off or nsys --capture-range=cudaProfilerApi "
+           "(0: no range)",
+           "", at_least<int>(0))
       .add("trace", &RunConfig::trace, "write a Chrome-trace (Perfetto) timeline of the first timed steps to this file")
       .add("trace-steps", &RunConfig::trace_steps, "timed steps in the --trace timeline", "", at_least<int>(1));
   return t;

@@ -49,6 +49,8 @@ struct RunConfig {
   bool gpu_counters = false;         // CUPTI hardware counters on a few timed steps (achieved FLOP/s)
   int counter_start_step = 5;        // first sampled timed step (1 = the timed window's first)
   int counter_steps = 3;             // timed steps per counter pass
+  int profile_start_step = 5;        // first timed step an external profiler sees
+  int profile_steps = 0;             // timed steps bracketed by cudaProfilerStart/Stop (0: none)
   std::string trace;                 // Chrome-trace JSON of a few timed steps, or "" for none
   int trace_steps = 5;               // timed steps in the trace
 };

@@ -21,6 +21,16 @@ UtilisationMeters::UtilisationMeters(UtilisationConfig cfg, Clock& clock)
   if (on_gpu && !probe) spdlog::warn("GPU power: {}; power and energy figures are left out", why);
   power_ = std::make_unique<PowerSampler>(std::move(probe), why, clock, cfg_.power_period_s);
   if (cfg_.trace_steps > 0) trace_ = std::make_unique<TraceRecorder>(clock, cfg_.trace_steps);
+  if (cfg_.profile_steps > 0) {
+    std::string no_api = on_gpu ? "" : "no GPU";
+    auto api = on_gpu ? make_cuda_profiler_api(no_api) : nullptr;
+    if (api) {
+      profiler_range_ =
+          std::make_unique<ProfilerRange>(std::move(api), cfg_.profile_start_step, cfg_.profile_steps);
+    } else {
+      spdlog::warn("--profile-steps: {}; no profiler range is marked", no_api);
+    }
+  }
 }
 
 void UtilisationMeters::attach(TimedWindow& window) {
@@ -29,6 +39,7 @@ void UtilisationMeters::attach(TimedWindow& window) {
   window.add_observer(counters_.get());
   window.add_observer(power_.get());
   if (trace_) window.add_observer(trace_.get());
+  if (profiler_range_) window.add_observer(profiler_range_.get());
 }
 
 UtilisationRecord UtilisationMeters::finish(double timed_events, double events_per_s, double flop_per_event) const {

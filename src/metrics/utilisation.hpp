@@ -22,6 +22,7 @@
 #include "metrics/gpu_counters.hpp"
 #include "metrics/host_usage.hpp"
 #include "metrics/power.hpp"
+#include "metrics/profiler_range.hpp"
 #include "metrics/trace.hpp"
 #include "metrics/utilisation_record.hpp"
 #include "metrics/window.hpp"
@@ -37,6 +38,8 @@ struct UtilisationConfig {
   bool gpu_counters = false;    // CUPTI hardware counters on a few sampled timed steps
   std::int64_t counter_start_step = 5;  // the first sampled timed step (1 = the window's first)
   std::int64_t counter_steps = 3;       // timed steps per pass
+  std::int64_t profile_start_step = 5;  // the external profiler's range (profiler_range.hpp)
+  std::int64_t profile_steps = 0;       // 0: no range
   int ranks = 1;                // ranks whose events a step counts (the cost model's FLOP per rank)
   double power_period_s = 0.1;  // NVML reading interval
   std::int64_t trace_steps = 0; // > 0: record that many timed steps for the trace
@@ -65,6 +68,7 @@ class UtilisationMeters {
   std::unique_ptr<CounterSampler> counters_;
   std::unique_ptr<PowerSampler> power_;
   std::unique_ptr<TraceRecorder> trace_;
+  std::unique_ptr<ProfilerRange> profiler_range_;  // --profile-steps on a GPU
 };
 
 }  // namespace hmb::metrics

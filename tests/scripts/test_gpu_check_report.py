@@ -118,3 +118,24 @@ with tempfile.TemporaryDirectory() as d:
     assert out.returncode != 0 and gone in out.stderr, out
 
 print("gpu_check_report counters: ok")
+
+# ncu's counts over the profiled step: SASS FP32 FLOP (fadd + fmul + 2 ffma) against the
+# FMA-pipe bound and the cost model; thousands separators and the units row are handled
+ncu_csv = "\n".join([
+    '==PROF== Connected to process 1',
+    '"ID","Kernel Name","gpu__time_duration.sum","sm__thread_inst_executed_pipe_fma_pred_on.sum",'
+    '"smsp__sass_thread_inst_executed_op_fadd_pred_on.sum","smsp__sass_thread_inst_executed_op_ffma_pred_on.sum",'
+    '"smsp__sass_thread_inst_executed_op_fmul_pred_on.sum"',
+    '"","","ns","inst","inst","inst","inst"',
+    '"0","gemm","1,000","600","100","500","0"',
+    '"1","elu","500","50","0","0","20"'])
+stats = {"model_flop_per_event": {"value": 90.0, "unit": "FLOP/event"}, "batch_size_per_device": 10}
+status, line = r.ncu_step_line(ncu_csv, {"report": {"wl-stats": stats}})
+# SASS: 100 + 20 + 2*500 = 1120; bound 2 * 650 = 1300; cost model 900; time 1.5 us
+assert status == "pass", (status, line)
+assert "SASS FP32 1.12e+03 FLOP" in line and "FMA-pipe bound 1.3e+03 FLOP (1.16x of SASS)" in line, line
+assert "cost model 900 FLOP for 10 events (0.80x of SASS)" in line and "GPU time 1.5e-06 s" in line, line
+assert r.ncu_step_line("no table here", {})[0] == "warn"
+missing = ncu_csv.replace("smsp__sass_thread_inst_executed_op_fmul_pred_on.sum", "other")
+assert "lacks smsp__sass_thread_inst_executed_op_fmul_pred_on.sum" in r.ncu_step_line(missing, {})[1]
+print("gpu_check_report ncu-step: ok")
