@@ -56,10 +56,6 @@ std::optional<double> events_per_joule(double events, const std::optional<double
   return events / *joules;
 }
 
-double instruction_flop(double adds, double muls, double fmas, double tensor_flop) {
-  return adds + muls + 2.0 * fmas + tensor_flop;
-}
-
 std::optional<double> flop_ratio(double model_flop, const std::optional<double>& measured_flop) {
   if (!measured_flop || !(*measured_flop > 0)) return std::nullopt;
   return model_flop / *measured_flop;

@@ -37,11 +37,6 @@ std::optional<double> integrate_power(const std::vector<PowerSample>& samples, c
 // Trained events per joule; none when no energy was measured.
 std::optional<double> events_per_joule(double events, const std::optional<double>& joules);
 
-// FLOP counted from executed floating-point instructions (per thread, as CUPTI's SASS
-// instruction counters count them): an add or a multiply is 1 FLOP, a fused multiply-add 2;
-// tensor-core work is given in FLOP already.
-double instruction_flop(double adds, double muls, double fmas, double tensor_flop = 0);
-
 // Expected ÷ measured FLOP: the cost model against the device's counters. None without both.
 std::optional<double> flop_ratio(double model_flop, const std::optional<double>& measured_flop);
 

@@ -38,9 +38,10 @@ torch::Tensor GHConvDenseImpl::forward(const torch::Tensor& x, const torch::Tens
   // are left out because they cannot change the value: adj is already zero on masked columns
   // (so masked rows of x @ theta enter every sum as exact zeros), and the output is multiplied
   // by m (so masked rows of f_het never leave). Masked rows of x are finite and small (the
-  // LayerNorm of padding, or the zeros of an earlier masked output), so nothing overflows in
-  // reduced precision either. That saves two passes over (B, nb, bs, w), forward and
-  // backward; the reference test compares with the literal formulas.
+  // LayerNorm of padding, or the zeros of an earlier masked output), so leaving the masks out
+  // adds no overflow in reduced precision (real rows do outgrow fp16: docs/model.md). That
+  // saves two passes over (B, nb, bs, w), forward and backward; the reference test compares
+  // with the literal formulas.
   auto f_hom = torch::matmul(adj, torch::matmul(x, theta));  // (B, nb, bs, w)
   auto f_het = torch::matmul(x, W_h);                         // (B, nb, bs, w)
   // Under autocast the products are bf16/fp16 and the float bias promotes the gate to float;

@@ -33,9 +33,7 @@ TEST_CASE("formulas: model FLOP/s, MFU, matrix-product FLOP", "[metrics][formula
   CHECK_FALSE(busy_fraction(0.5, 0));
 }
 
-TEST_CASE("formulas: instruction counts to FLOP, expected vs measured", "[metrics][formulas]") {
-  // 10 adds + 20 muls + 30 FMAs + 1000 tensor FLOP = 10 + 20 + 60 + 1000
-  CHECK(instruction_flop(10, 20, 30, 1000) == Approx(1090));
+TEST_CASE("formulas: expected vs measured FLOP", "[metrics][formulas]") {
   CHECK(*flop_ratio(900, 1000.0) == Approx(0.9));
   CHECK_FALSE(flop_ratio(900, std::nullopt));
   CHECK_FALSE(flop_ratio(900, 0.0));
