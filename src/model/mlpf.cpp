@@ -1,5 +1,6 @@
 #include "model/mlpf.hpp"
 
+#include <torch/csrc/autograd/custom_function.h>
 #include <torch/nn/functional/activation.h>
 #include <torch/nn/functional/padding.h>
 #include <torch/nn/init.h>
@@ -51,6 +52,28 @@ torch::Tensor GHConvDenseImpl::forward(const torch::Tensor& x, const torch::Tens
   return F::elu(torch::lerp(f_het, f_hom, gate)) * m;
 }
 
+// ---------------------------------------------------------------- binning permutation
+namespace {
+struct PermuteRows : torch::autograd::Function<PermuteRows> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
+                               const torch::Tensor& order, const torch::Tensor& inverse) {
+    ctx->save_for_backward({inverse});
+    return x.gather(1, order.unsqueeze(-1).expand({x.size(0), x.size(1), x.size(2)}));
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const auto inverse = ctx->get_saved_variables()[0];
+    const auto& g = grads[0];
+    return {g.gather(1, inverse.unsqueeze(-1).expand({g.size(0), g.size(1), g.size(2)})), torch::Tensor(),
+            torch::Tensor()};
+  }
+};
+}  // namespace
+
+torch::Tensor permute_rows(const torch::Tensor& x, const torch::Tensor& order, const torch::Tensor& inverse) {
+  return PermuteRows::apply(x, order, inverse);
+}
+
 // ---------------------------------------------------------------- LSH codebook
 MessageBuildingLayerLSHImpl::MessageBuildingLayerLSHImpl(int distance_dim, int max_num_bins) {
   codebook_random_rotations =
@@ -96,11 +119,11 @@ torch::Tensor CombinedGraphLayerImpl::forward(const torch::Tensor& x_in, const t
   auto bins = torch::cat({mul, -mul}, -1).argmax(-1) + (nb - 1) * mask.logical_not().to(torch::kLong);  // (B, Np)
   // A stable sort: equal bins keep element order, so the grouping is deterministic.
   auto order = std::get<1>(torch::sort(bins, /*stable=*/true, /*dim=*/-1, /*descending=*/false));  // (B, Np)
+  auto inverse = std::get<1>(torch::sort(order, /*stable=*/true, /*dim=*/-1, /*descending=*/false));  // (B, Np)
 
   // 4. Gather into (B, nb, bs, .) and build the Gaussian-kernel adjacency per bin.
   auto gather = [&](const torch::Tensor& t) {
-    const int64_t c = t.size(2);
-    return t.gather(1, order.unsqueeze(-1).expand({B, Np, c})).view({B, nb, bs, c});
+    return permute_rows(t, order, inverse).view({B, nb, bs, t.size(2)});
   };
   auto xb = gather(x);                                                  // (B, nb, bs, w)
   auto db = gather(d);                                                  // (B, nb, bs, d)
@@ -121,8 +144,7 @@ torch::Tensor CombinedGraphLayerImpl::forward(const torch::Tensor& x_in, const t
   }
 
   // 6. Back to the original element order (the inverse permutation), padding dropped.
-  auto inverse = std::get<1>(torch::sort(order, /*stable=*/true, /*dim=*/-1, /*descending=*/false));  // (B, Np)
-  auto out = xb.view({B, Np, w}).gather(1, inverse.unsqueeze(-1).expand({B, Np, w}));
+  auto out = permute_rows(xb.reshape({B, Np, w}), inverse, order);
   return out.narrow(1, 0, N);                                           // (B, N, w)
 }
 

@@ -11,6 +11,14 @@
 
 namespace hmb::model {
 
+// out[b, j, :] = x[b, order[b, j], :] for a permutation `order` (B, Np) of each row's Np
+// elements, `inverse` its inverse. The same values as x.gather(1, order expanded); its backward
+// is a gather by `inverse` (an element appears exactly once in the output, so nothing is summed),
+// where gather's own backward is a scatter-add that LibTorch runs on CUDA as a sort-based
+// index_put that took 36-50% of an H200's GPU time per step (docs/performance.md). The
+// gradients are the same values (the scatter-add added each to a zero; only a -0 now stays -0).
+torch::Tensor permute_rows(const torch::Tensor& x, const torch::Tensor& order, const torch::Tensor& inverse);
+
 struct Outputs {
   torch::Tensor logits;    // (B, N, num_classes)
   torch::Tensor momentum;  // (B, N, 5): pT, eta, sin phi, cos phi, E

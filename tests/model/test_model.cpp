@@ -180,3 +180,25 @@ TEST_CASE("model: the largest event it can bin, and a clear refusal beyond it", 
   auto beyond = events({41, 7});
   CHECK_THROWS_AS(net->forward(beyond, beyond.select(-1, 0) != 0), hmb::Error);
 }
+
+TEST_CASE("model: the binning permutation has gather's values and gradients, its backward a gather", "[model]") {
+  torch::manual_seed(12);
+  const int64_t B = 3, Np = 50, c = 7;
+  auto order = torch::stack({torch::randperm(Np), torch::randperm(Np), torch::arange(Np)});  // (B, Np)
+  auto inverse = std::get<1>(torch::sort(order, /*stable=*/true, -1, false));
+  auto x = torch::randn({B, Np, c});
+  auto a = x.clone().requires_grad_(true), b = x.clone().requires_grad_(true);
+  auto by_gather = a.gather(1, order.unsqueeze(-1).expand({B, Np, c}));
+  auto by_permutation = permute_rows(b, order, inverse);
+  CHECK(torch::equal(by_gather, by_permutation));
+  // Row j of the output is row order[j] of x, so inverse undoes it.
+  CHECK(torch::equal(permute_rows(by_permutation, inverse, order), x));
+  const auto upstream = torch::randn({B, Np, c});
+  by_gather.backward(upstream);
+  by_permutation.backward(upstream);
+  CHECK(torch::equal(a.grad(), b.grad()));
+  // A wrong inverse gives wrong gradients (the test can tell).
+  auto c2 = x.clone().requires_grad_(true);
+  permute_rows(c2, order, order).backward(upstream);
+  CHECK_FALSE(torch::equal(a.grad(), c2.grad()));
+}
