@@ -69,7 +69,8 @@ meta() { python3 "$REPORT" meta "$OUT" "$@"; }
 NOT_RUN=0     # set by run_to when the deadline left no time to start a command
 NOT_RUN_N=0   # checks recorded as not run because of the deadline
 record() {
-  if [[ "$2" == fail ]] && ((NOT_RUN)); then
+  # A check whose command the deadline kept from starting neither failed nor warned.
+  if [[ "$2" == fail || "$2" == warn ]] && ((NOT_RUN)); then
     set -- "$1" skip "$3" "not run: the --deadline of $DEADLINE s was reached" "${@:5}"
     NOT_RUN_N=$((NOT_RUN_N + 1))
   fi
@@ -708,12 +709,9 @@ elif ! command -v ncu >/dev/null 2>&1; then
   record ncu-step skip 0 "no ncu (Nsight Compute) on PATH"
 else
   rm -rf "$RUNS/ncu"; mkdir -p "$RUNS/ncu"
-  NCU_METRICS=gpu__time_duration.sum,sm__thread_inst_executed_pipe_fma_pred_on.sum
-  NCU_METRICS+=,smsp__sass_thread_inst_executed_op_fadd_pred_on.sum,smsp__sass_thread_inst_executed_op_fmul_pred_on.sum
-  NCU_METRICS+=,smsp__sass_thread_inst_executed_op_ffma_pred_on.sum
   nrc=0
   run_to "$LOGS/ncu.log" "$(lim 180 300)" ncu --profile-from-start off --replay-mode app-range --clock-control none \
-    --metrics "$NCU_METRICS" -f -o "$RUNS/ncu/step" \
+    --metrics "$(python3 "$REPORT" ncu-metrics)" -f -o "$RUNS/ncu/step" \
     "$BIN" train --data "$SMALL" --results "$RUNS/ncu/run" "${WINDOW[@]}" --precision fp32 --seed 11 --gpus "$DEV_GPUS" \
     --gpu-activity false --profile-start-step 3 --profile-steps 1 || nrc=$?
   if ((nrc == 0)) && [[ -f "$RUNS/ncu/step.ncu-rep" ]] &&

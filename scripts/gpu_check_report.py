@@ -21,6 +21,8 @@ python3 the GPU node has).
   gpu_check_report.py counters SUMMARY             one line on the hardware-counter figures:
       achieved FLOP/s, cost model / counted, tensor-core FLOP and (Hopper) the warp-group MMA
       share, flagging tensor totals that miss warp-group MMA; or why they are absent
+  gpu_check_report.py ncu-metrics                 the metrics ncu-step reads, comma-separated
+      (ncu --metrics)
   gpu_check_report.py ncu-step CSV SUMMARY       Nsight Compute's counts over the profiled
       timed step (CSV: `ncu --import R --csv --page raw --print-units base`) against the
       report's cost model and its own FMA-pipe bound; prints "STATUS LINE"
@@ -462,6 +464,9 @@ def main(argv):
         return 0
     if cmd == "oom":
         return 0 if any(is_oom(p) for p in args) else 1
+    if cmd == "ncu-metrics":
+        print(",".join((NCU_TIME, NCU_PIPE, *NCU_SASS)))
+        return 0
     if cmd == "ncu-step":
         if len(args) != 2:
             die("ncu-step CSV SUMMARY")

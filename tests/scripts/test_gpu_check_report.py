@@ -139,3 +139,13 @@ assert r.ncu_step_line("no table here", {})[0] == "warn"
 missing = ncu_csv.replace("smsp__sass_thread_inst_executed_op_fmul_pred_on.sum", "other")
 assert "lacks smsp__sass_thread_inst_executed_op_fmul_pred_on.sum" in r.ncu_step_line(missing, {})[1]
 print("gpu_check_report ncu-step: ok")
+
+# the metric list gpu_check.sh hands to ncu is the one ncu-step reads
+listed = r.NCU_TIME + "," + r.NCU_PIPE + "," + ",".join(r.NCU_SASS)
+import io, contextlib
+buf = io.StringIO()
+with contextlib.redirect_stdout(buf):
+    assert r.main(["gpu_check_report.py", "ncu-metrics"]) == 0
+assert buf.getvalue().strip() == listed, buf.getvalue()
+assert "smsp__sass_thread_inst_executed_op_ffma_pred_on.sum" in listed
+print("gpu_check_report ncu-metrics: ok")
