@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Compile check of hep-mlbench against other LibTorch versions than the pinned one: every
-# source file of the hep-mlbench library and its main() compiled (not linked) against the
-# headers and CMake config of the torch wheel VERSION from PyPI.
+# source file of the hep-mlbench library and its main() that includes LibTorch, directly or
+# through hep-mlbench's headers, compiled (not linked) against the headers and CMake config of
+# the torch wheel VERSION from PyPI.
 #
 #   scripts/libtorch_compat.sh [--fetch-only] [VERSION ...]   default: 2.8.0 (the oldest supported)
 #   --fetch-only   download and unpack the headers, compile nothing
@@ -83,15 +84,18 @@ for v in "${VERSIONS[@]}"; do
     continue
   fi
   grep -E '^-- +(CUDA path|CUPTI|NVML|NCCL|LibTorch)' "$B.configure.log" | sed 's/^/[libtorch_compat]   /' || true
-  # Every object of the library and of main() that uses LibTorch: compiled, never linked. The
-  # stages that use no LibTorch API (util, config, report: checked by a grep below) are left
-  # out to keep CI within its time; a file there that starts to use LibTorch fails this script.
-  if grep -lE '(torch|at|c10)::|#include <(torch|ATen|c10)' "$ROOT"/src/{util,config,report}/* >/dev/null 2>&1; then
-    status=1; log "src/util, src/config or src/report now use LibTorch: compile them here too (remove their exclusion)"
+  # Every object of the library and of main() whose source reaches a LibTorch header, as the
+  # configure's scan found them (hmb_torch_sources.txt, cmake/HmbPrecompiled.cmake): compiled,
+  # never linked. The other sources use no LibTorch API, so its version cannot change them.
+  [[ -s "$B/hmb_torch_sources.txt" ]] || { status=1; log "torch $v: $B/hmb_torch_sources.txt missing or empty"; continue; }
+  mapfile -t objs < <(ninja -C "$B" -t targets all |
+                      sed -n 's#^\(src/CMakeFiles/[^/]*\.dir/\(.*\)\.o\): .*#\2 \1#p' |
+                      awk 'NR == FNR { want[$0] = 1; next } ($1 in want) { print $2 }' \
+                        <(sed -n 's#^src/##p' "$B/hmb_torch_sources.txt") -)
+  n_src="$(grep -c '^src/' "$B/hmb_torch_sources.txt" || true)"
+  if ((${#objs[@]} == 0 || ${#objs[@]} != n_src)); then
+    status=1; log "torch $v: $n_src sources reach LibTorch but ${#objs[@]} of their objects were found in $B"; continue
   fi
-  mapfile -t objs < <(ninja -C "$B" -t targets all | sed -n 's/^\(src\/[^:]*\.o\): .*/\1/p' |
-                      grep -vE 'hmb_(util|config|report)\.dir/')
-  ((${#objs[@]})) || { status=1; log "torch $v: no object files to build in $B"; continue; }
   if ninja -C "$B" -j "$JOBS" "${objs[@]}" >"$B.build.log" 2>&1; then
     log "torch $v: OK, ${#objs[@]} files compiled in $((SECONDS - t0)) s"
   else
