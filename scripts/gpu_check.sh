@@ -21,7 +21,8 @@
 #
 # Checks, in order (docs/gpu-check.md says what each proves): kit, toolchain, build, version,
 # selftest, data, determinism, cpu-vs-gpu, dp-1rank, dp-all, precision-{fp32,tf32,bf16,fp16},
-# counters-alone, batch-sweep, workload, activity-overhead, ncu-step. Each writes its log under OUT/logs
+# counters-alone, batch-sweep, workload, activity-overhead, ncu-kernels, ncu-step. Each writes its
+# log under OUT/logs
 # and a line in OUT/gpu_check.json (rewritten after every check, so a run cut short still
 # reports what it did). The exit status is 0 when every check passed, else 1 with the first
 # failed check named; 2 for bad usage.
@@ -695,7 +696,40 @@ else
   record activity-overhead fail $((SECONDS - t)) "$(tail_of "$LOGS/activity-off.log" 3)"
 fi
 
-# ------------------------------------------------------------------ 7. Nsight Compute on one step
+# ------------------------------------------------------------------ 7. kernel times against Nsight Compute
+# GPU busy time is the union of the kernel intervals that CUPTI's activity records give. Their
+# durations against Nsight Compute's own (gpu__time_duration; kernel replay with that one
+# metric: one pass, no cache flush, clocks as the GPU sets them) for timed step 3 of the fp32
+# window: a normal run with the activity records (counters off), then the same run under ncu
+# with the records off (one CUPTI subscriber). A warning at worst, never a failure.
+t=$SECONDS
+if ((CPU_ONLY)); then
+  record ncu-kernels skip 0 "GPU only (--cpu-only)"
+elif ! command -v ncu >/dev/null 2>&1; then
+  record ncu-kernels skip 0 "no ncu (Nsight Compute) on PATH"
+elif ! train ncu-reference "$(lim 150 600)" "${WINDOW[@]}" --precision fp32 --seed 11 --gpus "$DEV_GPUS" --gpu-counters false; then
+  record ncu-kernels warn $((SECONDS - t)) "the reference run failed: $(tail_of "$LOGS/ncu-reference.log" 3)"
+else
+  mkdir -p "$RUNS/ncu"
+  krc=0
+  run_to "$LOGS/ncu-kernels.log" "$(lim 180 300)" ncu --profile-from-start off --replay-mode kernel --cache-control none \
+    --clock-control none --metrics "$(python3 "$REPORT" ncu-metrics kernels)" -f -o "$RUNS/ncu/kernels" \
+    "$BIN" train --data "$SMALL" --results "$RUNS/ncu/kernels-run" "${WINDOW[@]}" --precision fp32 --seed 11 --gpus "$DEV_GPUS" \
+    --gpu-activity false --profile-start-step 3 --profile-steps 1 || krc=$?
+  # Full demangled names, as the activity records have them; an ncu without the option prints its default.
+  if ((krc == 0)) && [[ -f "$RUNS/ncu/kernels.ncu-rep" ]] &&
+     { ncu --import "$RUNS/ncu/kernels.ncu-rep" --csv --page raw --print-units base --print-kernel-base demangled \
+         >"$RUNS/ncu/kernels.csv" 2>>"$LOGS/ncu-kernels.log" ||
+       ncu --import "$RUNS/ncu/kernels.ncu-rep" --csv --page raw --print-units base \
+         >"$RUNS/ncu/kernels.csv" 2>>"$LOGS/ncu-kernels.log"; }; then
+    read -r k_status k_line < <(python3 "$REPORT" ncu-kernels "$RUNS/ncu/kernels.csv" "$(summary_of ncu-reference)" 2>>"$LOGS/ncu-kernels.log") || true
+    record ncu-kernels "${k_status:-warn}" $((SECONDS - t)) "timed step 3 (fp32): ${k_line:-unreadable (logs/ncu-kernels.log)}"
+  else
+    record ncu-kernels warn $((SECONDS - t)) "ncu exit $krc: $(grep -m2 -E 'ERROR|error' "$LOGS/ncu-kernels.log" | tr '\n' ' ' | cut -c1-300)"
+  fi
+fi
+
+# ------------------------------------------------------------------ 8. Nsight Compute on one step
 # Where the node has `ncu`: timed step 3 of the fp32 window, bracketed by cudaProfilerStart/Stop
 # (--profile-start-step 3 --profile-steps 1), counted with ncu's SASS instruction counts (which
 # hep-mlbench's range profiler cannot read) and the FMA-pipe count it does read: how tight the
@@ -708,7 +742,7 @@ if ((CPU_ONLY)); then
 elif ! command -v ncu >/dev/null 2>&1; then
   record ncu-step skip 0 "no ncu (Nsight Compute) on PATH"
 else
-  rm -rf "$RUNS/ncu"; mkdir -p "$RUNS/ncu"
+  rm -rf "$RUNS/ncu/step".* "$RUNS/ncu/run"; mkdir -p "$RUNS/ncu"
   nrc=0
   run_to "$LOGS/ncu.log" "$(lim 180 300)" ncu --profile-from-start off --replay-mode app-range --clock-control none \
     --metrics "$(python3 "$REPORT" ncu-metrics)" -f -o "$RUNS/ncu/step" \

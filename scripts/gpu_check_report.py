@@ -21,11 +21,15 @@ python3 the GPU node has).
   gpu_check_report.py counters SUMMARY             one line on the hardware-counter figures:
       achieved FLOP/s, cost model / counted, tensor-core FLOP and (Hopper) the warp-group MMA
       share, flagging tensor totals that miss warp-group MMA; or why they are absent
-  gpu_check_report.py ncu-metrics                 the metrics ncu-step reads, comma-separated
-      (ncu --metrics)
+  gpu_check_report.py ncu-metrics [kernels]       the metrics ncu-step (or ncu-kernels) reads,
+      comma-separated (ncu --metrics)
   gpu_check_report.py ncu-step CSV SUMMARY       Nsight Compute's counts over the profiled
       timed step (CSV: `ncu --import R --csv --page raw --print-units base`) against the
       report's cost model and its own FMA-pipe bound; prints "STATUS LINE"
+  gpu_check_report.py ncu-kernels CSV SUMMARY    Nsight Compute's kernel durations over the
+      profiled step (kernel replay; CSV as for ncu-step) against the activity records of a
+      normal run of the same window: kernels and kernel time per step, time per launch of the
+      top kernels; prints "STATUS LINE"
   gpu_check_report.py entry-args YAML ENTRY [KEY=VALUE ...]
       print a HEPscore entry's args, one token a line (--key, value), KEY=VALUE replacing or
       adding one
@@ -260,6 +264,97 @@ def ncu_step_line(csv_text, summary):
     return "pass", ", ".join(parts)
 
 
+NCU_KERNEL_NAME = "Kernel Name"
+TIME_UNITS = {"nsecond": 1e-9, "ns": 1e-9, "usecond": 1e-6, "us": 1e-6, "msecond": 1e-3, "ms": 1e-3,
+              "second": 1.0, "s": 1.0}
+
+
+def kernel_key(name):
+    """A kernel's name as the activity records and ncu can agree on it: the report cuts long
+    names (adding "..."), and demanglers differ in spaces; so no "...", no whitespace, and
+    the first 120 characters."""
+    s = name.strip()
+    if s.endswith("..."):
+        s = s[:-3]
+    return "".join(s.split())[:120]
+
+
+def ncu_kernel_times(csv_text):
+    """[(name, seconds)] of the kernel rows of ncu's raw CSV page (kernel replay), with the
+    time column's unit from ncu's units row; None when the page has no kernel table."""
+    import csv
+    rows = list(csv.reader(csv_text.splitlines()))
+    head = next((i for i, r in enumerate(rows) if r and r[0] == "ID"), None)
+    if head is None:
+        return None
+    names = rows[head]
+    if NCU_KERNEL_NAME not in names or NCU_TIME not in names:
+        return None
+    jn, jt = names.index(NCU_KERNEL_NAME), names.index(NCU_TIME)
+    scale = 1e-9  # --print-units base: nanoseconds
+    if head + 1 < len(rows) and len(rows[head + 1]) > jt and not rows[head + 1][0].strip().isdigit():
+        scale = TIME_UNITS.get(rows[head + 1][jt].strip(), scale)
+    out = []
+    for r in rows[head + 1:]:
+        if not r or not r[0].strip().isdigit() or len(r) <= max(jn, jt):
+            continue
+        try:
+            out.append((r[jn], float(r[jt].replace(",", "")) * scale))
+        except ValueError:
+            pass
+    return out
+
+
+def ncu_kernels_line(csv_text, summary):
+    """(status, line): Nsight Compute's duration of every kernel of the profiled step (kernel
+    replay, one pass, caches and clocks left alone) against the activity records of the same
+    window in a normal run: kernels and compute-kernel time per timed step, and the time per
+    launch of the report's top compute kernels, ncu / activity records. The activity records'
+    kernel intervals are what GPU busy time is the union of."""
+    rows = ncu_kernel_times(csv_text)
+    if not rows:
+        return "warn", "no kernel rows with {} in ncu's output".format(NCU_TIME)
+    st = (summary.get("report") or {}).get("wl-stats") or {}
+    ncu_time = sum(t for _, t in rows)
+    parts = ["profiled step under ncu: {} kernels, {} s of kernel time".format(len(rows), fmt(ncu_time, "{:.4g}"))]
+    events = value(st, "timed_events")
+    batch, ranks = st.get("batch_size_per_device"), st.get("ranks") or 1
+    kernels, compute = value(st, "gpu_kernels"), value(st, "gpu_compute_time")
+    if all(isinstance(v, (int, float)) for v in (events, batch, kernels, compute)) and batch > 0 and events > 0:
+        steps = events / (batch * ranks)
+        parts.append("activity records: {:.0f} kernels and {} s of compute-kernel time per timed step "
+                     "(mean of {:.0f}; steps differ in their longest event)".format(
+                         kernels / steps, fmt(compute / steps, "{:.4g}"), steps))
+    else:
+        parts.append("the report has no activity-record figures ({})".format(
+            counter_reason_of(st, "gpu_compute_time")))
+    by_key = {}
+    for name, t in rows:
+        k = kernel_key(name)
+        n, tt = by_key.get(k, (0, 0.0))
+        by_key[k] = (n + 1, tt + t)
+    top = [k for k in (st.get("gpu_top_kernels") or []) if k.get("kind") == "compute" and k.get("count")]
+    ratios = []
+    for k in top:
+        hit = by_key.get(kernel_key(k.get("name", "")))
+        if hit and hit[1] > 0 and k.get("time_s"):
+            ratios.append((hit[1] / hit[0]) / (k["time_s"] / k["count"]))
+    if not ratios:
+        parts.append("none of the report's {} top compute kernels found among ncu's".format(len(top)))
+        return "warn", ", ".join(parts)
+    ratios.sort()
+    median = ratios[len(ratios) // 2] if len(ratios) % 2 else 0.5 * (ratios[len(ratios) // 2 - 1] + ratios[len(ratios) // 2])
+    parts.append("time per launch, ncu / activity records, for {} of the {} top compute kernels: median {} ({}-{})".format(
+        len(ratios), len(top), fmt(median, "{:.3f}"), fmt(ratios[0], "{:.3f}"), fmt(ratios[-1], "{:.3f}")))
+    status = "pass" if 2 / 3 <= median <= 1.5 else "warn"
+    return status, ", ".join(parts)
+
+
+def counter_reason_of(stats, key):
+    f = stats.get(key)
+    return (f or {}).get("reason") or "absent"
+
+
 def overhead_line(with_summary, without_summary):
     """(status, line): events/s with CUPTI's activity records against the same window without."""
     def rate(s):
@@ -465,7 +560,12 @@ def main(argv):
     if cmd == "oom":
         return 0 if any(is_oom(p) for p in args) else 1
     if cmd == "ncu-metrics":
-        print(",".join((NCU_TIME, NCU_PIPE, *NCU_SASS)))
+        if args == ["kernels"]:
+            print(NCU_TIME)
+        elif not args:
+            print(",".join((NCU_TIME, NCU_PIPE, *NCU_SASS)))
+        else:
+            die("ncu-metrics [kernels]")
         return 0
     if cmd == "ncu-step":
         if len(args) != 2:
@@ -473,6 +573,14 @@ def main(argv):
         with open(args[0], errors="replace") as f:
             text = f.read()
         status, line = ncu_step_line(text, load_json(args[1]))
+        print(status, line)
+        return 0
+    if cmd == "ncu-kernels":
+        if len(args) != 2:
+            die("ncu-kernels CSV SUMMARY")
+        with open(args[0], errors="replace") as f:
+            text = f.read()
+        status, line = ncu_kernels_line(text, load_json(args[1]))
         print(status, line)
         return 0
     if cmd == "entry-args":

@@ -148,4 +148,52 @@ with contextlib.redirect_stdout(buf):
     assert r.main(["gpu_check_report.py", "ncu-metrics"]) == 0
 assert buf.getvalue().strip() == listed, buf.getvalue()
 assert "smsp__sass_thread_inst_executed_op_ffma_pred_on.sum" in listed
+buf = io.StringIO()
+with contextlib.redirect_stdout(buf):
+    assert r.main(["gpu_check_report.py", "ncu-metrics", "kernels"]) == 0
+assert buf.getvalue().strip() == "gpu__time_duration.sum" == r.NCU_TIME, buf.getvalue()
 print("gpu_check_report ncu-metrics: ok")
+
+# ncu's kernel durations over the profiled step against the activity records of a normal run:
+# names matched across a cut name ("...") and other spacing, time per launch compared for the
+# top compute kernels, the time column's unit taken from ncu's units row
+ELU = ("void at::native::vectorized_elementwise_kernel<4, at::native::(anonymous namespace)::elu_kernel("
+       "at::TensorIteratorBase&, c10::Scalar const&, c10::Scalar const&)::{lambda(float)#1}, "
+       "at::detail::Array<char*, 2> >(int, float*, at::detail::Array<char*, 2>)")
+GEMM = "sm90_xmma_gemm_f32f32_f32f32_f32_tn_n_tilesize128x128x8_execute_kernel__5x_cublas"
+kernels_csv = "\n".join([
+    '==PROF== Disconnected from process 1',
+    '"ID","Process ID","Process Name","Host Name","Kernel Name","Context","Stream","gpu__time_duration.sum"',
+    '"","","","","","","","usecond"',
+    '"0","1","hep-mlbench","n","{}","1","7","1.0"'.format(ELU),
+    '"1","1","hep-mlbench","n","{}","1","7","1.0"'.format(ELU),
+    '"2","1","hep-mlbench","n","{}","1","7","2,000.0"'.format(GEMM),
+    '"3","1","hep-mlbench","n","other_kernel","1","7","3.0"'])
+cut = ELU.replace(", ", ",  ")[:157] + "..."  # the report's cut, with other spacing
+stats = {"timed_events": {"value": 100.0}, "batch_size_per_device": 10, "ranks": 1,
+         "gpu_kernels": {"value": 40.0}, "gpu_compute_time": {"value": 0.02},
+         "gpu_top_kernels": [
+             {"name": GEMM, "kind": "compute", "count": 10, "time_s": 10 * 2.0e-3},   # ncu/records 1.0
+             {"name": cut, "kind": "compute", "count": 20, "time_s": 20 * 1.25e-6},   # 0.8
+             {"name": "ncclDevKernel_AllReduce", "kind": "communication", "count": 5, "time_s": 1.0},
+             {"name": "never_in_ncu", "kind": "compute", "count": 3, "time_s": 1.0}]}
+status, line = r.ncu_kernels_line(kernels_csv, {"report": {"wl-stats": stats}})
+assert status == "pass", (status, line)
+assert "profiled step under ncu: 4 kernels, 0.002005 s of kernel time" in line, line
+assert "4 kernels and 0.002 s of compute-kernel time per timed step (mean of 10" in line, line
+assert "for 2 of the 3 top compute kernels: median 0.900 (0.800-1.000)" in line, line
+# far apart: a warning, not a pass
+slow = dict(stats, gpu_top_kernels=[dict(stats["gpu_top_kernels"][0], time_s=10 * 0.5e-3)])
+status, line = r.ncu_kernels_line(kernels_csv, {"report": {"wl-stats": slow}})
+assert status == "warn" and "median 4.000" in line, (status, line)
+# nothing in common, no table, no time column
+none = dict(stats, gpu_top_kernels=[stats["gpu_top_kernels"][3]])
+status, line = r.ncu_kernels_line(kernels_csv, {"report": {"wl-stats": none}})
+assert status == "warn" and "none of the report's 1 top compute kernels" in line, (status, line)
+assert r.ncu_kernels_line("no table here", {})[0] == "warn"
+assert r.ncu_kernels_line(kernels_csv.replace("gpu__time_duration.sum", "x"), {})[0] == "warn"
+# a report without activity records (a CPU run) says so instead of crashing
+status, line = r.ncu_kernels_line(kernels_csv, {"report": {"wl-stats": {
+    "gpu_compute_time": {"value": None, "unit": "s", "reason": "no GPU"}}}})
+assert status == "warn" and "no activity-record figures (no GPU)" in line, (status, line)
+print("gpu_check_report ncu-kernels: ok")
