@@ -21,11 +21,10 @@
 #
 # Checks, in order (docs/gpu-check.md says what each proves): kit, toolchain, build, version,
 # selftest, data, determinism, cpu-vs-gpu, dp-1rank, dp-all, precision-{fp32,tf32,bf16,fp16},
-# counters-alone, batch-sweep, workload, activity-overhead, ncu-kernels, ncu-step. Each writes its
-# log under OUT/logs
-# and a line in OUT/gpu_check.json (rewritten after every check, so a run cut short still
-# reports what it did). The exit status is 0 when every check passed, else 1 with the first
-# failed check named; 2 for bad usage.
+# counters-alone, batch-sweep, workload, activity-overhead, ncu-kernels, ncu-step. Each writes
+# its log under OUT/logs and a line in OUT/gpu_check.json (rewritten after every check, so a run
+# cut short still reports what it did). The exit status is 0 when every check passed, else 1
+# with the first failed check named; 2 for bad usage.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -710,7 +709,7 @@ elif ! command -v ncu >/dev/null 2>&1; then
 elif ! train ncu-reference "$(lim 150 600)" "${WINDOW[@]}" --precision fp32 --seed 11 --gpus "$DEV_GPUS" --gpu-counters false; then
   record ncu-kernels warn $((SECONDS - t)) "the reference run failed: $(tail_of "$LOGS/ncu-reference.log" 3)"
 else
-  mkdir -p "$RUNS/ncu"
+  rm -rf "$RUNS/ncu/kernels".* "$RUNS/ncu/kernels-run"; mkdir -p "$RUNS/ncu"
   krc=0
   run_to "$LOGS/ncu-kernels.log" "$(lim 180 300)" ncu --profile-from-start off --replay-mode kernel --cache-control none \
     --clock-control none --metrics "$(python3 "$REPORT" ncu-metrics kernels)" -f -o "$RUNS/ncu/kernels" \
