@@ -18,6 +18,7 @@
 #
 #   hmb_torch_pch(<target> <headers>...)      makes <target>, which builds the precompiled header
 #   hmb_reuse_torch_pch(<owner> <target>...)  <target>s reuse it where their sources reach LibTorch
+#                                             (call it once their sources are all added)
 #   hmb_write_torch_sources()                 writes hmb_torch_sources.txt (after every target)
 #   hmb_reaches_torch(<file> <out>)           the scan (tests/scripts/test_torch_scan.cmake)
 

@@ -567,20 +567,13 @@ def main(argv):
         else:
             die("ncu-metrics [kernels]")
         return 0
-    if cmd == "ncu-step":
+    if cmd in ("ncu-step", "ncu-kernels"):
         if len(args) != 2:
-            die("ncu-step CSV SUMMARY")
+            die(f"{cmd} CSV SUMMARY")
         with open(args[0], errors="replace") as f:
             text = f.read()
-        status, line = ncu_step_line(text, load_json(args[1]))
-        print(status, line)
-        return 0
-    if cmd == "ncu-kernels":
-        if len(args) != 2:
-            die("ncu-kernels CSV SUMMARY")
-        with open(args[0], errors="replace") as f:
-            text = f.read()
-        status, line = ncu_kernels_line(text, load_json(args[1]))
+        judge = ncu_step_line if cmd == "ncu-step" else ncu_kernels_line
+        status, line = judge(text, load_json(args[1]))
         print(status, line)
         return 0
     if cmd == "entry-args":
