@@ -197,3 +197,17 @@ status, line = r.ncu_kernels_line(kernels_csv, {"report": {"wl-stats": {
     "gpu_compute_time": {"value": None, "unit": "s", "reason": "no GPU"}}}})
 assert status == "warn" and "no activity-record figures (no GPU)" in line, (status, line)
 print("gpu_check_report ncu-kernels: ok")
+
+# the command line gpu_check.sh uses: "STATUS LINE" from the two files
+with tempfile.TemporaryDirectory() as d:
+    csv_path, summary_path = os.path.join(d, "kernels.csv"), os.path.join(d, "summary.json")
+    with open(csv_path, "w") as f:
+        f.write(kernels_csv)
+    with open(summary_path, "w") as f:
+        json.dump({"report": {"wl-stats": stats}}, f)
+    out = subprocess.run([sys.executable, SCRIPT, "ncu-kernels", csv_path, summary_path],
+                         capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.startswith("pass profiled step under ncu: 4 kernels"), out
+    out = subprocess.run([sys.executable, SCRIPT, "ncu-kernels", csv_path], capture_output=True, text=True)
+    assert out.returncode != 0 and "ncu-kernels CSV SUMMARY" in out.stderr, out
+print("gpu_check_report ncu-kernels command: ok")
