@@ -173,12 +173,18 @@ HGMMA_METRICS = ("sm__ops_path_tensor_op_hgmma_src_fp16.sum",
                  "sm__ops_path_tensor_op_hgmma_src_tf32_dst_fp32.sum")
 
 
+def absent_reason(stats, key, default):
+    """Why the figure `key` of wl-stats is absent, as the report says; `default` when it says
+    nothing (a failed run's report has no figures)."""
+    return (stats.get(key) or {}).get("reason") or default
+
+
 def counter_reason(summary):
     """Why the report has no achieved FLOP/s from the counters; "" when it has one. A failed
     run's report has no figures: "not measured" (gpu_check.sh runs under set -e)."""
     st = (summary.get("report") or {}).get("wl-stats") or {}
     achieved = st.get("gpu_achieved_flop_per_s") or {}
-    return "" if achieved.get("value") is not None else (achieved.get("reason") or "not measured")
+    return "" if achieved.get("value") is not None else absent_reason(st, "gpu_achieved_flop_per_s", "not measured")
 
 
 def counters_line(summary):
@@ -327,7 +333,7 @@ def ncu_kernels_line(csv_text, summary):
                          kernels / steps, fmt(compute / steps, "{:.4g}"), steps))
     else:
         parts.append("the report has no activity-record figures ({})".format(
-            counter_reason_of(st, "gpu_compute_time")))
+            absent_reason(st, "gpu_compute_time", "absent")))
     by_key = {}
     for name, t in rows:
         k = kernel_key(name)
@@ -348,11 +354,6 @@ def ncu_kernels_line(csv_text, summary):
         len(ratios), len(top), fmt(median, "{:.3f}"), fmt(ratios[0], "{:.3f}"), fmt(ratios[-1], "{:.3f}")))
     status = "pass" if 2 / 3 <= median <= 1.5 else "warn"
     return status, ", ".join(parts)
-
-
-def counter_reason_of(stats, key):
-    f = stats.get(key)
-    return (f or {}).get("reason") or "absent"
 
 
 def overhead_line(with_summary, without_summary):
