@@ -54,18 +54,20 @@ torch::Tensor GHConvDenseImpl::forward(const torch::Tensor& x, const torch::Tens
 
 // ---------------------------------------------------------------- binning permutation
 namespace {
+// t[b, index[b, j], :] for every j: the rows of each (Np, c) slice in `index` order.
+torch::Tensor take_rows(const torch::Tensor& t, const torch::Tensor& index) {
+  return t.gather(1, index.unsqueeze(-1).expand_as(t));
+}
+
 struct PermuteRows : torch::autograd::Function<PermuteRows> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
                                const torch::Tensor& order, const torch::Tensor& inverse) {
     ctx->save_for_backward({inverse});
-    return x.gather(1, order.unsqueeze(-1).expand({x.size(0), x.size(1), x.size(2)}));
+    return take_rows(x, order);
   }
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grads) {
-    const auto inverse = ctx->get_saved_variables()[0];
-    const auto& g = grads[0];
-    return {g.gather(1, inverse.unsqueeze(-1).expand({g.size(0), g.size(1), g.size(2)})), torch::Tensor(),
-            torch::Tensor()};
+    return {take_rows(grads[0], ctx->get_saved_variables()[0]), torch::Tensor(), torch::Tensor()};
   }
 };
 }  // namespace
