@@ -18,8 +18,11 @@ namespace {
 using nlohmann::json;
 
 json figure(double value, const char* unit) { return {{"value", value}, {"unit", unit}}; }
-json figure(const std::optional<double>& value, const char* unit) {
-  return {{"value", value ? json(*value) : json(nullptr)}, {"unit", unit}};
+// A figure that is measured only in some runs: absent with `reason` in the others.
+json figure(const std::optional<double>& value, const char* unit, const char* reason) {
+  json j = {{"value", value ? json(*value) : json(nullptr)}, {"unit", unit}};
+  if (!value) j["reason"] = reason;
+  return j;
 }
 // A figure that may be absent: {"value": null, "unit": ..., "reason": ...}.
 json figure(const metrics::Figure& f) {
@@ -110,8 +113,8 @@ json data_parallel_block(const train::DistRecord& d) {
           {"exposed_comm_time_per_step", comm_figure(d.exposed_comm_s_per_step, "s")},
           {"exposed_comm_fraction", comm_figure(d.exposed_comm_fraction, "fraction")},
           {"step_time_spread", figure(d.step_time_spread, "fraction")},
-          {"scaling_baseline", figure(d.baseline_events_per_s, "events/s")},
-          {"scaling_efficiency", figure(d.scaling_efficiency, "fraction")},
+          {"scaling_baseline", figure(d.baseline_events_per_s, "events/s", "no --scaling-baseline given")},
+          {"scaling_efficiency", figure(d.scaling_efficiency, "fraction", "no --scaling-baseline given")},
           {"weights_agree", d.weights_agree},
           {"per_rank", ranks}};
 }
@@ -180,7 +183,7 @@ json make_summary(const train::RunResult& run, const RunInfo& info) {
       {"cpu_busy_cores", figure(u.cpu_busy_cores)},
       {"parameters", figure(static_cast<double>(run.parameters), "parameters")},
       {"peak_host_memory", figure(run.peak_rss_mb, "MiB")},
-      {"peak_device_memory", figure(run.gpu.peak_memory_mb, "MiB")},
+      {"peak_device_memory", figure(run.gpu.peak_memory_mb, "MiB", "no GPU")},
       {"gpu_name", u.gpu_name},
       {"gpu_busy_fraction", figure(u.gpu_busy_fraction)},
       {"gpu_compute_time", figure(u.gpu_compute_time)},
@@ -282,6 +285,16 @@ json merge_entry(const std::string& key, const std::vector<json>& values) {
     double total = 0;
     for (double x : xs) total += x;
     out["value"] = additive(key) ? total : total / static_cast<double>(xs.size());
+    if (first.contains("source")) {  // where the figure came from: kept, or each copy's where they differ
+      std::string sources;
+      bool same = true;
+      for (size_t i = 0; i < values.size(); ++i) {
+        const auto src = values[i].value("source", std::string("none"));
+        same &= src == first.value("source", std::string());
+        sources += (i == 0 ? "" : "; ") + ("copy " + std::to_string(i) + ": ") + src;
+      }
+      out["source"] = same ? first["source"].get<std::string>() : sources;
+    }
     if (absent != nullptr) {
       out["absent_in_copies"] = values.size() - xs.size();
       out["reason"] = absent->value("reason", std::string("absent"));

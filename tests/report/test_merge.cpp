@@ -91,3 +91,20 @@ TEST_CASE("merged report: a measured figure absent in some copies, or in all", "
   CHECK(st["gpu_energy"]["reason"] == "no GPU");
   CHECK(st["gpu_energy"]["unit"] == "J");
 }
+
+TEST_CASE("merged report: a figure's source is kept when the copies agree, listed when they differ", "[report][workload]") {
+  auto with_peak = [](const std::string& source) {
+    hmb::train::RunResult r;
+    r.config = {{"seed", 42}};
+    r.events_per_s = 10;
+    r.utilisation.peak_flop_per_s = hmb::metrics::Figure::of(1e11, "FLOP/s", source);
+    return hmb::report::make_summary(r, {});
+  };
+  auto same = hmb::report::combine_copies({with_peak("measured: A"), with_peak("measured: A")}, {});
+  CHECK(same["report"]["wl-stats"]["peak_flop_per_s"]["source"] == "measured: A");
+  auto differ = hmb::report::combine_copies({with_peak("measured: A"), with_peak("measured: B")}, {});
+  CHECK(differ["report"]["wl-stats"]["peak_flop_per_s"]["source"] == "copy 0: measured: A; copy 1: measured: B");
+  // A CPU run's device memory is absent with its reason, in a copy and in the merged report.
+  CHECK(same["report"]["copies"][0]["report"]["wl-stats"]["peak_device_memory"]["reason"] == "no GPU");
+  CHECK(same["report"]["wl-stats"]["peak_device_memory"]["reason"] == "no GPU");
+}
