@@ -10,6 +10,7 @@
 #include "app/commands.hpp"
 #include "config/option_table.hpp"
 #include "data/generator.hpp"
+#include "util/process.hpp"
 
 namespace hmb::app {
 
@@ -87,10 +88,12 @@ Command add_generate_command(CLI::App& app) {
             data::GeneratorConfig cfg;
             table->apply(cfg);
             require(!cfg.output.empty(), "generate: --output FILE.h5 is required");
+            install_stop_handlers();  // a stop while generating writes nothing; while writing, it waits for the file
             const auto t0 = std::chrono::steady_clock::now();
             auto events = data::generate_events(cfg);
             const double gen_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
             data::write_event_file(cfg.output, events, data::generator_source_json(cfg));
+            if (stop_requested() != 0) spdlog::warn("generate: stop signal {} came while writing; the file is complete", stop_requested());
             const double all_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
             print_stats(events);
             spdlog::info("generate: {:.1f} s generating ({:.1f} events/s), {:.1f} s in all", gen_s,

@@ -279,6 +279,7 @@ TrainingOutcome run_training(const config::RunConfig& requested, const dist::Lau
     }
   }
 
+  throw_if_stopped("before training (after measuring the CPU peak)");
   // ---- data: the whole file into memory, validated, before anything is timed ----------------
   require(!cfg.data.empty(), "option --data: no event file given (make one with `hep-mlbench generate`)");
   data::EventFileInfo info;
@@ -289,6 +290,7 @@ TrainingOutcome run_training(const config::RunConfig& requested, const dist::Lau
   spdlog::info("data: {} ({} events: {} train, {} validation; checksum {} verified)", cfg.data, info.n_events,
                info.n_train, info.n_validation, info.checksum.substr(0, 16));
 
+  throw_if_stopped("before training (after reading the event file)");
   // ---- model --------------------------------------------------------------------------------
   const auto mcfg = model::preset(cfg.preset);
   model::check_events_fit(*table, mcfg, cfg.data);
@@ -363,6 +365,7 @@ TrainingOutcome run_training(const config::RunConfig& requested, const dist::Lau
       spdlog::info("reference step: losses {} ({:.1f} s)", r.reference_step["losses"].dump(), clock.now() - t_probe);
     }
   }
+  throw_if_stopped("before training (after the reference step)");
   train::Trainer trainer(tcfg, net, device, comm, {window, *timeline, sync, clock, utilisation.phases()});
   trainer.set_device_description(device_text(device, machine));
   trainer.fit(train_loader, val_loader, r);

@@ -9,6 +9,7 @@
 
 #include "data/hdf5_util.hpp"
 #include "util/error.hpp"
+#include "util/process.hpp"
 #include "util/sha256.hpp"
 
 namespace hmb::data {
@@ -74,7 +75,8 @@ void write_event_file(const std::string& path, const EventTable& t, const std::s
   std::lock_guard<std::mutex> lock(hdf5_mutex());
   quiet_hdf5();
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
+  const RemoveOnForcedExit cleanup(tmp);  // a second stop signal leaves no half-written file
+  try {
     H5Handle fcpl(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
     H5Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
     H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_EARLIEST, H5F_LIBVER_LATEST);
@@ -98,6 +100,10 @@ void write_event_file(const std::string& path, const EventTable& t, const std::s
     write_attr_string(root.get(), path, "checksum_sha256", content_checksum(t));
     write_attr_string(root.get(), path, "checksum_definition", kChecksumDefinition);
     check(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), path, "flush");
+  } catch (...) {
+    std::error_code ignored;
+    std::filesystem::remove(tmp, ignored);  // a write that failed (a full disk, say) leaves nothing behind
+    throw;
   }
   std::error_code ec;
   std::filesystem::rename(tmp, path, ec);
@@ -113,8 +119,12 @@ struct Reader {
   std::string path;
   H5Handle file;
 
+  // Every problem found in a file says what to do about it, once.
   [[noreturn]] void fail(const std::string& object, const std::string& problem) const {
-    throw Error("event file '" + path + "', " + object + ": " + problem);
+    const bool says_what_to_do = problem.find("make ") != std::string::npos;
+    throw Error("event file '" + path + "', " + object + ": " + problem +
+                (says_what_to_do ? "" : " (make the file again: hep-mlbench generate, scripts/make_sample.sh or "
+                                        "scripts/convert_pickles.py)"));
   }
 
   H5Handle dataset(const char* name, int rank, hsize_t cols, H5T_class_t cls, size_t size, std::vector<hsize_t>* dims) const {
@@ -179,6 +189,8 @@ Reader open_reader(const std::string& path) {
   Reader r{path, {}};
   if (!std::filesystem::exists(path))
     throw Error("event file '" + path + "' does not exist (make one with `hep-mlbench generate` or scripts/make_sample.sh)");
+  if (std::filesystem::is_directory(path))
+    throw Error("event file '" + path + "' is a folder: give the path of the .h5 file (e.g. " + path + "/sample.h5)");
   if (H5Fis_hdf5(path.c_str()) <= 0)
     throw Error("event file '" + path + "' is not an HDF5 file (corrupt or truncated?): make it again");
   r.file = H5Handle(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);

@@ -9,6 +9,7 @@
 
 #include "util/build_info.hpp"
 #include "data/rng.hpp"
+#include "util/process.hpp"
 
 namespace hmb::data {
 
@@ -382,12 +383,14 @@ EventTable generate_events(const GeneratorConfig& cfg) {
   unsigned threads = cfg.threads > 0 ? static_cast<unsigned>(cfg.threads) : std::max(1u, std::thread::hardware_concurrency());
   std::atomic<std::int64_t> next{0};
   auto work = [&] {
-    for (std::int64_t i = next++; i < n; i = next++) events[static_cast<size_t>(i)] = generate_event(cfg, i);
+    for (std::int64_t i = next++; i < n && stop_requested() == 0; i = next++)
+      events[static_cast<size_t>(i)] = generate_event(cfg, i);
   };
   std::vector<std::thread> pool;
   for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work);
   work();
   for (auto& t : pool) t.join();
+  throw_if_stopped("while generating events: nothing was written");
 
   EventTable table;
   std::int64_t total = 0;

@@ -33,6 +33,7 @@ struct ValidationRecord {
   double accuracy = 0;                // argmax class == true class, over real elements
   double accuracy_particles = 0;      // the same over elements whose true class != 0
   std::vector<std::int64_t> confusion;  // 6x6 row-major: [true][predicted]
+  bool interrupted = false;           // a stop signal came first: the figures above are not filled
 };
 
 struct EpochRecord {

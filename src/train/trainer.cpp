@@ -95,6 +95,12 @@ ValidationRecord Trainer::validate(data::Loader& loader) {
   auto counts = model::zero_counts(nc, device_);
   std::int64_t events = 0;
   while (auto batch = loader.next()) {
+    if (comm_.any(stop_requested() != 0)) {  // every rank leaves at the same batch
+      net_->train();
+      ValidationRecord stopped;
+      stopped.interrupted = true;
+      return stopped;
+    }
     auto x = batch->x.to(device_, /*non_blocking=*/true);
     auto y = batch->ygen.to(device_, true);
     auto m = batch->mask.to(device_, true);
@@ -275,6 +281,14 @@ void Trainer::run_epochs(data::Loader& train, data::Loader& val, RunResult& r, b
       const double t_val = inst_.clock.now();
       er.validation = validate(val);
       er.validation_s = inst_.clock.now() - t_val;
+      if (er.validation.interrupted) {
+        r.status = "interrupted";
+        r.error = "stopped by signal " + std::to_string(stop_requested()) + " during the validation of epoch " +
+                  std::to_string(epoch) + " (after step " + std::to_string(done) + ")";
+        r.epochs.push_back(er);
+        stop = true;
+        break;
+      }
       spdlog::info("epoch {} done: {:.1f} s, {:.2f} events/s, train loss {:.4f} | validation loss {:.4f}, "
                    "accuracy {:.4f}, on particles {:.4f} ({} events, {:.1f} s)",
                    epoch, er.train_s, er.events_per_s, er.train_loss, er.validation.loss, er.validation.accuracy,

@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "util/error.hpp"
+#include "util/process.hpp"
 
 namespace hmb {
 
@@ -19,6 +20,7 @@ std::string sys_error() { return std::strerror(errno); }
 
 void write_file_atomic(const std::string& path, const std::string& content) {
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  const RemoveOnForcedExit cleanup(tmp);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
     throw Error("cannot write '" + path + "': " + sys_error() +

@@ -11,6 +11,13 @@ class Error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A stop signal (SIGINT, SIGTERM) ended the work before it was done: the run is reported as
+// interrupted, not failed, and exits with 128 + the signal.
+class Interrupted : public Error {
+ public:
+  using Error::Error;
+};
+
 // Throws Error(what) when cond is false. For checks on input, not for programming errors.
 inline void require(bool cond, const std::string& what) {
   if (!cond) throw Error(what);

@@ -15,6 +15,9 @@ void setup_logging(LogMode mode) {
   spdlog::drop("hep-mlbench");
   auto logger = spdlog::stderr_color_mt("hep-mlbench");
   logger->set_pattern(kPattern);
+  // Every message of info and above reaches the log file at once: a process that is killed
+  // (out of memory, a crash) leaves a log that says how far it got.
+  logger->flush_on(spdlog::level::info);
   switch (mode) {
     case LogMode::quiet: logger->set_level(spdlog::level::warn); break;
     case LogMode::debug: logger->set_level(spdlog::level::debug); break;

@@ -1,5 +1,7 @@
 #pragma once
 // Process-level facts and controls: peak memory, and a stop request from SIGINT/SIGTERM.
+#include <string>
+#include <utility>
 #include <vector>
 
 namespace hmb {
@@ -14,11 +16,36 @@ int online_cpu_count();
 std::vector<int> allowed_cpus();
 
 // Installs SIGINT/SIGTERM handlers that set a flag instead of killing the process, so that
-// a run stops cleanly after the current step and keeps what it measured.
+// a run stops cleanly after the current step and keeps what it measured. A second signal at
+// least kForceExitAfterSeconds after the first (a user insisting, not the same stop delivered
+// twice by a terminal and a launcher) ends the process at once with 128 + the signal, after
+// removing the temporary files registered below.
 void install_stop_handlers();
+constexpr double kForceExitAfterSeconds = 2.0;
 // The signal that asked to stop, or 0.
 int stop_requested();
 // For tests: request or clear a stop as if a signal had come.
 void request_stop(int signal_number);
+// Throws Interrupted ("interrupted by signal N <during>") when a stop was requested: for the
+// points between the phases of a run (`during`: e.g. "while reading the event file").
+void throw_if_stopped(const std::string& during);
+
+// A temporary file that a forced exit removes (a half-written file must not be left behind):
+// registered while it is being written, forgotten once renamed or removed. At most a few at a
+// time; paths longer than 4095 bytes are not registered.
+void remove_on_forced_exit(const std::string& path);
+void forget_on_forced_exit(const std::string& path);
+
+// remove_on_forced_exit() for the lifetime of this object.
+class RemoveOnForcedExit {
+ public:
+  explicit RemoveOnForcedExit(std::string path) : path_(std::move(path)) { remove_on_forced_exit(path_); }
+  ~RemoveOnForcedExit() { forget_on_forced_exit(path_); }
+  RemoveOnForcedExit(const RemoveOnForcedExit&) = delete;
+  RemoveOnForcedExit& operator=(const RemoveOnForcedExit&) = delete;
+
+ private:
+  std::string path_;
+};
 
 }  // namespace hmb

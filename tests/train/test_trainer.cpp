@@ -194,6 +194,25 @@ TEST_CASE("trainer: a stop signal ends the run as interrupted after the current 
   CHECK(r.epochs[0].validation.events == 0);  // no validation after a stop
 }
 
+TEST_CASE("trainer: a stop signal during validation ends the run as interrupted, not as a success", "[train][trainer]") {
+  auto table = events(12);
+  Rig rig(0, 2);
+  data::Loader tl(table, data::Split::train, rig.loader_config());
+  data::Loader vl(table, data::Split::validation, rig.loader_config(),
+                  [](const data::EventTable& t, const std::vector<std::int64_t>& ids, bool pin, std::int64_t pad) {
+                    request_stop(SIGINT);  // arrives while the first validation batch is made
+                    return data::assemble_batch(t, ids, pin, pad);
+                  });
+  train::RunResult r;
+  rig.trainer->fit(tl, vl, r);
+  request_stop(0);
+  CHECK(r.status == "interrupted");
+  CHECK_THAT(r.error, Catch::Contains("signal " + std::to_string(SIGINT)) && Catch::Contains("validation of epoch 1"));
+  REQUIRE(r.epochs.size() == 1);  // the second epoch never started
+  CHECK(r.epochs[0].validation.interrupted);
+  CHECK(r.epochs[0].validation.events == 0);
+}
+
 TEST_CASE("trainer: a non-finite loss ends the run as failed with the step", "[train][trainer][failure]") {
   auto table = events(12);
   Rig rig(0, 2, /*log_every=*/4);
