@@ -15,7 +15,7 @@ namespace hmb::app {
 
 namespace {
 struct SelftestConfig {
-  std::string gpus = "all";
+  std::string gpus = "auto";
   int steps = 20;
   std::uint64_t seed = 42;
 };
@@ -57,7 +57,7 @@ int run_selftest(const SelftestConfig& cfg) {
 Command add_selftest_command(CLI::App& app) {
   auto cfg = std::make_shared<SelftestConfig>();
   auto* sub = app.add_subcommand("selftest", "Smoke test: a few training steps of a tiny network on the chosen device");
-  sub->add_option("--gpus", cfg->gpus, "all | cpu | number of GPUs")->capture_default_str();
+  sub->add_option("--gpus", cfg->gpus, "auto | all | cpu | number of GPUs (as for train)")->capture_default_str();
   sub->add_option("--steps", cfg->steps, "training steps")->capture_default_str()->check(CLI::PositiveNumber);
   sub->add_option("--seed", cfg->seed, "random seed")->capture_default_str();
   return {sub, [cfg] { return run_selftest(*cfg); }};

@@ -6,6 +6,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -21,6 +22,7 @@
 #include "report/stats.hpp"
 #include "report/summary.hpp"
 #include "train/device.hpp"
+#include "train/gpu_devices.hpp"
 #include "train/failure.hpp"
 #include "util/atomic_file.hpp"
 #include "util/error.hpp"
@@ -117,27 +119,72 @@ LocalLaunch local_launch_for(const config::RunConfig& cfg) {
   }
   return l;
 }
+
+// What a run writes into its results folder besides the summary, the configuration and the log.
+constexpr const char* kFinalWeights = "final_weights.pt";
+constexpr const char* kStepsCsv = "steps.csv";
+constexpr const char* kPage = "report.html";
+
+// A results folder that holds an earlier run's files: they are removed before this run starts,
+// so that a run that fails never leaves its report beside the weights or page of another.
+void remove_previous_outputs(const std::string& results) {
+  bool any = false;
+  for (const char* name : {report::kSummaryFile, kFinalWeights, kStepsCsv, kPage}) {
+    std::error_code ec;
+    any |= std::filesystem::remove(std::filesystem::path(results) / name, ec);
+  }
+  if (any) spdlog::info("results: {} held an earlier run's report and files; this run replaces them", results);
+}
+
+// Where a run's report goes when its command line or options could not be read: --results as
+// given (read from what CLI11 collected, since reading may have stopped before the value was
+// used), else the `results` key of the --config file, else the default.
+std::string results_dir_hint(const CLI::App& sub) {
+  auto last = [&](const std::string& name) {
+    const CLI::Option* o = sub.get_option_no_throw(name);
+    return o != nullptr && !o->results().empty() ? o->results().back() : std::string();
+  };
+  if (auto given = last("--results"); !given.empty()) return given;
+  if (auto file = last("--config"); !file.empty()) {
+    try {
+      const auto y = YAML::LoadFile(file);
+      if (y.IsMap() && y["results"] && y["results"].IsScalar()) return y["results"].as<std::string>();
+    } catch (const YAML::Exception&) {
+      // the file's own error is the one reported
+    }
+  }
+  return config::RunConfig{}.results;
+}
+
+// A run whose command line or options could not be read: the failure report goes where the
+// report would have gone (rank 0 only: the ranks of a launched job share one results folder).
+int fail_before_run(const std::string& results_dir, const std::string& why) {
+  if (dist::detect_launch().rank != 0) {
+    spdlog::error("{}", why);
+    return 1;
+  }
+  report::RunInfo info;
+  info.containment = detect_containment();
+  return write_failure_report(results_dir, why, info);
+}
 }  // namespace
 
 Command add_train_command(CLI::App& app) {
   auto table = std::make_shared<config::OptionTable<config::RunConfig>>(config::run_options());
-  auto yaml_path = std::make_shared<std::string>();
   auto json_only = std::make_shared<bool>(false);
   auto* sub = app.add_subcommand("train", "Train MLPF on an event file and measure throughput and accuracy");
-  sub->add_option("--config", *yaml_path, "YAML file of options (flags given on the command line win)");
   sub->add_flag("--json", *json_only, "print only the summary JSON on stdout");
-  table->attach(*sub, config::RunConfig{});
-  return {sub, [table, yaml_path, json_only] {
+  table->attach_except(*sub, config::RunConfig{}, {"batch-sizes"});  // that one is sweep's
+  Command cmd{sub, [sub, table, json_only] {
             config::RunConfig cfg;
             report::RunInfo info;
             info.containment = detect_containment();  // the same as the workload's merged report
-            std::optional<YAML::Node> yaml;
             try {
-              if (!yaml_path->empty()) yaml = YAML::LoadFile(*yaml_path);
-            } catch (const YAML::Exception& e) {
-              throw Error("configuration file '" + *yaml_path + "': " + e.what());
+              table->apply(cfg);
+              train::apply_gpu_devices(cfg.gpu_devices);  // before anything starts CUDA
+            } catch (const Error& e) {
+              return fail_before_run(results_dir_hint(*sub), e.what());
             }
-            table->apply(cfg, yaml);
             info.threads_per_copy = cfg.threads;
             info.events_per_thread = cfg.max_train_events;
             // Nothing can be reported without a writable results folder: that error goes to stderr.
@@ -146,7 +193,13 @@ Command add_train_command(CLI::App& app) {
             // or to be started here.
             const auto launch = dist::detect_launch();
             if (!launch.multi_rank()) {
-              if (const auto local = local_launch_for(cfg); local.ranks > 1) {
+              LocalLaunch local;
+              try {
+                local = local_launch_for(cfg);  // checks --gpus and --nproc against this node
+              } catch (const Error& e) {
+                return fail_before_run(cfg.results, e.what());
+              }
+              if (local.ranks > 1) {
                 add_log_file(cfg.results + "/launcher.log");
                 return launch_local(local);
               }
@@ -157,7 +210,10 @@ Command add_train_command(CLI::App& app) {
             install_stop_handlers();
             spdlog::info("hep-mlbench train, resolved configuration:");
             for (const auto& [k, v] : table->echo(cfg)) spdlog::info("  {:<18} {}", k, v);
-            if (rank0) write_file_atomic(cfg.results + "/config.yaml", table->to_yaml(cfg));
+            if (rank0) {
+              remove_previous_outputs(cfg.results);
+              write_file_atomic(cfg.results + "/config.yaml", table->to_yaml(cfg));
+            }
 
             // The pipeline: read data -> model and loaders -> trainer -> report -> weights.
             nlohmann::json summary;
@@ -166,11 +222,13 @@ Command add_train_command(CLI::App& app) {
               auto outcome = run_training(cfg, launch);
               result = std::move(outcome.result);
               if (!rank0) return finish_rank(result, launch);
+              // The weights first: a write that fails turns the run into a failed one before the
+              // page and the figures that would call it "ok" are written.
+              if (outcome.model && result.status == "ok")
+                model::save_state_dict(**outcome.model, cfg.results + "/" + kFinalWeights);
               summary = report::make_summary(result, info);
-              write_file_atomic(cfg.results + "/steps.csv", steps_csv(result));
-              write_file_atomic(cfg.results + "/report.html", report::make_page(result));
-              if (outcome.model && result.status != "failed")
-                model::save_state_dict(**outcome.model, cfg.results + "/final_weights.pt");
+              write_file_atomic(cfg.results + "/" + kStepsCsv, steps_csv(result));
+              write_file_atomic(cfg.results + "/" + kPage, report::make_page(result));
             } catch (const std::exception& e) {
               // A problem found before training (a bad file or option: hmb::Error), or one the
               // pipeline could not turn into a result: the report says so all the same.
@@ -182,12 +240,21 @@ Command add_train_command(CLI::App& app) {
                 return finish_rank(result, launch);
               }
               summary = report::make_error_summary(why, info, result.steps.empty() ? nullptr : &result);
-              result.status = "failed";
+              result.status = dynamic_cast<const Interrupted*>(&e) ? "interrupted" : "failed";
               result.error = why;
-              spdlog::error("{}", why);
+              if (result.status == "failed") spdlog::error("{}", why);
             }
-            const auto path = report::write_summary(summary, cfg.results);
-            if (result.status != "failed" || !result.steps.empty()) print_summary_block(result);
+            std::string path;
+            try {
+              path = report::write_summary(summary, cfg.results);
+            } catch (const Error& e) {
+              // The measurement is not lost: the summary goes to stdout instead.
+              spdlog::error("{}; the summary follows on stdout", e.what());
+              std::cout << summary.dump(2) << std::endl;
+              if (launch.multi_rank()) return finish_rank(result, launch, 3);
+              return 3;
+            }
+            if (!result.steps.empty()) print_summary_block(result);
             if (*json_only) std::cout << summary.dump(2) << std::endl;
             spdlog::info("report: {}", path);
             int code = 1;
@@ -202,6 +269,8 @@ Command add_train_command(CLI::App& app) {
             if (launch.multi_rank()) return finish_rank(result, launch, code);
             return code;
           }};
+  cmd.on_parse_error = [sub](const std::string& why) { fail_before_run(results_dir_hint(*sub), "command line: " + why); };
+  return cmd;
 }
 
 Command add_sweep_command(CLI::App& app) {

@@ -2,18 +2,43 @@
 // entrypoint call). hep-workloads flags plus every training option as `--key value`.
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
+#include <cerrno>
 #include <filesystem>
 
 #include "app/commands.hpp"
 #include "app/workload.hpp"
 #include "config/run_config.hpp"
 #include "util/error.hpp"
+#include "util/log.hpp"
 
 namespace hmb::app {
 
 namespace {
 // Where the container keeps its bundled sample; HMB_DATA overrides it.
 constexpr const char* kBundledSample = "/opt/hep-mlbench/data/sample.h5";
+
+// The sample the copies train on when --data is not given.
+std::string default_sample() {
+  const char* env = std::getenv("HMB_DATA");
+  return env != nullptr ? env : kBundledSample;
+}
+
+// A whole number of at least `lo`, with a message that says so (CLI11's own range check
+// prints the type's largest value).
+CLI::Validator whole_number_from(long lo) {
+  return CLI::Validator(
+      [lo](std::string& text) {
+        char* end = nullptr;
+        errno = 0;
+        const long v = std::strtol(text.c_str(), &end, 10);
+        if (text.empty() || *end != '\0' || errno != 0 || v < lo)
+          return "'" + text + "' is not a whole number of at least " + std::to_string(lo);
+        return std::string();
+      },
+      "", "whole number from " + std::to_string(lo));
+}
 
 std::string self_exe() {
   std::error_code ec;
@@ -28,17 +53,21 @@ Command add_workload_command(CLI::App& app) {
   auto* sub = app.add_subcommand(
       "workload",
       "HEPscore / hep-workloads entrypoint: runs the benchmark copies and writes hep-mlbench_summary.json");
-  sub->add_option("-c,--copies", opt->copies, "training processes run at once")->capture_default_str()->check(CLI::PositiveNumber);
-  sub->add_option("-t,--threads", opt->threads, "CPU threads per copy (0: cores / copies)")->capture_default_str()->check(CLI::NonNegativeNumber);
-  sub->add_option("-e,--events", opt->events, "training events per thread per epoch (0: the whole sample)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  sub->add_option("-c,--copies", opt->copies, "training processes run at once")->capture_default_str()->check(whole_number_from(1));
+  sub->add_option("-t,--threads", opt->threads, "CPU threads per copy (0: the cores given by --ncores, else all cores, divided by the copies)")->capture_default_str()->check(whole_number_from(0));
+  sub->add_option("-e,--events", opt->events, "training events per thread per epoch (0: the whole sample)")->capture_default_str()->check(whole_number_from(0));
   sub->add_option("-w,--resultsdir", opt->resultsdir, "results folder")->capture_default_str();
   sub->add_flag("-W", opt->write_in_place, "write the summary straight into the results folder (HEPscore does)");
   sub->add_flag("-d,--debug", opt->debug, "debug output");
   sub->add_option("-m,--mop", opt->mop, "what to remove of per-copy files afterwards: none | all (keeps logs and summaries)")
       ->capture_default_str()->check(CLI::IsMember({"none", "all"}));
-  sub->add_option("--ncores", opt->ncores, "cores given to the workload (0: all)")->capture_default_str()->check(CLI::NonNegativeNumber);
-  table->attach_except(*sub, config::RunConfig{}, {"threads", "results"});
-  return {sub, [opt, table] {
+  sub->add_option("--ncores", opt->ncores, "cores given to the workload (0: all)")->capture_default_str()->check(whole_number_from(0));
+  config::RunConfig shown;  // the defaults --help prints: the copies' sample is the bundled one
+  shown.data = default_sample();
+  table->attach_except(*sub, shown, {"threads", "results", "batch-sizes"});
+  Command cmd{sub, [opt, table] {
+            if (opt->debug) setup_logging(LogMode::debug);  // `workload -d`: this process too, not only the copies
+            opt->train_args = table->given_args();
             // Check every training option here, so a bad value fails before anything starts.
             config::RunConfig probe;
             try {
@@ -46,13 +75,33 @@ Command add_workload_command(CLI::App& app) {
             } catch (const Error& e) {
               return fail_workload(*opt, e.what());
             }
-            opt->train_args = table->given_args();
-            if (!table->was_given("data")) {
-              const char* env = std::getenv("HMB_DATA");
-              opt->train_args.insert(opt->train_args.end(), {"--data", env ? env : kBundledSample});
-            }
+            if (!table->was_given("data") && probe.data.empty())
+              opt->train_args.insert(opt->train_args.end(), {"--data", default_sample()});
             return run_workload(*opt, self_exe());
           }};
+  // A command line that cannot be read still leaves a summary that says why, in the results
+  // folder given (-w, if it came before the error; else the default). CLI11 may have stopped
+  // before it stored the values, so the run_info figures are read from what it collected.
+  cmd.on_parse_error = [sub, opt](const std::string& why) {
+    auto collected = [sub](const char* name) {
+      const CLI::Option* o = sub->get_option_no_throw(name);
+      return o != nullptr && !o->results().empty() ? o->results().back() : std::string();
+    };
+    auto count = [&](const char* name, long fallback) {
+      const std::string text = collected(name);
+      char* end = nullptr;
+      const long v = std::strtol(text.c_str(), &end, 10);
+      return !text.empty() && *end == '\0' && v >= 0 ? v : fallback;
+    };
+    WorkloadOptions o = *opt;
+    if (const auto dir = collected("-w"); !dir.empty()) o.resultsdir = dir;
+    o.copies = static_cast<int>(std::max(1L, count("-c", o.copies)));
+    o.threads = static_cast<int>(count("-t", o.threads));
+    o.events = count("-e", o.events);
+    o.ncores = static_cast<int>(count("--ncores", o.ncores));
+    fail_workload(o, "command line: " + why);
+  };
+  return cmd;
 }
 
 }  // namespace hmb::app

@@ -12,6 +12,9 @@ namespace hmb::app {
 struct Command {
   CLI::App* sub = nullptr;     // the parsed subcommand (sub->parsed() tells if it was chosen)
   std::function<int()> run;    // what to run when it was chosen; returns the exit status
+  // When this subcommand was chosen but its command line could not be read (an unknown
+  // option, a missing value): writes the report of a failed run, for commands that report.
+  std::function<void(const std::string& why)> on_parse_error = {};
 };
 
 // Each adds its subcommand to `app`.

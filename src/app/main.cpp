@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <exception>
 #include <iostream>
@@ -13,6 +14,7 @@
 #include "util/build_info.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
+#include "util/process.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"hep-mlbench " + hmb::version() +
@@ -40,13 +42,24 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    const int code = app.exit(e);  // prints the message (or the help, with code 0)
+    if (code != 0) {
+      // A run that HEPscore (or a user) started with a command line that cannot be read
+      // still leaves a report that says why it failed.
+      hmb::setup_logging(hmb::LogMode::normal);
+      for (const auto& c : commands)
+        if (c.sub->parsed() && c.on_parse_error) c.on_parse_error(e.what());
+    }
+    return code;
   }
 
   hmb::setup_logging(quiet ? hmb::LogMode::quiet : debug ? hmb::LogMode::debug : hmb::LogMode::normal);
   try {
     for (const auto& c : commands)
       if (c.sub->parsed()) return c.run();
+  } catch (const hmb::Interrupted& e) {
+    spdlog::warn("{}", e.what());
+    return 128 + std::max(1, hmb::stop_requested());
   } catch (const hmb::Error& e) {
     spdlog::error("{}", e.what());
     return 1;

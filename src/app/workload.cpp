@@ -101,22 +101,7 @@ std::optional<std::string> gpu_sharing_warning(int copies, const std::vector<std
          " visible) and skew each other's figures: use --copies 1 on GPUs, or --gpus cpu for CPU copies";
 }
 
-int fail_workload(const WorkloadOptions& opt, const std::string& reason) {
-  spdlog::error("{}", reason);
-  report::RunInfo info;
-  info.copies = opt.copies;
-  info.containment = detect_containment();
-  try {
-    ensure_writable_dir(opt.resultsdir);
-    report::write_summary(report::make_error_summary(reason, info), opt.resultsdir);
-  } catch (const Error& e) {
-    spdlog::error("{}", e.what());
-    return 3;
-  }
-  return 1;
-}
-
-int run_workload(const WorkloadOptions& opt, const std::string& self_exe) {
+report::RunInfo workload_run_info(const WorkloadOptions& opt) {
   report::RunInfo info;
   info.copies = opt.copies;
   info.containment = detect_containment();
@@ -124,6 +109,28 @@ int run_workload(const WorkloadOptions& opt, const std::string& self_exe) {
   const unsigned cores = opt.ncores > 0 ? static_cast<unsigned>(opt.ncores) : std::max(1u, std::thread::hardware_concurrency());
   info.threads_per_copy = opt.threads > 0 ? opt.threads : static_cast<int>(std::max(1u, cores / static_cast<unsigned>(opt.copies)));
   info.events_per_thread = opt.events;
+  return info;
+}
+
+int write_failure_report(const std::string& dir, const std::string& why, const report::RunInfo& info) {
+  spdlog::error("{}", why);
+  try {
+    ensure_writable_dir(dir);
+    const auto path = report::write_summary(report::make_error_summary(why, info), dir);
+    spdlog::info("report (failed run): {}", path);
+  } catch (const Error& e) {
+    spdlog::error("{}", e.what());
+    return 3;
+  }
+  return 1;
+}
+
+int fail_workload(const WorkloadOptions& opt, const std::string& reason) {
+  return write_failure_report(opt.resultsdir, reason, workload_run_info(opt));
+}
+
+int run_workload(const WorkloadOptions& opt, const std::string& self_exe) {
+  const report::RunInfo info = workload_run_info(opt);
 
   install_stop_handlers();
   // The results folder must be writable, or nothing can be reported: say so on stderr.
@@ -138,6 +145,7 @@ int run_workload(const WorkloadOptions& opt, const std::string& self_exe) {
   const auto sharing = gpu_sharing_warning(opt.copies, opt.train_args, static_cast<int>(torch::cuda::device_count()));
   if (sharing) spdlog::warn("workload: {}", *sharing);
   std::vector<nlohmann::json> summaries;
+  bool copy_killed = false;  // a copy ended by SIGKILL: most likely the out-of-memory killer
   try {
     fs::create_directories(run_dir);
     std::vector<std::pair<pid_t, std::string>> running;
@@ -175,6 +183,7 @@ int run_workload(const WorkloadOptions& opt, const std::string& self_exe) {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
       }
       reaped[i] = true;
+      copy_killed |= WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
       summaries.push_back(read_copy_summary(running[i].second, static_cast<int>(i), status));
     }
   } catch (const std::exception& e) {
@@ -216,8 +225,9 @@ int run_workload(const WorkloadOptions& opt, const std::string& self_exe) {
                  merged["report"]["wl-scores"].value(report::kScoreKey, 0.0), opt.copies, opt.copies == 1 ? "y" : "ies",
                  value("validation_accuracy"), value("validation_accuracy_particles"));
   }
-  if (!ok) spdlog::error("workload failed: {}", merged["report"].value("error", std::string("unknown")));
-  return ok ? 0 : 1;
+  if (ok) return 0;
+  spdlog::error("workload failed: {}", merged["report"].value("error", std::string("unknown")));
+  return copy_killed ? 137 : 1;
 }
 
 }  // namespace hmb::app

@@ -26,8 +26,16 @@ struct WorkloadOptions {
 // "docker", "podman", "singularity" or "none", from what the container runtime leaves behind.
 std::string detect_containment();
 
-// A failure before any copy started (a bad option value, say): writes a summary with
-// log "ERROR" and the reason where the summary would have gone, and returns the exit status.
+// The run_info block of the workload's summary: copies, threads per copy (0 resolved against
+// --ncores or the machine's cores), events per thread, the options passed on, containment.
+report::RunInfo workload_run_info(const WorkloadOptions& opt);
+
+// A run that failed before it started (a command line that cannot be read, a bad option
+// value): logs `why`, writes a summary with log "ERROR" and that reason into `dir`, and
+// returns the exit status: 1, or 3 when `dir` cannot take the summary (also logged).
+int write_failure_report(const std::string& dir, const std::string& why, const report::RunInfo& info);
+
+// write_failure_report() into the workload's results folder, before any copy started.
 int fail_workload(const WorkloadOptions& opt, const std::string& reason);
 
 // Copies that train on GPUs all use GPU 0 of what they see, so several copies share one GPU
@@ -36,7 +44,9 @@ int fail_workload(const WorkloadOptions& opt, const std::string& reason);
 std::optional<std::string> gpu_sharing_warning(int copies, const std::vector<std::string>& train_args,
                                                int visible_gpus);
 
-// Runs the workload and returns the exit status (0 only when every copy succeeded).
+// Runs the workload and returns the exit status: 0 only when every copy succeeded; 137 when a
+// failed copy was killed by SIGKILL (what the kernel's out-of-memory killer sends, and what
+// HEPscore reads as out of memory); 128 + signal when the workload was asked to stop; else 1.
 int run_workload(const WorkloadOptions& opt, const std::string& self_exe);
 
 }  // namespace hmb::app

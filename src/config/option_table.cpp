@@ -1,11 +1,23 @@
 #include "config/option_table.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
 
 namespace hmb::config {
+
+YAML::Node load_config_file(const std::string& path) {
+  try {
+    return YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    throw Error("configuration file '" + path + "': cannot be read (check the path and its permissions)");
+  } catch (const YAML::Exception& e) {
+    throw Error("configuration file '" + path + "': not valid YAML: " + e.what());
+  }
+}
 
 namespace {
 [[noreturn]] void bad(const std::string& option, const std::string& text, const char* what) {
@@ -20,8 +32,10 @@ std::string parse_value<std::string>(const std::string&, const std::string& text
 
 template <>
 bool parse_value<bool>(const std::string& option, const std::string& text) {
-  if (text == "true" || text == "1" || text == "yes" || text == "on") return true;
-  if (text == "false" || text == "0" || text == "no" || text == "off") return false;
+  std::string t = text;  // any case: a YAML or Python writer may give True / FALSE
+  std::transform(t.begin(), t.end(), t.begin(), [](unsigned char ch) { return std::tolower(ch); });
+  if (t == "true" || t == "1" || t == "yes" || t == "on") return true;
+  if (t == "false" || t == "0" || t == "no" || t == "off") return false;
   bad(option, text, "a boolean (true|false)");
 }
 

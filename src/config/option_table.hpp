@@ -31,6 +31,9 @@ std::string format_value(const T& value);
 template <class T>
 nlohmann::json json_value(const T& value);
 
+// Reads a YAML file of options, or throws Error naming the file and what is wrong with it.
+YAML::Node load_config_file(const std::string& path);
+
 template <class Cfg>
 class OptionTable {
  public:
@@ -38,6 +41,7 @@ class OptionTable {
     std::string name;     // "batch-size": YAML key and --batch-size
     std::string help;     // one line; allowed values and default are appended for --help
     std::string allowed;  // e.g. "fp32|tf32|bf16|fp16" (documentation and check), or ""
+    bool is_switch = false;  // a boolean: `--name` alone means true (HEPscore passes `key: true` so)
     std::function<void(Cfg&, const std::string&)> set;
     std::function<std::string(const Cfg&)> get;
     std::function<nlohmann::json(const Cfg&)> get_json;
@@ -52,6 +56,7 @@ class OptionTable {
     o.name = name;
     o.help = std::move(help);
     o.allowed = allowed;
+    o.is_switch = std::is_same_v<T, bool>;
     o.set = [name, field, allowed, check](Cfg& c, const std::string& text) {
       T v = parse_value<T>(name, text);
       if (!allowed.empty() && !is_allowed(allowed, text)) {
@@ -71,39 +76,60 @@ class OptionTable {
 
   const std::vector<Option>& options() const { return options_; }
 
-  // Registers every option on `app` as `--name value` (single tokens as well: `--name=value`).
-  // Values are only collected here; apply() turns them into the config.
+  // Registers every option on `app` as `--name value` (single tokens as well: `--name=value`);
+  // a boolean also as a bare `--name`, meaning true. Values are only collected here; apply()
+  // turns them into the config.
   void attach(CLI::App& app, const Cfg& defaults) {
     for (const auto& o : options_) {
       std::string h = o.help;
       if (!o.allowed.empty()) h += " {" + o.allowed + "}";
+      if (o.is_switch) h += " (--" + o.name + " alone: true)";
       std::string d = o.get(defaults);
       h += " [default: " + (d.empty() ? std::string("none") : d) + "]";
-      app.add_option_function<std::string>(
-             "--" + o.name, [this, n = o.name](const std::string& v) { given_[n] = v; }, h)
-          ->type_name("")
-          ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // repeated: the last wins
+      auto* opt = app.add_option_function<std::string>(
+                         "--" + o.name,
+                         [this, n = o.name, sw = o.is_switch](const std::string& v) {
+                           given_[n] = sw && v.empty() ? std::string("true") : v;  // CLI11 gives "" for a bare switch
+                         },
+                         h)
+                      ->type_name("")
+                      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // repeated: the last wins
+      if (o.is_switch) opt->expected(0, 1);
     }
+    app.add_option("--config", config_path_, "YAML file of options, one `name: value` per line (flags given on the command line win)")
+        ->type_name("FILE");
   }
 
-  // defaults < YAML (if any) < flags given on the command line.
+  // defaults < YAML (`yaml`, else the --config file if one was given) < flags given on the
+  // command line.
   void apply(Cfg& cfg, const std::optional<YAML::Node>& yaml = std::nullopt) const {
-    if (yaml) apply_yaml(cfg, *yaml);
+    if (yaml) {
+      apply_yaml(cfg, *yaml);
+    } else if (!config_path_.empty()) {
+      apply_yaml(cfg, load_config_file(config_path_), "configuration file '" + config_path_ + "'");
+    }
     for (const auto& [name, text] : given_) find(name).set(cfg, text);
   }
 
-  void apply_yaml(Cfg& cfg, const YAML::Node& node) const {
+  void apply_yaml(Cfg& cfg, const YAML::Node& node, const std::string& what = "configuration file") const {
     if (!node.IsDefined() || node.IsNull()) return;
-    require(node.IsMap(), "configuration file: the top level must be a mapping of option: value");
+    require(node.IsMap(), what + ": the top level must be a mapping of option: value");
     for (const auto& kv : node) {
       const auto key = kv.first.as<std::string>();
       const Option* o = try_find(key);
-      require(o != nullptr, "configuration file: unknown option '" + key +
+      require(o != nullptr, what + ": unknown option '" + key +
                                 "' (see hep-mlbench <subcommand> --help for the valid keys)");
-      require(kv.second.IsScalar(), "configuration file: option '" + key + "' must be a single value");
-      o->set(cfg, kv.second.as<std::string>());
+      require(kv.second.IsScalar(), what + ": option '" + key + "' must be a single value");
+      try {
+        o->set(cfg, kv.second.as<std::string>());
+      } catch (const Error& e) {
+        throw Error(what + ": " + e.what());
+      }
     }
   }
+
+  // The --config file given on the command line, or "".
+  const std::string& config_path() const { return config_path_; }
 
   // For start-up echo: name = value, in table order.
   std::vector<std::pair<std::string, std::string>> echo(const Cfg& cfg) const {
@@ -129,10 +155,11 @@ class OptionTable {
 
   bool was_given(const std::string& name) const { return given_.count(name) != 0; }
 
-  // The options given on the command line as single tokens again ("--name", "value", ...),
-  // to hand them on to another process.
+  // The options given on the command line as single tokens again ("--name", "value", ...,
+  // --config FILE first when one was given), to hand them on to another process.
   std::vector<std::string> given_args() const {
     std::vector<std::string> out;
+    if (!config_path_.empty()) out.insert(out.end(), {"--config", config_path_});
     for (const auto& [name, text] : given_) {
       out.push_back("--" + name);
       out.push_back(text);
@@ -174,6 +201,7 @@ class OptionTable {
 
   std::vector<Option> options_;
   std::map<std::string, std::string> given_;
+  std::string config_path_;
 };
 
 }  // namespace hmb::config

@@ -1,11 +1,28 @@
 #include "config/run_config.hpp"
 
+#include "train/gpu_devices.hpp"
+#include "util/process.hpp"
+
 namespace hmb::config {
 
 namespace {
 template <class T>
 std::function<std::string(const T&)> at_least(T lo) {
   return [lo](const T& v) { return v >= lo ? std::string() : "must be at least " + std::to_string(lo); };
+}
+// A thread count from 0 (all cores) up to kThreadsPerCore threads per core of this machine:
+// more only slows a run down, and tens of thousands of threads crash it.
+constexpr int kThreadsPerCore = 4;
+std::function<std::string(const int&)> thread_count(int lo) {
+  return [lo](const int& v) {
+    if (v < lo) return "must be at least " + std::to_string(lo);
+    const int cores = online_cpu_count();
+    if (v > kThreadsPerCore * cores)
+      return "is more than " + std::to_string(kThreadsPerCore) + " threads per core of this machine's " +
+             std::to_string(cores) + " cores: use at most " + std::to_string(kThreadsPerCore * cores) +
+             (lo == 0 ? " (or 0: all cores)" : "");
+    return std::string();
+  };
 }
 std::function<std::string(const double&)> positive() {
   return [](const double& v) { return v > 0 ? std::string() : std::string("must be positive"); };
@@ -27,8 +44,19 @@ OptionTable<RunConfig> run_options() {
       .add("weight-decay", &RunConfig::weight_decay, "AdamW weight decay", "", at_least<double>(0.0))
       .add("seed", &RunConfig::seed, "the one seed behind weights, LSH codebooks and shuffling")
       .add("deterministic", &RunConfig::deterministic, "deterministic algorithms only (bit-for-bit repeatable runs)")
-      .add("threads", &RunConfig::threads, "CPU threads for LibTorch (0: all cores)", "", at_least<int>(0))
-      .add("gpus", &RunConfig::gpus, "GPUs to train on: all, cpu, or a count")
+      .add("threads", &RunConfig::threads, "CPU threads for LibTorch (0: all cores; at most 4 per core)", "", thread_count(0))
+      .add("gpus", &RunConfig::gpus, "GPUs to train on: auto (every visible GPU, else the CPU), all (every visible GPU; an error if none), cpu, or a count")
+      .add("gpu-devices", &RunConfig::gpu_devices,
+           "which GPUs may be used, as numbers separated by , or _ (0,2 or 0_2; with CUDA_VISIBLE_DEVICES set, "
+           "they count its GPUs): sets CUDA_VISIBLE_DEVICES; --gpus then picks among them (default: every GPU)",
+           "", std::function<std::string(const std::string&)>([](const std::string& v) {
+             try {
+               train::parse_gpu_devices(v);
+             } catch (const Error&) {
+               return std::string("is not a list of distinct GPU numbers such as 0,1 or 0_1");
+             }
+             return std::string();
+           }))
       .add("precision", &RunConfig::precision, "arithmetic (tf32, bf16, fp16 need CUDA)", "fp32|tf32|bf16|fp16")
       .add("nproc", &RunConfig::nproc, "CPU ranks to start on this node, data-parallel over Gloo (GPUs: --gpus N)", "",
            at_least<int>(1))
@@ -39,7 +67,8 @@ OptionTable<RunConfig> run_options() {
       .add("bucket-mb", &RunConfig::bucket_mb, "gradient bucket size of the all-reduce (MiB)", "", positive())
       .add("scaling-baseline", &RunConfig::scaling_baseline,
            "one rank's events/s, to report the scaling efficiency (0: none)", "", at_least<double>(0.0))
-      .add("loader-threads", &RunConfig::loader_threads, "background threads preparing batches", "", at_least<int>(1))
+      .add("loader-threads", &RunConfig::loader_threads, "background threads preparing batches (at most 4 per core)", "",
+           thread_count(1))
       .add("prefetch", &RunConfig::prefetch, "batches prepared ahead", "", at_least<int>(1))
       .add("bucket-by-size", &RunConfig::bucket_by_size, "group events of similar size into batches to cut padding")
       .add("results", &RunConfig::results, "folder for the report, the resolved configuration and the log")

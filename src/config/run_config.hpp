@@ -27,7 +27,8 @@ struct RunConfig {
   std::uint64_t seed = 42;
   bool deterministic = true;
   int threads = 0;                   // CPU threads for LibTorch (0: as many as cores)
-  std::string gpus = "all";          // all | cpu | N
+  std::string gpus = "auto";         // auto | all | cpu | N
+  std::string gpu_devices;           // which GPUs: "0,2" or "0_2" (CUDA_VISIBLE_DEVICES), "" for all
   std::string precision = "fp32";    // fp32 | tf32 | bf16 | fp16
   // data-parallel training (docs/data-parallel.md)
   int nproc = 1;                     // CPU ranks started on this node by hep-mlbench itself

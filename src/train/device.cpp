@@ -16,20 +16,26 @@ DeviceChoice choose_device(const std::string& gpus, int visible) {
     return c;
   }
   int wanted = 0;
-  if (gpus == "all") {
+  if (gpus == "auto") {
     if (visible == 0) {
       c.summary = "CPU (no CUDA device visible: falling back to the CPU)";
       return c;
     }
     wanted = visible;
+  } else if (gpus == "all") {
+    require(visible > 0,
+            "option --gpus: 'all' asks for GPUs, but no CUDA device is visible. In a container, give it "
+            "the GPUs (docker/podman run --gpus all, singularity run --nv); or use --gpus auto (GPUs if "
+            "any, else the CPU) or --gpus cpu");
+    wanted = visible;
   } else {
     char* end = nullptr;
     long n = std::strtol(gpus.c_str(), &end, 10);
     require(!gpus.empty() && end == gpus.c_str() + gpus.size() && n >= 1,
-            "option --gpus: '" + gpus + "' is not 'all', 'cpu' or a count of GPUs >= 1");
+            "option --gpus: '" + gpus + "' is not 'auto', 'all', 'cpu' or a count of GPUs >= 1");
     require(n <= visible, "option --gpus: asked for " + gpus + " GPU(s) but " +
                               std::to_string(visible) +
-                              " CUDA device(s) are visible; use --gpus all, a smaller count, "
+                              " CUDA device(s) are visible; use --gpus auto, a smaller count, "
                               "or --gpus cpu");
     wanted = static_cast<int>(n);
   }
@@ -50,7 +56,7 @@ DeviceChoice select_device(const std::string& gpus) {
   }
   const int visible = static_cast<int>(torch::cuda::device_count());
   DeviceChoice c = choose_device(gpus, visible);
-  if (c.device.is_cpu() && gpus == "all") {
+  if (c.device.is_cpu() && gpus == "auto") {
     spdlog::warn("device: {}", c.summary);
   } else {
     spdlog::info("device: {}", c.summary);

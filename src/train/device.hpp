@@ -14,10 +14,11 @@ struct DeviceChoice {
   std::string summary;     // what was chosen and why, for the log and the report
 };
 
-// `gpus` is the --gpus value: "all", "cpu" (or "0"), or a count N >= 1.
+// `gpus` is the --gpus value: "auto", "all", "cpu" (or "0"), or a count N >= 1.
 // `visible` is the number of CUDA devices this process sees.
-// "all" with no GPU visible falls back to the CPU and says so; "N" with fewer than N visible
-// is an error (the user asked for hardware this machine does not have).
+// "auto" uses every visible GPU, and with none visible falls back to the CPU and says so.
+// "all" and "N" ask for GPUs explicitly: none visible (a container started without its GPUs),
+// or fewer than N, is an error (the user asked for hardware this process does not see).
 DeviceChoice choose_device(const std::string& gpus, int visible);
 
 // choose_device() with the number of CUDA devices LibTorch sees; logs the choice. Unless the

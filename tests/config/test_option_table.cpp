@@ -55,6 +55,31 @@ TEST_CASE("options: defaults, YAML and flags in that order of precedence", "[con
   CHECK_FALSE(e.deterministic);
 }
 
+TEST_CASE("options: a boolean given alone means true (HEPscore's `key: true`)", "[config]") {
+  Cfg off;
+  off.deterministic = false;
+  auto t = table();
+  CLI::App app;
+  t.attach(app, off);
+  app.parse(std::vector<std::string>{"3", "--batch-size", "--deterministic"});  // reversed: --deterministic --batch-size 3
+  Cfg c = off;
+  t.apply(c);
+  CHECK(c.deterministic);
+  CHECK(c.batch_size == 3);
+  CHECK(t.given_args() == std::vector<std::string>{"--batch-size", "3", "--deterministic", "true"});
+
+  auto t2 = table();
+  Cfg last = parse(t2, {"--deterministic", "False"});  // a value still counts, in any case
+  CHECK_FALSE(last.deterministic);
+  auto t3 = table();
+  Cfg alone = parse(t3, {"--deterministic"});
+  CHECK(alone.deterministic);
+  auto t4 = table();
+  CHECK_THROWS_WITH(parse(t4, {"--deterministic", "maybe"}), Catch::Contains("--deterministic"));
+  auto t5 = table();
+  CHECK_THROWS_AS(parse(t5, {"--batch-size"}), CLI::ParseError);  // only booleans may go without a value
+}
+
 TEST_CASE("options: bad values name the option and the value", "[config]") {
   auto t = table();
   CHECK_THROWS_WITH(parse(t, {"--batch-size", "abc"}), Catch::Contains("--batch-size") && Catch::Contains("'abc'"));

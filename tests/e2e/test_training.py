@@ -93,10 +93,46 @@ print("ok: SIGTERM ->", s["report"]["error"])
 # 7. Bad option values and bad files are refused with a failed report.
 bad, p = train("badopt", "--batch-size", 0, check=False)
 assert p.returncode != 0 and "--batch-size" in p.stderr, p.stderr
+s = summary(bad)
+validate(s)
+assert s["report"]["log"] == "ERROR" and "--batch-size" in s["report"]["error"], s["report"]
+bad, p = train("badline", "--epochs", 1, "--no-such-option", 3, check=False)  # cannot be read at all
+s = summary(bad)
+validate(s)
+assert p.returncode != 0 and s["report"]["log"] == "ERROR" and "--no-such-option" in s["report"]["error"], s["report"]
+cfg = os.path.join(d, "bad.yaml")
+with open(cfg, "w") as f:
+    f.write("precision: fp8\n")
+bad, p = train("badyaml", "--config", cfg, check=False)
+s = summary(bad)
+assert p.returncode != 0 and "bad.yaml" in s["report"]["error"] and "--precision" in s["report"]["error"], s["report"]
 bad, p = train("nodata", "--data", os.path.join(d, "missing.h5"), check=False)
 s = summary(bad)
 assert p.returncode != 0 and s["report"]["log"] == "ERROR" and "does not exist" in s["report"]["error"]
 print("ok: bad options and files")
+
+# 7b. A failed run into the folder of an earlier good run leaves none of the earlier run's files
+#     beside its ERROR report (the interrupted run of step 6 wrote no final weights either).
+c_again, p = train("c", "--data", os.path.join(d, "missing.h5"), check=False)
+assert p.returncode != 0 and summary(c_again)["report"]["log"] == "ERROR"
+for stale in ("final_weights.pt", "report.html", "steps.csv"):
+    assert not os.path.exists(os.path.join(c_again, stale)), stale
+assert not os.path.exists(os.path.join(out, "final_weights.pt")), "an interrupted run wrote final weights"
+print("ok: an earlier run's files are not left beside a failed run's report")
+
+# 7c. generate stopped while generating: exit 128 + SIGINT, nothing written, no temporary file.
+import subprocess
+import time
+from common import BIN
+gen_out = os.path.join(d, "stopped.h5")
+proc = subprocess.Popen([BIN, "generate", "--events", "20000", "--threads", "1", "--output", gen_out],
+                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+time.sleep(1.0)
+proc.send_signal(signal.SIGINT)
+rc = proc.wait(timeout=120)
+left = [f for f in os.listdir(d) if f.startswith("stopped.h5")]
+assert rc == 128 + signal.SIGINT and not left, (rc, left, proc.stdout.read())
+print("ok: generate stopped -> exit", rc, "and no file")
 # 8. The picture of the run and the batch-size sweep.
 page = open(os.path.join(a, "report.html")).read()
 assert page.count("<svg") == 4 and "<polyline" in page and "events/s" in page

@@ -18,7 +18,7 @@ EMPTY_ENV = {}  # as under `singularity run -c -e`: no HOME, no PATH
 # 1. One copy, as HEPscore runs it.
 res = os.path.join(d, "run1")
 os.makedirs(res)
-run(["workload", "-W", "-w", res, "-t", 1, "-e", 8, *args], env=EMPTY_ENV)
+run(["workload", "-W", "-w", res, "-t", 1, "-e", 8, *args, "--bucket-by-size"], env=EMPTY_ENV)  # `key: true`
 s = summary(res)
 validate(s)
 for key in ("app", "run_info", "report"):
@@ -35,6 +35,7 @@ assert s["app"]["containment"] == s["report"]["copies"][0]["app"]["containment"]
 acc = s["report"]["wl-stats"]["validation_accuracy"]
 assert acc["count"] == 1 and acc["value"] == acc["avg"] == s["report"]["copies"][0]["report"]["wl-stats"]["validation_accuracy"]["value"]
 assert s["context"]["system"]["logical_cores"] >= 1 or "system" in s["report"]["copies"][0]["context"]
+assert s["report"]["copies"][0]["report"]["wl-stats"]["config"]["bucket-by-size"] is True
 print("ok: one copy, score", s["report"]["wl-scores"])
 
 # 2. Two copies: the score is the machine's total.
@@ -72,6 +73,18 @@ p = run(["workload", "-W", "-w", res4, *args, "--precision", "fp8"], env=EMPTY_E
 s4 = summary(res4)
 assert p.returncode != 0 and s4["report"]["log"] == "ERROR" and "--precision" in s4["report"]["error"]
 print("ok: bad option ->", s4["report"]["error"])
+
+# 4b. A command line that cannot be read (an unknown option, a value not allowed, a missing
+#     value): HEPscore still finds a summary that says why, and a non-zero exit.
+for n, bad_args in enumerate([["--no-such-option", 1], ["--mop", "some"], ["--epochs"]]):
+    res4b = os.path.join(d, f"run4b-{n}")
+    p = run(["workload", "-W", "-w", res4b, "-c", 2, "-t", 3, *args, *bad_args], env=EMPTY_ENV, check=False)
+    s4b = summary(res4b)
+    validate(s4b)
+    assert p.returncode != 0 and s4b["report"]["log"] == "ERROR", (p.returncode, s4b["report"])
+    assert s4b["report"]["error"].startswith("command line: ") and str(bad_args[0]) in s4b["report"]["error"], s4b["report"]
+    assert s4b["run_info"]["copies"] == 2 and s4b["run_info"]["threads_per_copy"] == 3, s4b["run_info"]
+    print("ok: unreadable command line ->", s4b["report"]["error"])
 
 # 5. An unwritable results folder: said on stderr, non-zero exit.
 p = run(["workload", "-W", "-w", "/proc/hep-mlbench-results", *args], env=EMPTY_ENV, check=False)
