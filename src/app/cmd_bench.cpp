@@ -168,7 +168,7 @@ Command add_bench_command(CLI::App& app) {
     int threads = 2, batch = 2;
     std::string trace;
     AllreduceBench allreduce;
-    std::string gpus = "all";
+    std::string gpus = "auto";
   };
   auto a = std::make_shared<Args>();
   auto* sub = app.add_subcommand("bench", "Print speed figures: data (generator, loader), model (fwd+bwd), step (vs matmuls)");
@@ -179,8 +179,8 @@ Command add_bench_command(CLI::App& app) {
   sub->add_option("--mb", a->allreduce.mb, "allreduce: MiB to reduce (0: the preset's gradients)")->capture_default_str();
   sub->add_option("--iterations", a->allreduce.iterations, "allreduce: timed all-reduces")->capture_default_str()
       ->check(CLI::PositiveNumber);
-  sub->add_option("--gpus", a->gpus, "allreduce: all (NCCL on GPUs where there are any) or cpu (Gloo)")
-      ->capture_default_str()->check(CLI::IsMember({"all", "cpu"}));
+  sub->add_option("--gpus", a->gpus, "allreduce: auto (NCCL on GPUs where there are any, else Gloo), all (NCCL on GPUs; an error without) or cpu (Gloo)")
+      ->capture_default_str()->check(CLI::IsMember({"auto", "all", "cpu"}));
   sub->add_option("--preset", a->preset, "model preset (model, step)")->capture_default_str();
   sub->add_option("--events", a->events, "events (data)")->capture_default_str();
   sub->add_option("--elements", a->elements, "elements per event (model, step)")->capture_default_str();
@@ -190,7 +190,9 @@ Command add_bench_command(CLI::App& app) {
   return {sub, [a] {
             if (a->what == "allreduce") {
               a->allreduce.preset = a->preset;
-              a->allreduce.gpus = a->gpus == "all";
+              require(a->gpus != "all" || torch::cuda::device_count() > 0,
+                      "option --gpus: 'all' asks for GPUs, but no CUDA device is visible; use --gpus auto or cpu");
+              a->allreduce.gpus = a->gpus != "cpu";
               return bench_allreduce(a->allreduce);
             }
             if (a->what == "data") bench_data(a->events, a->threads);

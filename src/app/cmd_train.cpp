@@ -126,14 +126,29 @@ constexpr const char* kStepsCsv = "steps.csv";
 constexpr const char* kPage = "report.html";
 
 // A results folder that holds an earlier run's files: they are removed before this run starts,
-// so that a run that fails never leaves its report beside the weights or page of another.
-void remove_previous_outputs(const std::string& results) {
+// so that a run that fails never leaves its report beside the weights or page of another. A file
+// this run reads (--init-weights pointing at the earlier final weights, say) is kept.
+void remove_previous_outputs(const config::RunConfig& cfg) {
+  namespace fs = std::filesystem;
+  auto is_input = [&](const fs::path& p) {
+    for (const std::string& input : {cfg.init_weights, cfg.data, cfg.trace}) {
+      std::error_code ec;
+      if (!input.empty() && fs::equivalent(p, input, ec)) return true;
+    }
+    return false;
+  };
   bool any = false;
   for (const char* name : {report::kSummaryFile, kFinalWeights, kStepsCsv, kPage}) {
+    const fs::path p = fs::path(cfg.results) / name;
     std::error_code ec;
-    any |= std::filesystem::remove(std::filesystem::path(results) / name, ec);
+    if (!fs::exists(p, ec)) continue;
+    if (is_input(p)) {
+      spdlog::info("results: keeping {}: this run reads it", p.string());
+      continue;
+    }
+    any |= fs::remove(p, ec);
   }
-  if (any) spdlog::info("results: {} held an earlier run's report and files; this run replaces them", results);
+  if (any) spdlog::info("results: {} held an earlier run's report and files; this run replaces them", cfg.results);
 }
 
 // Where a run's report goes when its command line or options could not be read: --results as
@@ -158,9 +173,17 @@ std::string results_dir_hint(const CLI::App& sub) {
 
 // A run whose command line or options could not be read: the failure report goes where the
 // report would have gone (rank 0 only: the ranks of a launched job share one results folder).
+// A folder that holds an earlier run's report is left as it is: a typo on the command line must
+// not cost the results of a run that did happen (stderr and the exit status say what failed).
 int fail_before_run(const std::string& results_dir, const std::string& why) {
   if (dist::detect_launch().rank != 0) {
     spdlog::error("{}", why);
+    return 1;
+  }
+  std::error_code ec;
+  if (std::filesystem::exists(std::filesystem::path(results_dir) / report::kSummaryFile, ec)) {
+    spdlog::error("{}", why);
+    spdlog::error("this run did not start; the earlier run's report in {} is left as it is", results_dir);
     return 1;
   }
   report::RunInfo info;
@@ -201,6 +224,7 @@ Command add_train_command(CLI::App& app) {
               }
               if (local.ranks > 1) {
                 add_log_file(cfg.results + "/launcher.log");
+                remove_previous_outputs(cfg);  // before any rank can fail and amend a report
                 return launch_local(local);
               }
             }
@@ -211,7 +235,7 @@ Command add_train_command(CLI::App& app) {
             spdlog::info("hep-mlbench train, resolved configuration:");
             for (const auto& [k, v] : table->echo(cfg)) spdlog::info("  {:<18} {}", k, v);
             if (rank0) {
-              remove_previous_outputs(cfg.results);
+              remove_previous_outputs(cfg);
               write_file_atomic(cfg.results + "/config.yaml", table->to_yaml(cfg));
             }
 
@@ -280,6 +304,7 @@ Command add_sweep_command(CLI::App& app) {
   return {sub, [table] {
             config::RunConfig base;
             table->apply(base);
+            train::apply_gpu_devices(base.gpu_devices);  // before anything starts CUDA
             require(!base.batch_sizes.empty(), "sweep: --batch-sizes is required, e.g. --batch-sizes 1,2,4,8");
             std::vector<int> sizes;
             std::stringstream list(base.batch_sizes);
@@ -303,7 +328,7 @@ Command add_sweep_command(CLI::App& app) {
               try {
                 r = run_training(cfg).result;
               } catch (const std::exception& e) {
-                r.status = "failed";
+                r.status = dynamic_cast<const Interrupted*>(&e) ? "interrupted" : "failed";
                 r.error = dynamic_cast<const Error*>(&e) ? e.what() : train::short_message(e);
               }
               report::write_summary(report::make_summary(r, {}), cfg.results);

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cerrno>
 #include <filesystem>
+#include <limits>
 
 #include "app/commands.hpp"
 #include "app/workload.hpp"
@@ -91,7 +92,7 @@ Command add_workload_command(CLI::App& app) {
       const std::string text = collected(name);
       char* end = nullptr;
       const long v = std::strtol(text.c_str(), &end, 10);
-      return !text.empty() && *end == '\0' && v >= 0 ? v : fallback;
+      return !text.empty() && *end == '\0' && v >= 0 && v <= std::numeric_limits<int>::max() ? v : fallback;
     };
     WorkloadOptions o = *opt;
     if (const auto dir = collected("-w"); !dir.empty()) o.resultsdir = dir;

@@ -71,6 +71,15 @@ std::string device_text(const torch::Device& device, const sys::SystemContext& c
 }
 
 // The same weights on every rank: rank 0's, broadcast; then their checksums compared.
+// A stop signal between the phases before training: every rank leaves at the same point (a rank
+// that left alone would leave the others waiting in the next collective).
+void stop_point(dist::Communicator& comm, const std::string& during) {
+  if (!comm.any(stop_requested() != 0)) return;
+  const int sig = stop_requested();
+  throw Interrupted("interrupted by " + (sig != 0 ? "signal " + std::to_string(sig) : std::string("a stop signal to another rank")) +
+                    " " + during);
+}
+
 void share_initial_weights(model::MLPF& net, dist::Communicator& comm) {
   torch::NoGradGuard no_grad;
   for (auto& p : net->parameters()) comm.broadcast(p, 0);
@@ -279,7 +288,7 @@ TrainingOutcome run_training(const config::RunConfig& requested, const dist::Lau
     }
   }
 
-  throw_if_stopped("before training (after measuring the CPU peak)");
+  stop_point(comm, "before training (after measuring the CPU peak)");
   // ---- data: the whole file into memory, validated, before anything is timed ----------------
   require(!cfg.data.empty(), "option --data: no event file given (make one with `hep-mlbench generate`)");
   data::EventFileInfo info;
@@ -290,7 +299,7 @@ TrainingOutcome run_training(const config::RunConfig& requested, const dist::Lau
   spdlog::info("data: {} ({} events: {} train, {} validation; checksum {} verified)", cfg.data, info.n_events,
                info.n_train, info.n_validation, info.checksum.substr(0, 16));
 
-  throw_if_stopped("before training (after reading the event file)");
+  stop_point(comm, "before training (after reading the event file)");
   // ---- model --------------------------------------------------------------------------------
   const auto mcfg = model::preset(cfg.preset);
   model::check_events_fit(*table, mcfg, cfg.data);
@@ -365,7 +374,7 @@ TrainingOutcome run_training(const config::RunConfig& requested, const dist::Lau
       spdlog::info("reference step: losses {} ({:.1f} s)", r.reference_step["losses"].dump(), clock.now() - t_probe);
     }
   }
-  throw_if_stopped("before training (after the reference step)");
+  stop_point(comm, "before training (after the reference step)");
   train::Trainer trainer(tcfg, net, device, comm, {window, *timeline, sync, clock, utilisation.phases()});
   trainer.set_device_description(device_text(device, machine));
   trainer.fit(train_loader, val_loader, r);

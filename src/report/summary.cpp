@@ -183,7 +183,7 @@ json make_summary(const train::RunResult& run, const RunInfo& info) {
       {"cpu_busy_cores", figure(u.cpu_busy_cores)},
       {"parameters", figure(static_cast<double>(run.parameters), "parameters")},
       {"peak_host_memory", figure(run.peak_rss_mb, "MiB")},
-      {"peak_device_memory", figure(run.gpu.peak_memory_mb, "MiB", "no GPU")},
+      {"peak_device_memory", figure(run.gpu.peak_memory_mb, "MiB", run.device == "cuda" ? "no timed window" : "no GPU")},
       {"gpu_name", u.gpu_name},
       {"gpu_busy_fraction", figure(u.gpu_busy_fraction)},
       {"gpu_compute_time", figure(u.gpu_compute_time)},
@@ -291,9 +291,9 @@ json merge_entry(const std::string& key, const std::vector<json>& values) {
       for (size_t i = 0; i < values.size(); ++i) {
         const auto src = values[i].value("source", std::string("none"));
         same &= src == first.value("source", std::string());
-        sources += (i == 0 ? "" : "; ") + ("copy " + std::to_string(i) + ": ") + src;
+        sources += (i == 0 ? "" : " | ") + src;
       }
-      out["source"] = same ? first["source"].get<std::string>() : sources;
+      out["source"] = same ? first["source"].get<std::string>() : "differs between the copies: " + sources;
     }
     if (absent != nullptr) {
       out["absent_in_copies"] = values.size() - xs.size();

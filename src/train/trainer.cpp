@@ -94,12 +94,13 @@ ValidationRecord Trainer::validate(data::Loader& loader) {
   const int nc = net_->config().num_classes;
   auto counts = model::zero_counts(nc, device_);
   std::int64_t events = 0;
+  bool stopped = false;
   while (auto batch = loader.next()) {
-    if (comm_.any(stop_requested() != 0)) {  // every rank leaves at the same batch
-      net_->train();
-      ValidationRecord stopped;
-      stopped.interrupted = true;
-      return stopped;
+    // Checked here on this rank alone (ranks may hold different numbers of validation batches,
+    // so no collective can go inside this loop), agreed on once after it.
+    if (stop_requested() != 0) {
+      stopped = true;
+      break;
     }
     auto x = batch->x.to(device_, /*non_blocking=*/true);
     auto y = batch->ygen.to(device_, true);
@@ -111,6 +112,11 @@ ValidationRecord Trainer::validate(data::Loader& loader) {
     events += static_cast<std::int64_t>(batch->event_ids.size());
   }
   net_->train();
+  if (comm_.any(stopped)) {
+    ValidationRecord interrupted;
+    interrupted.interrupted = true;
+    return interrupted;
+  }
   // Accuracy from counts summed over the ranks, never from an average of their fractions.
   auto n_events = torch::full({1}, events, torch::TensorOptions(torch::kLong).device(device_));
   comm_.all_reduce(counts.confusion, dist::ReduceOp::sum);

@@ -153,4 +153,13 @@ validate(s)
 assert stat(s, "preset") == "small" and stat(s, "config")["preset"] == "small", stat(s, "preset")
 assert stat(s, "parameters") > 0 and stat(s, "data_read_time") > 0 and stat(s, "peak_device_memory") is None
 print("ok: preset auto -> small on the CPU")
+# 10. A command line with a typo, into the folder of that good run: the run does not start, and
+#     the earlier run's report and weights are left as they were.
+p = run(["train", *small, "--results", a, "--no-such-option", 1], check=False)
+assert p.returncode != 0 and "no-such-option" in p.stderr, p.stderr
+assert summary(a)["report"]["log"] == "ok" and os.path.exists(os.path.join(a, "final_weights.pt"))
+# A new run into it that starts from those weights: they are read, not removed as an earlier output.
+p = run(["train", *small, "--epochs", 1, "--results", a, "--init-weights", os.path.join(a, "final_weights.pt")])
+assert "keeping" in p.stderr and summary(a)["report"]["log"] == "ok", p.stderr[-2000:]
+print("ok: a typo keeps an earlier run's files; --init-weights from the results folder is kept")
 print("test_training: all passed")

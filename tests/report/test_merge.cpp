@@ -103,7 +103,7 @@ TEST_CASE("merged report: a figure's source is kept when the copies agree, liste
   auto same = hmb::report::combine_copies({with_peak("measured: A"), with_peak("measured: A")}, {});
   CHECK(same["report"]["wl-stats"]["peak_flop_per_s"]["source"] == "measured: A");
   auto differ = hmb::report::combine_copies({with_peak("measured: A"), with_peak("measured: B")}, {});
-  CHECK(differ["report"]["wl-stats"]["peak_flop_per_s"]["source"] == "copy 0: measured: A; copy 1: measured: B");
+  CHECK(differ["report"]["wl-stats"]["peak_flop_per_s"]["source"] == "differs between the copies: measured: A | measured: B");
   // A CPU run's device memory is absent with its reason, in a copy and in the merged report.
   CHECK(same["report"]["copies"][0]["report"]["wl-stats"]["peak_device_memory"]["reason"] == "no GPU");
   CHECK(same["report"]["wl-stats"]["peak_device_memory"]["reason"] == "no GPU");
