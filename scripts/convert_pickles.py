@@ -7,7 +7,12 @@ of float64 arrays, one per event: X (n, 12), ygen (n, 7). ycand is not used by t
 The first 80% of the sorted files are for training, the rest for validation (with a single
 file: the first 80% of its events).
 
-usage: convert_pickles.py --output FILE.h5 INPUT [INPUT ...]     (INPUT may be a glob pattern)
+--max-events N keeps the sample to N events without giving up that split by file: the first
+round(0.8 N) events of the training files (in file order) and the first N - round(0.8 N) of the
+validation files, reading only the files it needs. The 550 public files hold 55,000 events
+(about 24 GB in this format); the bundled sample is 2,000 of them.
+
+usage: convert_pickles.py --output FILE.h5 [--max-events N] INPUT [INPUT ...]   (INPUT may be a glob)
 """
 import argparse
 import bz2
@@ -47,29 +52,51 @@ def load(path):
             fail(f"'{path}', event {i}: X {x.shape} / ygen {y.shape}, expected (n, 12) / (n, 7)")
         if not (np.isfinite(x).all() and np.isfinite(y).all()):
             fail(f"'{path}', event {i}: NaN or inf in the inputs")
+        if not np.isin(x[:, 0], (1, 2)).all():
+            fail(f"'{path}', event {i}: element types other than 1 (track) and 2 (tower) in X[:, 0]")
+        if not (np.isin(y[:, 0], np.arange(6))).all():
+            fail(f"'{path}', event {i}: classes outside 0..5 in ygen[:, 0]")
         events.append((x.astype("<f4"), y.astype("<f4")))
     return events
+
+
+def take(paths, limit, used):
+    """The events of `paths` in order, at most `limit` (None: all); the files read go to `used`."""
+    events = []
+    for p in paths:
+        if limit is not None and len(events) >= limit:
+            break
+        events.extend(load(p))
+        used.append(p)
+    return events if limit is None else events[:limit]
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--output", required=True)
     ap.add_argument("--train-fraction", type=float, default=0.8)
+    ap.add_argument("--max-events", type=int, default=0, help="at most this many events (0: all)")
     ap.add_argument("inputs", nargs="+")
     a = ap.parse_args()
+    if a.max_events < 0 or a.max_events == 1:
+        fail(f"--max-events {a.max_events}: give 0 (all events) or at least 2")
     files = sorted({p for pattern in a.inputs for p in (glob.glob(pattern) or [pattern])})
     for p in files:
         if not os.path.exists(p):
             fail(f"input '{p}' does not exist")
-    per_file = [load(p) for p in files]
+    cap = a.max_events or None
+    used = []
     if len(files) > 1:
         n_train_files = max(1, min(len(files) - 1, math.floor(len(files) * a.train_fraction)))
-        split = [0 if fi < n_train_files else 1 for fi, evs in enumerate(per_file) for _ in evs]
+        want_train = None if cap is None else max(1, min(cap - 1, round(cap * a.train_fraction)))
+        train = take(files[:n_train_files], want_train, used)
+        val = take(files[n_train_files:], None if cap is None else cap - want_train, used)
+        events, split = train + val, [0] * len(train) + [1] * len(val)
     else:
-        n = len(per_file[0])
+        events = take(files, cap, used)
+        n = len(events)
         n_train = max(1, min(n - 1, round(n * a.train_fraction)))
         split = [0 if i < n_train else 1 for i in range(n)]
-    events = [e for evs in per_file for e in evs]
     if len(events) < 2 or 0 not in split or 1 not in split:
         fail("need at least one training and one validation event")
     X = np.concatenate([x for x, _ in events]) if events else np.zeros((0, 12), "<f4")
@@ -81,7 +108,8 @@ def main():
     for arr in (offsets, X, Y, split):
         h.update(np.ascontiguousarray(arr).tobytes())
     source = {"kind": "converter", "converter": "scripts/convert_pickles.py",
-              "files": [os.path.basename(p) for p in files], "train_fraction": a.train_fraction}
+              "files": [os.path.basename(p) for p in used], "train_fraction": a.train_fraction,
+              "max_events": a.max_events}
     tmp = f"{a.output}.tmp.{os.getpid()}"
     with h5py.File(tmp, "w", libver="earliest", track_order=False) as f:
         for name, arr in (("X", X), ("ygen", Y), ("offsets", offsets), ("split", split)):
@@ -96,7 +124,7 @@ def main():
         f.attrs["checksum_sha256"] = np.bytes_(h.hexdigest())
         f.attrs["checksum_definition"] = np.bytes_(CHECKSUM_DEFINITION)
     os.replace(tmp, a.output)
-    print(f"convert_pickles: {len(files)} files, {len(events)} events ({(split == 0).sum()} train), "
+    print(f"convert_pickles: {len(used)} of {len(files)} files, {len(events)} events ({(split == 0).sum()} train), "
           f"{len(X)} elements -> {a.output}, checksum {h.hexdigest()}")
 
 

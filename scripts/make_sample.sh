@@ -4,7 +4,8 @@
 # (OUTPUT.sha256 holds the content checksum; `hep-mlbench info OUTPUT` verifies it).
 #
 #   scripts/make_sample.sh OUTPUT.h5 [EVENTS]                 generated, EVENTS default 2000 (~0.8 GB)
-#   HMB_PICKLES='/data/tev14_*.pkl.bz2' scripts/make_sample.sh OUTPUT.h5
+#   HMB_PICKLES='/data/tev14_*.pkl.bz2' scripts/make_sample.sh OUTPUT.h5 [EVENTS]   converted,
+#                                        EVENTS of the files (80% from the training files)
 #   HMB_GENERATOR_VERSION=1 scripts/make_sample.sh OUTPUT.h5  the sample of earlier releases
 #
 # Environment: HMB_BIN (the hep-mlbench binary; default build/release/src/hep-mlbench),
@@ -22,7 +23,7 @@ PY="${HMB_PYTHON:-$ROOT/.venv/bin/python}"
 mkdir -p "$(dirname "$OUT")"
 if [[ -n "${HMB_PICKLES:-}" ]]; then
   # shellcheck disable=SC2086 # the pattern is expanded by the converter
-  "$PY" "$ROOT/scripts/convert_pickles.py" --output "$OUT" $HMB_PICKLES
+  "$PY" "$ROOT/scripts/convert_pickles.py" --output "$OUT" --max-events "$EVENTS" $HMB_PICKLES
 else
   "$BIN" generate --events "$EVENTS" --seed "$SEED" --generator-version "$GENERATOR_VERSION" --output "$OUT"
 fi

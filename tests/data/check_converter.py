@@ -54,9 +54,30 @@ with h5py.File(out) as f:
     assert f["offsets"][1] == len(first_x)
 print("ok: converted 5 pickles, hep-mlbench verifies the file")
 
+# --max-events keeps the split by file and reads only the files it needs: 4 training files and
+# 1 validation file of 3 events each, 10 events -> 8 from the first three training files, 2 from
+# the validation file; the fourth training file is never read.
+capped = os.path.join(d, "capped.h5")
+subprocess.run([sys.executable, CONVERTER, "--output", capped, "--max-events", "10", os.path.join(d, "tev14_*.pkl.bz2")],
+               check=True)
+p = subprocess.run([BIN, "info", capped], capture_output=True, text=True)
+assert p.returncode == 0 and "train 8, validation 2" in p.stdout, p.stdout + p.stderr
+with h5py.File(capped) as f:
+    import json
+    source = json.loads(f.attrs["source"])
+    assert source["max_events"] == 10, source
+    assert source["files"] == [os.path.basename(files[i][0]) for i in (0, 1, 2, 4)], source["files"]
+    val_first = files[4][1][0][0]  # the validation file's first event follows the 8 training events
+    start = f["offsets"][8]
+    assert np.array_equal(f["X"][start: start + len(val_first)], val_first.astype(np.float32))
+print("ok: --max-events 10 -> 8 training events from 3 files, 2 validation events from the last")
+
 bad, _ = write("tev14_pythia8_ttbar_9_9.pkl.bz2", [10], mangle=lambda dd: dd["X"].__setitem__(0, np.zeros((10, 9))))
 p = subprocess.run([sys.executable, CONVERTER, "--output", os.path.join(d, "bad.h5"), bad], capture_output=True, text=True)
 assert p.returncode != 0 and "tev14_pythia8_ttbar_9_9.pkl.bz2" in p.stderr and "(n, 12)" in p.stderr, p.stderr
+badclass, _ = write("tev14_pythia8_ttbar_9_8.pkl.bz2", [10], mangle=lambda dd: dd["ygen"][0].__setitem__((0, 0), 7))
+p = subprocess.run([sys.executable, CONVERTER, "--output", os.path.join(d, "bad.h5"), badclass], capture_output=True, text=True)
+assert p.returncode != 0 and "tev14_pythia8_ttbar_9_8.pkl.bz2" in p.stderr and "classes outside 0..5" in p.stderr, p.stderr
 junk = os.path.join(d, "junk.pkl.bz2")
 open(junk, "wb").write(b"nonsense")
 p = subprocess.run([sys.executable, CONVERTER, "--output", os.path.join(d, "bad.h5"), junk], capture_output=True, text=True)
