@@ -53,7 +53,7 @@ def load(path):
         if not (np.isfinite(x).all() and np.isfinite(y).all()):
             fail(f"'{path}', event {i}: NaN or inf in the inputs")
         if not np.isin(x[:, 0], (1, 2)).all():
-            fail(f"'{path}', event {i}: element types other than 1 (track) and 2 (tower) in X[:, 0]")
+            fail(f"'{path}', event {i}: element types other than 1 (tower) and 2 (track) in X[:, 0]")
         if not (np.isin(y[:, 0], np.arange(6))).all():
             fail(f"'{path}', event {i}: classes outside 0..5 in ygen[:, 0]")
         events.append((x.astype("<f4"), y.astype("<f4")))

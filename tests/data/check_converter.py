@@ -78,6 +78,9 @@ assert p.returncode != 0 and "tev14_pythia8_ttbar_9_9.pkl.bz2" in p.stderr and "
 badclass, _ = write("tev14_pythia8_ttbar_9_8.pkl.bz2", [10], mangle=lambda dd: dd["ygen"][0].__setitem__((0, 0), 7))
 p = subprocess.run([sys.executable, CONVERTER, "--output", os.path.join(d, "bad.h5"), badclass], capture_output=True, text=True)
 assert p.returncode != 0 and "tev14_pythia8_ttbar_9_8.pkl.bz2" in p.stderr and "classes outside 0..5" in p.stderr, p.stderr
+badtype, _ = write("tev14_pythia8_ttbar_9_7.pkl.bz2", [10], mangle=lambda dd: dd["X"][0].__setitem__((0, 0), 3))
+p = subprocess.run([sys.executable, CONVERTER, "--output", os.path.join(d, "bad.h5"), badtype], capture_output=True, text=True)
+assert p.returncode != 0 and "tev14_pythia8_ttbar_9_7.pkl.bz2" in p.stderr and "1 (tower) and 2 (track)" in p.stderr, p.stderr
 junk = os.path.join(d, "junk.pkl.bz2")
 open(junk, "wb").write(b"nonsense")
 p = subprocess.run([sys.executable, CONVERTER, "--output", os.path.join(d, "bad.h5"), junk], capture_output=True, text=True)
