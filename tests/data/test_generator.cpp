@@ -66,7 +66,7 @@ TEST_CASE("generator: element counts and class content close to the Delphes PU20
   CHECK(t.split.back() == 1);
 }
 
-TEST_CASE("generator: tracks carry their particle's class; towers add up their EM and hadronic energy, and some have a target", "[data][generator]") {
+TEST_CASE("generator: tracks carry their particle's class, towers add up their EM and hadronic energy, and some have a target", "[data][generator]") {
   auto t = generate_events(config(5, 1, 2));
   std::int64_t track_rows = 0, track_class_ok = 0, tower_with_target = 0;
   for (std::int64_t row = 0; row < t.n_elements(); ++row) {

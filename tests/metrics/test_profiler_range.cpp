@@ -54,7 +54,7 @@ TEST_CASE("profiler range: opens before its first timed step and closes before t
   CHECK(range.steps_seen() == 2);
 }
 
-TEST_CASE("profiler range: a pause or the end closes it; one range per run", "[metrics][profile]") {
+TEST_CASE("profiler range: a pause or the end closes it, and one range per run", "[metrics][profile]") {
   FakeClock clock;
   NoDevice device;
   TimedWindow window(clock, device, 1);

@@ -83,7 +83,7 @@ TEST_CASE("compare: the reference step catches what the validation metrics canno
   CHECK_FALSE(hmb::report::compare_summaries(summary(0.95, 42, "d"), other, tol).ok());
 }
 
-TEST_CASE("compare: every metric row says what its tolerance came from; JSON names the table", "[compare]") {
+TEST_CASE("compare: every metric row says what its tolerance came from, and the JSON names the table", "[compare]") {
   const auto tol = tolerances();
   auto r = hmb::report::compare_summaries(summary(0.95, 42, "d"), summary(0.95, 42, "d"), tol);
   int metric_rows = 0;
