@@ -155,12 +155,8 @@ void remove_previous_outputs(const config::RunConfig& cfg) {
 // given (read from what CLI11 collected, since reading may have stopped before the value was
 // used), else the `results` key of the --config file, else the default.
 std::string results_dir_hint(const CLI::App& sub) {
-  auto last = [&](const std::string& name) {
-    const CLI::Option* o = sub.get_option_no_throw(name);
-    return o != nullptr && !o->results().empty() ? o->results().back() : std::string();
-  };
-  if (auto given = last("--results"); !given.empty()) return given;
-  if (auto file = last("--config"); !file.empty()) {
+  if (auto given = last_collected(sub, "--results"); !given.empty()) return given;
+  if (auto file = last_collected(sub, "--config"); !file.empty()) {
     try {
       const auto y = YAML::LoadFile(file);
       if (y.IsMap() && y["results"] && y["results"].IsScalar()) return y["results"].as<std::string>();

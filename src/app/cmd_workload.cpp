@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <cerrno>
 #include <filesystem>
 #include <limits>
 
@@ -31,12 +30,12 @@ std::string default_sample() {
 CLI::Validator whole_number_from(long lo) {
   return CLI::Validator(
       [lo](std::string& text) {
-        char* end = nullptr;
-        errno = 0;
-        const long v = std::strtol(text.c_str(), &end, 10);
-        if (text.empty() || *end != '\0' || errno != 0 || v < lo)
-          return "'" + text + "' is not a whole number of at least " + std::to_string(lo);
-        return std::string();
+        try {
+          if (config::parse_value<std::int64_t>("", text) >= lo) return std::string();
+        } catch (const Error&) {
+          // not an integer: the same message
+        }
+        return "'" + text + "' is not a whole number of at least " + std::to_string(lo);
       },
       "", "whole number from " + std::to_string(lo));
 }
@@ -84,22 +83,20 @@ Command add_workload_command(CLI::App& app) {
   // folder given (-w, if it came before the error; else the default). CLI11 may have stopped
   // before it stored the values, so the run_info figures are read from what it collected.
   cmd.on_parse_error = [sub, opt](const std::string& why) {
-    auto collected = [sub](const char* name) {
-      const CLI::Option* o = sub->get_option_no_throw(name);
-      return o != nullptr && !o->results().empty() ? o->results().back() : std::string();
-    };
-    auto count = [&](const char* name, long fallback) {
-      const std::string text = collected(name);
-      char* end = nullptr;
-      const long v = std::strtol(text.c_str(), &end, 10);
-      return !text.empty() && *end == '\0' && v >= 0 && v <= std::numeric_limits<int>::max() ? v : fallback;
+    auto count = [&](const char* name, int fallback) {
+      try {
+        const int v = config::parse_value<int>(name, last_collected(*sub, name));
+        return v >= 0 ? v : fallback;
+      } catch (const Error&) {
+        return fallback;  // not given, or not a number CLI11 would have taken
+      }
     };
     WorkloadOptions o = *opt;
-    if (const auto dir = collected("-w"); !dir.empty()) o.resultsdir = dir;
-    o.copies = static_cast<int>(std::max(1L, count("-c", o.copies)));
-    o.threads = static_cast<int>(count("-t", o.threads));
-    o.events = count("-e", o.events);
-    o.ncores = static_cast<int>(count("--ncores", o.ncores));
+    if (const auto dir = last_collected(*sub, "-w"); !dir.empty()) o.resultsdir = dir;
+    o.copies = std::max(1, count("-c", o.copies));
+    o.threads = count("-t", o.threads);
+    o.events = count("-e", static_cast<int>(std::min<long>(o.events, std::numeric_limits<int>::max())));
+    o.ncores = count("--ncores", o.ncores);
     fail_workload(o, "command line: " + why);
   };
   return cmd;

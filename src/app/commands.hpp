@@ -17,6 +17,14 @@ struct Command {
   std::function<void(const std::string& why)> on_parse_error = {};
 };
 
+// The last value CLI11 collected for option `name` of `sub`, or "". Unlike the bound variable,
+// it is there even when reading the command line stopped with a ParseError before the value
+// was stored (what on_parse_error needs).
+inline std::string last_collected(const CLI::App& sub, const std::string& name) {
+  const CLI::Option* o = sub.get_option_no_throw(name);
+  return o != nullptr && !o->results().empty() ? o->results().back() : std::string();
+}
+
 // Each adds its subcommand to `app`.
 Command add_selftest_command(CLI::App& app);
 Command add_compare_command(CLI::App& app);
