@@ -34,7 +34,7 @@ config::OptionTable<data::GeneratorConfig> generator_options() {
       .add("generator-version", &GeneratorConfig::version,
            "generator version: 2 (default), or 1 to reproduce files made before it (docs/generator.md)", "1|2")
       .add("seed", &GeneratorConfig::seed, "generator seed (the bundled sample uses the default)")
-      .add("threads", &GeneratorConfig::threads, "generator threads (0: all cores); the output does not depend on it")
+      .add("threads", &GeneratorConfig::threads, "generator threads (0: every core this process may run on); the output does not depend on it")
       .add("pileup", &GeneratorConfig::pileup, "mean number of pile-up interactions", "", in_range(0.0, 1000.0))
       .add("pileup-spread", &GeneratorConfig::pileup_spread,
            "relative spread of a crossing's mean pile-up (version 2; 0: Poisson about --pileup only)", "", in_range(0.0, 1.0))

@@ -184,7 +184,7 @@ int fail_before_run(const std::string& results_dir, const std::string& why) {
   }
   report::RunInfo info;
   info.containment = detect_containment();
-  return write_failure_report(results_dir, why, info);
+  return write_failure_report(results_dir, why, info, "--results");
 }
 }  // namespace
 

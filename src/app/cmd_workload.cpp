@@ -54,7 +54,7 @@ Command add_workload_command(CLI::App& app) {
       "workload",
       "HEPscore / hep-workloads entrypoint: runs the benchmark copies and writes hep-mlbench_summary.json");
   sub->add_option("-c,--copies", opt->copies, "training processes run at once")->capture_default_str()->check(whole_number_from(1));
-  sub->add_option("-t,--threads", opt->threads, "CPU threads per copy (0: the cores given by --ncores, else all cores, divided by the copies)")->capture_default_str()->check(whole_number_from(0));
+  sub->add_option("-t,--threads", opt->threads, "CPU threads per copy (0: the cores given by --ncores, else the cores this process may run on, divided by the copies)")->capture_default_str()->check(whole_number_from(0));
   sub->add_option("-e,--events", opt->events, "training events per thread per epoch (0: the whole sample)")->capture_default_str()->check(whole_number_from(0));
   sub->add_option("-w,--resultsdir", opt->resultsdir, "results folder")->capture_default_str();
   sub->add_flag("-W", opt->write_in_place, "write the summary straight into the results folder (HEPscore does)");

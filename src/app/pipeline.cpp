@@ -227,6 +227,8 @@ TrainingOutcome run_training(const config::RunConfig& requested, const dist::Lau
     r.device_summary += "; training on GPU 0 only (data-parallel runs: hep-mlbench train --gpus N)";
     warn("device: " + std::to_string(dev.num_gpus) + " GPUs chosen, but this command trains on GPU 0 only");
   }
+  if (device.is_cuda() && launch.local_rank == 0)
+    if (auto w = dist::shared_memory_warning(launch.local_world, dist::file_system_bytes("/dev/shm"))) warn(*w);
 
   // ---- ranks: meet the others before anything slow, so a missing rank is found at once ------
   // One rank goes through the communicator too when a backend is named (--dist-backend gloo or

@@ -106,16 +106,19 @@ report::RunInfo workload_run_info(const WorkloadOptions& opt) {
   info.copies = opt.copies;
   info.containment = detect_containment();
   info.extra_arguments = join(opt.train_args);
-  const unsigned cores = opt.ncores > 0 ? static_cast<unsigned>(opt.ncores) : std::max(1u, std::thread::hardware_concurrency());
-  info.threads_per_copy = opt.threads > 0 ? opt.threads : static_cast<int>(std::max(1u, cores / static_cast<unsigned>(opt.copies)));
+  // The cores this process may run on (taskset, a cgroup cpuset, Slurm), not the machine's:
+  // HEPscore passes --ncores only when its own count differs from the affinity mask's.
+  const int cores = opt.ncores > 0 ? opt.ncores : allowed_cpu_count();
+  info.threads_per_copy = opt.threads > 0 ? opt.threads : std::max(1, cores / opt.copies);
   info.events_per_thread = opt.events;
   return info;
 }
 
-int write_failure_report(const std::string& dir, const std::string& why, const report::RunInfo& info) {
+int write_failure_report(const std::string& dir, const std::string& why, const report::RunInfo& info,
+                         const std::string& dir_option) {
   spdlog::error("{}", why);
   try {
-    ensure_writable_dir(dir);
+    ensure_writable_dir(dir, dir_option);
     const auto path = report::write_summary(report::make_error_summary(why, info), dir);
     spdlog::info("report (failed run): {}", path);
   } catch (const Error& e) {
@@ -135,7 +138,7 @@ int run_workload(const WorkloadOptions& opt, const std::string& self_exe) {
   install_stop_handlers();
   // The results folder must be writable, or nothing can be reported: say so on stderr.
   try {
-    ensure_writable_dir(opt.resultsdir);
+    ensure_writable_dir(opt.resultsdir, "-w/--resultsdir");
   } catch (const Error& e) {
     spdlog::error("{}", e.what());
     return 3;

@@ -27,13 +27,15 @@ struct WorkloadOptions {
 std::string detect_containment();
 
 // The run_info block of the workload's summary: copies, threads per copy (0 resolved against
-// --ncores or the machine's cores), events per thread, the options passed on, containment.
+// --ncores or the cores this process may run on), events per thread, the options passed on, containment.
 report::RunInfo workload_run_info(const WorkloadOptions& opt);
 
 // A run that failed before it started (a command line that cannot be read, a bad option
 // value): logs `why`, writes a summary with log "ERROR" and that reason into `dir`, and
-// returns the exit status: 1, or 3 when `dir` cannot take the summary (also logged).
-int write_failure_report(const std::string& dir, const std::string& why, const report::RunInfo& info);
+// returns the exit status: 1, or 3 when `dir` cannot take the summary (also logged, naming
+// `dir_option`, the option that chose it).
+int write_failure_report(const std::string& dir, const std::string& why, const report::RunInfo& info,
+                         const std::string& dir_option = "-w/--resultsdir");
 
 // write_failure_report() into the workload's results folder, before any copy started.
 int fail_workload(const WorkloadOptions& opt, const std::string& reason);

@@ -380,7 +380,7 @@ GeneratedEvent generate_event(const GeneratorConfig& cfg, std::int64_t index) {
 EventTable generate_events(const GeneratorConfig& cfg) {
   const auto n = cfg.events;
   std::vector<GeneratedEvent> events(static_cast<size_t>(n));
-  unsigned threads = cfg.threads > 0 ? static_cast<unsigned>(cfg.threads) : std::max(1u, std::thread::hardware_concurrency());
+  unsigned threads = cfg.threads > 0 ? static_cast<unsigned>(cfg.threads) : static_cast<unsigned>(allowed_cpu_count());
   std::atomic<std::int64_t> next{0};
   auto work = [&] {
     for (std::int64_t i = next++; i < n && stop_requested() == 0; i = next++)

@@ -18,7 +18,7 @@ struct GeneratorConfig {
   int version = kGeneratorVersion;  // 1 or 2 (docs/generator.md)
   std::int64_t events = 100;
   std::uint64_t seed = 20240601;
-  int threads = 0;                 // 0: all cores
+  int threads = 0;                 // 0: every core this process may run on
   double pileup = 200;             // mean number of pile-up interactions
   double pileup_spread = 0.13;     // relative spread of a crossing's mean pile-up (version 2)
   double multiplicity_k = 1.0;     // negative-binomial k of one interaction's multiplicity (version 2)

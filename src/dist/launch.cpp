@@ -1,5 +1,7 @@
 #include "dist/launch.hpp"
 
+#include <sys/statvfs.h>
+
 #include <cstdlib>
 
 #include "util/error.hpp"
@@ -140,6 +142,19 @@ std::vector<std::pair<std::string, std::string>> child_environment(int rank, int
           // the file rendezvous, not a TCP store the caller's environment may name
           {"MASTER_ADDR", ""},
           {"MASTER_PORT", ""}};
+}
+
+std::optional<std::string> shared_memory_warning(int local_gpu_ranks, long long shm_bytes) {
+  if (local_gpu_ranks < 2 || shm_bytes < 0 || shm_bytes >= kMinSharedMemoryBytes) return std::nullopt;
+  return "dist: /dev/shm holds only " + std::to_string(shm_bytes >> 20) + " MiB, and NCCL passes data between the " +
+         std::to_string(local_gpu_ranks) + " GPU ranks of this node through it: the job may fail or slow down. " +
+         "Give the container more (docker run --shm-size=1g, or --ipc=host)";
+}
+
+long long file_system_bytes(const std::string& path) {
+  struct statvfs st {};
+  if (statvfs(path.c_str(), &st) != 0) return -1;
+  return static_cast<long long>(st.f_blocks) * static_cast<long long>(st.f_frsize);
 }
 
 }  // namespace hmb::dist

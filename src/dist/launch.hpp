@@ -56,4 +56,13 @@ LaunchInfo detect_launch();  // from this process's environment
 std::vector<std::pair<std::string, std::string>> child_environment(int rank, int world,
                                                                    const std::string& rendezvous_file);
 
+// NCCL moves data between the GPUs of one node through shared memory (/dev/shm), which Docker
+// limits to 64 MB: with several GPU ranks on a node and less than kMinSharedMemoryBytes there,
+// the warning to give (what was found and what to do); nothing otherwise. `shm_bytes` < 0: the
+// size is unknown (no /dev/shm), which is not warned about.
+constexpr long long kMinSharedMemoryBytes = 512LL << 20;
+std::optional<std::string> shared_memory_warning(int local_gpu_ranks, long long shm_bytes);
+// The size of the file system at `path` in bytes (statvfs), or -1 when it cannot be read.
+long long file_system_bytes(const std::string& path);
+
 }  // namespace hmb::dist

@@ -50,18 +50,18 @@ void write_file_atomic(const std::string& path, const std::string& content) {
   }
 }
 
-void ensure_writable_dir(const std::string& dir) {
+void ensure_writable_dir(const std::string& dir, const std::string& option) {
+  const std::string what_to_do = " (choose a writable folder with " + option +
+                                 ", or let this user write there: a container's user, e.g. with chmod 1777)";
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec && !fs::is_directory(dir)) {
-    throw Error("results folder '" + dir + "' cannot be created: " + ec.message() +
-                " (choose a writable folder with --results, or fix its permissions)");
+    throw Error("results folder '" + dir + "' cannot be created: " + ec.message() + what_to_do);
   }
   const std::string probe = (fs::path(dir) / (".hep-mlbench-probe." + std::to_string(::getpid()))).string();
   int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
-    throw Error("results folder '" + dir + "' is not writable: " + sys_error() +
-                " (choose a writable folder with --results, or fix its permissions)");
+    throw Error("results folder '" + dir + "' is not writable: " + sys_error() + what_to_do);
   }
   ::close(fd);
   ::unlink(probe.c_str());

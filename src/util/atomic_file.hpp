@@ -10,7 +10,8 @@ namespace hmb {
 void write_file_atomic(const std::string& path, const std::string& content);
 
 // Creates `dir` (and parents) if needed and checks that hep-mlbench can write there, by
-// creating and removing a probe file. Throws Error naming the folder otherwise.
-void ensure_writable_dir(const std::string& dir);
+// creating and removing a probe file. Throws Error naming the folder, and `option` (the one
+// that chose it) as the way to choose another, otherwise.
+void ensure_writable_dir(const std::string& dir, const std::string& option = "--results");
 
 }  // namespace hmb

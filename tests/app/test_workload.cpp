@@ -52,3 +52,39 @@ TEST_CASE("hepscore: the shipped entries name our report and score, and every ar
     CHECK_NOTHROW(table.apply_yaml(cfg, run_options));  // unknown keys and bad values throw
   }
 }
+
+#include <sched.h>
+
+#include "util/process.hpp"
+
+// Runs `body` with this thread's CPU affinity narrowed to its first allowed CPU, then restores it.
+template <class F>
+void on_one_cpu(F body) {
+  cpu_set_t saved;
+  REQUIRE(sched_getaffinity(0, sizeof saved, &saved) == 0);
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  for (int c = 0; c < CPU_SETSIZE; ++c)
+    if (CPU_ISSET(c, &saved)) {
+      CPU_SET(c, &one);
+      break;
+    }
+  REQUIRE(sched_setaffinity(0, sizeof one, &one) == 0);
+  body();
+  REQUIRE(sched_setaffinity(0, sizeof saved, &saved) == 0);
+}
+
+TEST_CASE("workload: threads per copy come from the cores this process may run on, not the machine's",
+          "[workload]") {
+  hmb::app::WorkloadOptions opt;
+  opt.copies = 1;
+  opt.threads = 0;
+  CHECK(hmb::app::workload_run_info(opt).threads_per_copy == hmb::allowed_cpu_count());
+  // Under taskset -c N, a cgroup cpuset or a Slurm allocation HEPscore passes no --ncores.
+  on_one_cpu([&] { CHECK(hmb::app::workload_run_info(opt).threads_per_copy == 1); });
+  opt.ncores = 6;  // --ncores wins over the mask
+  opt.copies = 2;
+  on_one_cpu([&] { CHECK(hmb::app::workload_run_info(opt).threads_per_copy == 3); });
+  opt.threads = 5;  // and --threads over both
+  CHECK(hmb::app::workload_run_info(opt).threads_per_copy == 5);
+}

@@ -102,3 +102,19 @@ TEST_CASE("launch: the environment of hep-mlbench's own ranks reads back as that
   CHECK(l.local_rank == 1);
   CHECK(l.rendezvous() == "file /tmp/r/store");  // not the caller's TCP store
 }
+
+TEST_CASE("launch: several GPU ranks on a node with a small /dev/shm are warned about", "[dist][launch]") {
+  using hmb::dist::kMinSharedMemoryBytes;
+  using hmb::dist::shared_memory_warning;
+  const long long docker_default = 64LL << 20;
+  const auto w = shared_memory_warning(4, docker_default);
+  REQUIRE(w.has_value());
+  CHECK_THAT(*w, Catch::Contains("64 MiB") && Catch::Contains("4 GPU ranks") && Catch::Contains("--shm-size"));
+  CHECK(shared_memory_warning(2, kMinSharedMemoryBytes - 1).has_value());
+  CHECK_FALSE(shared_memory_warning(2, kMinSharedMemoryBytes).has_value());
+  CHECK_FALSE(shared_memory_warning(1, docker_default).has_value());  // one rank: NCCL needs no peer transfer
+  CHECK_FALSE(shared_memory_warning(8, -1).has_value());              // size unknown
+  // The size read from a real file system: this machine's root has one; a missing path has none.
+  CHECK(hmb::dist::file_system_bytes("/") > 0);
+  CHECK(hmb::dist::file_system_bytes("/no/such/folder") == -1);
+}

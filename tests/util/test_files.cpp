@@ -37,6 +37,9 @@ TEST_CASE("atomic file: an unwritable folder is refused with its name", "[util]"
     CHECK_THROWS_WITH(hmb::ensure_writable_dir((f / "results").string()),
                       Catch::Contains((f / "results").string()) && Catch::Contains("--results"));
     CHECK_THROWS_AS(hmb::write_file_atomic((f / "x.json").string(), "{}"), hmb::Error);
+    // The workload's folder comes from -w/--resultsdir: the message names that option.
+    CHECK_THROWS_WITH(hmb::ensure_writable_dir((f / "results").string(), "-w/--resultsdir"),
+                      Catch::Contains("-w/--resultsdir") && !Catch::Contains("--results,"));
     fs::remove(f);
   } else {
     auto d = fs::temp_directory_path() / ("hmb-ro-" + std::to_string(::getpid()));
