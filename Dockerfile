@@ -1,14 +1,17 @@
 # hep-mlbench: the MLPF training benchmark as a HEPscore workload container.
 #
-#   docker build -t hep-mlbench .
-#   docker run --rm --gpus all -v $PWD/results:/results hep-mlbench            # default benchmark
+#   docker build --build-arg GIT_COMMIT=$(git rev-parse --short=12 HEAD) -t hep-mlbench .
+#   mkdir -p results && chmod 1777 results      # the container runs as uid 4242, as HEPscore does
+#   docker run --rm --gpus all -v $PWD/results:/results hep-mlbench -W         # default benchmark
 #   docker run --rm hep-mlbench --help
 #
 # Build arguments:
-#   BASE_IMAGE     Debian 12 based image for both stages (default debian:bookworm-slim; an
-#                  image with the CUDA 13 toolkit, e.g. a CUDA devel image on Debian 12, builds
-#                  the CUDA path with CUPTI/NVML; without a toolkit the build is CPU-side only
-#                  and LibTorch still trains on GPUs)
+#   BASE_IMAGE     Debian 12 based image of the build stage (default debian:bookworm-slim; an
+#                  image with the CUDA 13 toolkit on Debian 12 builds the CUDA path with
+#                  CUPTI/NVML; without a toolkit the build is CPU-side only and LibTorch still
+#                  trains on GPUs)
+#   RUNTIME_IMAGE  Debian 12 based image of the runtime stage (default debian:bookworm-slim; it
+#                  needs no CUDA toolkit: the torch wheel brings the CUDA libraries it loads)
 #   TORCH_VERSION  the torch wheel (PyPI) whose LibTorch is built against and shipped; its
 #                  CUDA decides the NVIDIA driver the image needs (docs/gpu-check.md):
 #                    2.15.0 (default, the pin)  CUDA 13.2  driver >= 580
@@ -18,28 +21,33 @@
 #                  config needs a CUDA 12 toolkit, so give a BASE_IMAGE that has one
 #                  (scripts/setup.sh stops and says so otherwise).
 #   SAMPLE_EVENTS  events in the bundled sample (default 2000, ~0.8 GB; smaller for tests)
+#   SAMPLE_SHA256  the content checksum the generated sample must have (default: the published
+#                  one for 2,000 events, data/README.md; "any" keeps whatever this platform makes)
 #   PICKLES        glob of the Delphes pickles inside the build context to convert instead
-#   GIT_COMMIT     recorded as the build's checksum (the context has no .git)
-#   PIP_CERT       a CA bundle under scripts/ in the build context for pip, where a proxy
+#   GIT_COMMIT     recorded as the build's checksum, app.bmk_checksum (the context has no .git)
+#   PIP_CERT       a CA bundle under scripts/ca/ in the build context for pip, where a proxy
 #                  re-signs TLS (scripts/container_test.sh puts the host's there)
 ARG BASE_IMAGE=debian:bookworm-slim
+ARG RUNTIME_IMAGE=debian:bookworm-slim
 
 FROM ${BASE_IMAGE} AS build
 ARG TORCH_VERSION=2.15.0
 ARG SAMPLE_EVENTS=2000
+ARG SAMPLE_SHA256=
 ARG PICKLES=
 ARG GIT_COMMIT=unknown
 ARG PIP_CERT=
 ENV DEBIAN_FRONTEND=noninteractive \
     HEP_MLBENCH_VENV=/opt/hep-mlbench/venv \
     PIP_NO_CACHE_DIR=1
-RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends ca-certificates sudo && rm -rf /var/lib/apt/lists/*
+RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends ca-certificates && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # The same scripts CI runs: set-up (apt + torch wheel) first, in a layer of its own that a
-# rebuild reuses while scripts/ stays the same; then the release build. HMB_VENV names the
-# environment by its real path, so the binary's run path holds no link that the runtime
-# stage lacks.
-COPY scripts/ /src/scripts/
+# rebuild reuses while the set-up script and the pins stay the same; then the release build.
+# HMB_VENV names the environment by its real path, so the binary's run path holds no link that
+# the runtime stage lacks.
+COPY scripts/setup.sh scripts/requirements.txt /src/scripts/
+COPY scripts/ca/ /src/scripts/ca/
 RUN if [ -n "${PIP_CERT}" ]; then export PIP_CERT=/src/${PIP_CERT}; fi \
  && HMB_TORCH_VERSION="${TORCH_VERSION}" scripts/setup.sh
 COPY . /src
@@ -47,7 +55,7 @@ RUN cmake --preset release -DHMB_GIT_COMMIT="${GIT_COMMIT}" -DHMB_VENV="${HEP_ML
  && scripts/build.sh release \
  && install -D build/release/src/hep-mlbench /opt/hep-mlbench/bin/hep-mlbench
 # The bundled sample: converted when pickles are given, else generated with the fixed seed.
-RUN HMB_BIN=/opt/hep-mlbench/bin/hep-mlbench HMB_PICKLES="${PICKLES}" \
+RUN HMB_BIN=/opt/hep-mlbench/bin/hep-mlbench HMB_PICKLES="${PICKLES}" HMB_SAMPLE_SHA256="${SAMPLE_SHA256}" \
     scripts/make_sample.sh /opt/hep-mlbench/data/sample.h5 "${SAMPLE_EVENTS}"
 # Keep only the shared libraries the binary loads (LibTorch and the wheel's CUDA libraries),
 # at the same absolute paths its run path names.
@@ -59,7 +67,7 @@ RUN SP=$(echo /opt/hep-mlbench/venv/lib/python3*/site-packages) \
  && cp -a /opt/hep-mlbench/bin /opt/hep-mlbench/data /opt/runtime/opt/hep-mlbench/ \
  && cp /src/docs/summary.schema.json /src/README.md /opt/runtime/opt/hep-mlbench/
 
-FROM ${BASE_IMAGE} AS runtime
+FROM ${RUNTIME_IMAGE} AS runtime
 ARG GIT_COMMIT=unknown
 ARG TORCH_VERSION=2.15.0
 LABEL org.opencontainers.image.title="hep-mlbench" \
@@ -73,9 +81,15 @@ RUN apt-get update -qq \
       libssl3 libgomp1 ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /opt/runtime/ /
-ENV HMB_DATA=/opt/hep-mlbench/data/sample.h5
-# HEPscore runs the container as a non-root user with /results, /tmp and /var/tmp writable.
-RUN useradd --uid 4242 --create-home --home-dir /tmp/hep-mlbench hep-mlbench \
+# The NVIDIA container runtime injects the driver's libraries for these capabilities.
+ENV HMB_DATA=/opt/hep-mlbench/data/sample.h5 \
+    NVIDIA_VISIBLE_DEVICES=all \
+    NVIDIA_DRIVER_CAPABILITIES=compute,utility
+# A library the binary needs but the runtime stage lacks fails the build here, not at a site.
+RUN /opt/hep-mlbench/bin/hep-mlbench --version
+# HEPscore runs the container as a non-root user with /results, /tmp and /var/tmp writable;
+# /tmp, its home, is bound from the host on every run.
+RUN useradd --uid 4242 --no-create-home --home-dir /tmp hep-mlbench \
  && mkdir -p /results && chmod 1777 /results
 USER 4242
 WORKDIR /tmp

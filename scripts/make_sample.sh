@@ -10,13 +10,25 @@
 #
 # Environment: HMB_BIN (the hep-mlbench binary; default build/release/src/hep-mlbench),
 # HMB_PYTHON (python with h5py for the converter; default .venv/bin/python),
-# HMB_GENERATOR_VERSION (the generator version, default 2; data/README.md has each checksum).
+# HMB_GENERATOR_VERSION (the generator version, default 2; data/README.md has each checksum),
+# HMB_SAMPLE_SHA256 (the content checksum the sample must have; default: the published one for
+# the default generated sample, none otherwise; "any" accepts whatever comes out).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OUT="${1:?usage: make_sample.sh OUTPUT.h5 [EVENTS]}"
 EVENTS="${2:-2000}"
 SEED=20240601   # the fixed default seed of the bundled sample
 GENERATOR_VERSION="${HMB_GENERATOR_VERSION:-2}"   # pinned: a new default never changes the sample silently
+# The published checksum of the default sample (data/README.md): the reference scores were
+# measured on it, so a build that makes other bytes (another libm, another architecture) must
+# say so rather than ship them silently.
+DEFAULT_SHA256=da62fab66cce82615a3b812c792d88cf0551ca9d25f409bfa7d329f37ab6a050
+EXPECTED="${HMB_SAMPLE_SHA256:-}"
+if [[ -z "$EXPECTED" && -z "${HMB_PICKLES:-}" && "$EVENTS" == 2000 && "$GENERATOR_VERSION" == 2 ]]; then
+  EXPECTED="$DEFAULT_SHA256"
+fi
+[[ -z "$EXPECTED" || "$EXPECTED" == any || "$EXPECTED" =~ ^[0-9a-f]{64}$ ]] ||
+  { echo "make_sample: ERROR: HMB_SAMPLE_SHA256='$EXPECTED' is not a SHA-256 (64 hex digits) or 'any'" >&2; exit 1; }
 BIN="${HMB_BIN:-$ROOT/build/release/src/hep-mlbench}"
 PY="${HMB_PYTHON:-$ROOT/.venv/bin/python}"
 [[ -x "$BIN" ]] || { echo "make_sample: ERROR: $BIN not found: build first (scripts/build.sh release) or set HMB_BIN" >&2; exit 1; }
@@ -29,5 +41,12 @@ else
 fi
 CHECKSUM="$("$BIN" info "$OUT" | sed -n 's/^checksum sha256 *\([0-9a-f]*\).*/\1/p')"
 [[ -n "$CHECKSUM" ]] || { echo "make_sample: ERROR: could not verify $OUT" >&2; exit 1; }
+if [[ -n "$EXPECTED" && "$EXPECTED" != any && "$CHECKSUM" != "$EXPECTED" ]]; then
+  rm -f "$OUT" "$OUT.sha256"
+  echo "make_sample: ERROR: the sample's content checksum is $CHECKSUM, not the expected $EXPECTED." >&2
+  echo "make_sample: this platform generates other bytes, so scores on it do not compare with the reference scores (data/README.md);" >&2
+  echo "make_sample: set HMB_SAMPLE_SHA256=any (the image build: --build-arg SAMPLE_SHA256=any) to keep such a sample anyway" >&2
+  exit 1
+fi
 echo "$CHECKSUM  $(basename "$OUT") (content checksum, docs/data-format.md)" > "$OUT.sha256"
 echo "make_sample: $OUT ($(du -h "$OUT" | cut -f1)), content checksum $CHECKSUM"

@@ -1,0 +1,62 @@
+#!/usr/bin/env python3
+"""scripts/make_sample.sh against an expected checksum: a sample whose content checksum differs
+from HMB_SAMPLE_SHA256 is refused and removed (exit 1, a message naming both checksums and the
+way out); the right checksum and "any" are accepted; a value that is not a SHA-256 is refused
+before anything is generated.
+
+usage: test_make_sample.py HEP_MLBENCH_BINARY
+"""
+import os
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SCRIPT = os.path.join(ROOT, "scripts", "make_sample.sh")
+BIN = os.path.abspath(sys.argv[1])
+EVENTS = "6"
+
+
+def make(out, expected):
+    env = dict(os.environ, HMB_BIN=BIN)
+    env.pop("HMB_SAMPLE_SHA256", None)
+    if expected is not None:
+        env["HMB_SAMPLE_SHA256"] = expected
+    return subprocess.run(["bash", SCRIPT, out, EVENTS], env=env, capture_output=True, text=True)
+
+
+def check(cond, what, p=None):
+    if not cond:
+        print("FAILED:", what)
+        if p is not None:
+            print("rc", p.returncode, "\nstdout:", p.stdout, "\nstderr:", p.stderr)
+        sys.exit(1)
+
+
+with tempfile.TemporaryDirectory(prefix="hmb-make-sample-") as tmp:
+    out = os.path.join(tmp, "sample.h5")
+    # No expectation for a non-default size: whatever comes out is recorded.
+    p = make(out, None)
+    check(p.returncode == 0 and os.path.exists(out), "a 6-event sample without an expected checksum", p)
+    recorded = open(out + ".sha256").read().split()[0]
+    check(len(recorded) == 64, "OUTPUT.sha256 holds the checksum", p)
+
+    # The same settings give the same bytes, so the recorded checksum is accepted ...
+    p = make(out, recorded)
+    check(p.returncode == 0 and recorded in p.stdout, "the right checksum is accepted", p)
+    # ... and another one is refused, the sample removed, both checksums named.
+    wrong = ("0" if recorded[0] != "0" else "1") + recorded[1:]
+    p = make(out, wrong)
+    check(p.returncode == 1, "a different checksum exits 1", p)
+    check(not os.path.exists(out) and not os.path.exists(out + ".sha256"), "the refused sample is removed", p)
+    check(recorded in p.stderr and wrong in p.stderr and "SAMPLE_SHA256=any" in p.stderr,
+          "the message names both checksums and how to keep the sample", p)
+
+    p = make(out, "any")
+    check(p.returncode == 0 and os.path.exists(out), "'any' accepts the sample", p)
+
+    os.remove(out)
+    p = make(out, "da62fab6")
+    check(p.returncode == 1 and "is not a SHA-256" in p.stderr and not os.path.exists(out),
+          "a value that is not a SHA-256 is refused before generating", p)
+print("make_sample.sh checks passed")
