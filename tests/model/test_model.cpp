@@ -1,6 +1,11 @@
 #include <catch2/catch.hpp>
 #include <ATen/autocast_mode.h>
+#include <torch/serialize.h>
 #include <torch/torch.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include "model/cost_model.hpp"
 #include "model/loss.hpp"
@@ -29,6 +34,22 @@ torch::Tensor events(std::vector<int> lengths) {
   }
   return x;
 }
+
+// A folder of this process's own, removed when the test case ends, also after a failed REQUIRE.
+struct TempFolder {
+  std::filesystem::path path;
+  explicit TempFolder(const std::string& name)
+      : path(std::filesystem::temp_directory_path() / ("hmb-" + name + "-" + std::to_string(::getpid()))) {
+    std::filesystem::remove_all(path);
+    std::filesystem::create_directories(path);
+  }
+  ~TempFolder() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  }
+  TempFolder(const TempFolder&) = delete;
+  TempFolder& operator=(const TempFolder&) = delete;
+};
 }  // namespace
 
 TEST_CASE("model: the delphes preset has the parameter count of the doc's shapes", "[model]") {
@@ -87,9 +108,10 @@ TEST_CASE("cost model: the delphes preset is about 33 MFLOP per element forward"
 }
 
 TEST_CASE("weights: save and load round-trip, wrong keys and shapes are refused", "[model][weights]") {
+  const TempFolder dir("weights");
+  const std::string path = (dir.path / "tiny.pt").string();
   torch::manual_seed(1);
   MLPF a(preset("tiny"));
-  const std::string path = "/tmp/hmb-weights-test.pt";
   save_state_dict(*a, path);
   torch::manual_seed(2);
   MLPF b(preset("tiny"));
@@ -104,8 +126,40 @@ TEST_CASE("weights: save and load round-trip, wrong keys and shapes are refused"
     CHECK(found);
   }
   MLPF other(preset("small"));
-  CHECK_THROWS_WITH(load_state_dict(*other, path), Catch::Contains("shape"));
+  CHECK_THROWS_WITH(load_state_dict(*other, path), Catch::Contains("shape") && Catch::Contains(path));
+  // One graph layer more or less per stack: the same shapes, but keys the file lacks or has over.
+  ModelConfig deeper = preset("tiny");
+  deeper.num_convs += 1;
+  MLPF more(deeper);
+  CHECK_THROWS_WITH(load_state_dict(*more, path), Catch::Contains("missing key") && Catch::Contains(path));
+  ModelConfig shallower = preset("tiny");
+  REQUIRE(shallower.num_convs >= 2);
+  shallower.num_convs -= 1;
+  MLPF fewer(shallower);
+  CHECK_THROWS_WITH(load_state_dict(*fewer, path), Catch::Contains("unexpected key") && Catch::Contains(path));
   CHECK_THROWS_WITH(load_state_dict(*b, "/nonexistent/w.pt"), Catch::Contains("cannot be opened"));
+}
+
+TEST_CASE("weights: a file that is not a dict of named tensors is refused, naming it", "[model][weights]") {
+  const TempFolder dir("weights-bad");
+  MLPF m(preset("tiny"));
+  auto write = [&dir](const std::string& name, const std::vector<char>& bytes) {
+    const auto p = (dir.path / name).string();
+    std::ofstream(p, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    return p;
+  };
+  const std::string text = "junk";
+  const auto junk = write("junk.pt", std::vector<char>(text.begin(), text.end()));
+  CHECK_THROWS_WITH(load_state_dict(*m, junk),
+                    Catch::Contains("is not a torch.save state_dict") && Catch::Contains(junk));
+  // Readable torch.save archives of something else: a list, and a dict of numbers.
+  const auto list = write("list.pt", torch::pickle_save(c10::List<std::int64_t>({1, 2})));
+  CHECK_THROWS_WITH(load_state_dict(*m, list), Catch::Contains("expected a dict of tensors") && Catch::Contains(list));
+  c10::Dict<std::string, std::int64_t> numbers;
+  numbers.insert("weight", 1);
+  const auto dict = write("numbers.pt", torch::pickle_save(numbers));
+  CHECK_THROWS_WITH(load_state_dict(*m, dict),
+                    Catch::Contains("every entry must be name -> tensor") && Catch::Contains(dict));
 }
 
 TEST_CASE("loss: parts are finite, positive, and zero-particle batches have no regression", "[model][loss]") {
