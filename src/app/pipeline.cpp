@@ -34,16 +34,31 @@
 
 namespace hmb::app {
 
-namespace {
-// Below these, the timed window is reported as too short to be a steady figure.
-constexpr double kMinTimedSeconds = 30.0;
-constexpr std::int64_t kMinTimedSteps = 10;
-
+namespace detail {
 double lr_factor(const std::string& rule, int world) {
   if (rule == "linear") return static_cast<double>(world);
   if (rule == "sqrt") return std::sqrt(static_cast<double>(world));
   return 1.0;
 }
+
+// CPU threads for one rank: --threads when given; else the cores this process may run on,
+// shared among the node's ranks unless a launcher already gave it its own cores.
+int threads_for_rank(int requested, const dist::LaunchInfo& launch) {
+  if (requested > 0 || launch.local_world <= 1) return requested;
+  const int allowed = allowed_cpu_count();
+  const int online = online_cpu_count();
+  if (allowed < online) return std::max(1, allowed);
+  return std::max(1, allowed / launch.local_world);
+}
+}  // namespace detail
+
+namespace {
+using detail::lr_factor;
+using detail::threads_for_rank;
+
+// Below these, the timed window is reported as too short to be a steady figure.
+constexpr double kMinTimedSeconds = 30.0;
+constexpr std::int64_t kMinTimedSteps = 10;
 
 train::Config training_config(const config::RunConfig& c, int world) {
   train::Config t;
@@ -158,16 +173,6 @@ void gather_ranks(train::RunResult& r, dist::Communicator& comm) {
   d.comm_bytes_per_step = step_s.empty() ? 0 : bytes / static_cast<double>(step_s.size());
   // The job's throughput: all ranks' trained events over the longest timed window.
   if (window_max > 0) r.events_per_s = static_cast<double>(r.timed_events) / window_max;
-}
-
-// CPU threads for one rank: --threads when given; else the cores this process may run on,
-// shared among the node's ranks unless a launcher already gave it its own cores.
-int threads_for_rank(int requested, const dist::LaunchInfo& launch) {
-  if (requested > 0 || launch.local_world <= 1) return requested;
-  const int allowed = allowed_cpu_count();
-  const int online = online_cpu_count();
-  if (allowed < online) return std::max(1, allowed);
-  return std::max(1, allowed / launch.local_world);
 }
 
 metrics::UtilisationConfig utilisation_config(const config::RunConfig& c, const torch::Device& device,

@@ -7,6 +7,7 @@
 // Problems found before training (a bad file, a bad option) are thrown as hmb::Error; what
 // happens while training ends in the result's status, never in an exception.
 #include <optional>
+#include <string>
 
 #include "config/run_config.hpp"
 #include "dist/launch.hpp"
@@ -23,5 +24,14 @@ struct TrainingOutcome {
 // `launch`: the rank this process is and where the others meet (one process by default). With
 // several ranks, rank 0's result holds what every rank measured (result.dist.ranks).
 TrainingOutcome run_training(const config::RunConfig& cfg, const dist::LaunchInfo& launch = dist::LaunchInfo{});
+
+// Parts of run_training with rules of their own, declared for the tests.
+namespace detail {
+// The learning rate's factor for `world` ranks under --lr-scaling `rule` (none, linear, sqrt).
+double lr_factor(const std::string& rule, int world);
+// LibTorch's CPU threads for this rank: `requested` (--threads) when above 0, else its share of
+// the cores this process may run on (0 keeps LibTorch's default when there is one rank).
+int threads_for_rank(int requested, const dist::LaunchInfo& launch);
+}  // namespace detail
 
 }  // namespace hmb::app

@@ -1,36 +1,111 @@
-// The training pipeline refuses, before training, what the model cannot take.
+// The training pipeline refuses, before training, what the model, the device or the event file
+// cannot take; and the rules it applies for several ranks.
 #include <catch2/catch.hpp>
 
+#include <sched.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "app/pipeline.hpp"
 #include "data/event_format.hpp"
 #include "util/error.hpp"
+#include "util/process.hpp"
 
 using namespace hmb;
 
-TEST_CASE("pipeline: an event larger than the preset can bin is refused, naming it and the limit", "[app][pipeline]") {
-  const auto path = (std::filesystem::temp_directory_path() / ("hmb-big-" + std::to_string(::getpid()) + ".h5")).string();
+namespace {
+std::string temp_path(const std::string& name) {
+  return (std::filesystem::temp_directory_path() / ("hmb-" + name + "-" + std::to_string(::getpid()) + ".h5")).string();
+}
+
+// Writes events of the given element counts and splits (0 train, 1 validation) to `path`.
+void write_events(const std::string& path, const std::vector<std::pair<std::int64_t, std::int8_t>>& events) {
   data::EventTable t;
-  auto add = [&t](std::int64_t n, std::int8_t split) {
+  for (const auto& [n, split] : events) {
     std::vector<float> x(static_cast<size_t>(n * data::kXColumns), 0.5f), y(static_cast<size_t>(n * data::kYColumns), 0.0f);
     for (std::int64_t r = 0; r < n; ++r) x[static_cast<size_t>(r * data::kXColumns)] = 1.0f;
     t.append(x.data(), y.data(), n, split);
-  };
-  add(100, 0);
-  add(100, 0);
-  add(13000, 0);  // the tiny model bins at most 201 x 64 = 12864 elements
-  add(100, 1);
+  }
   data::write_event_file(path, t, "{}");
+}
+
+config::RunConfig cpu_run(const std::string& data) {
   config::RunConfig cfg;
-  cfg.data = path;
+  cfg.data = data;
   cfg.preset = "tiny";
   cfg.threads = 1;
   cfg.gpus = "cpu";
-  CHECK_THROWS_WITH(app::run_training(cfg), Catch::Contains("event 2 has 13000 elements") &&
-                                                Catch::Contains("12864") && Catch::Contains("tiny") &&
-                                                Catch::Contains(path));
+  return cfg;
+}
+}  // namespace
+
+TEST_CASE("pipeline: an event larger than the preset can bin is refused, naming it and the limit", "[app][pipeline]") {
+  const auto path = temp_path("big");
+  // the tiny model bins at most 201 x 64 = 12864 elements
+  write_events(path, {{100, 0}, {100, 0}, {13000, 0}, {100, 1}});
+  CHECK_THROWS_WITH(app::run_training(cpu_run(path)), Catch::Contains("event 2 has 13000 elements") &&
+                                                          Catch::Contains("12864") && Catch::Contains("tiny") &&
+                                                          Catch::Contains(path));
   std::filesystem::remove(path);
+}
+
+TEST_CASE("pipeline: low precision on the CPU, no event file, a batch larger than the split are refused", "[app][pipeline]") {
+  const auto path = temp_path("three");
+  write_events(path, {{50, 0}, {50, 0}, {50, 0}, {50, 1}});  // 3 training events
+  auto bf16 = cpu_run(path);
+  bf16.precision = "bf16";
+  CHECK_THROWS_WITH(app::run_training(bf16), Catch::Contains("--precision") && Catch::Contains("'bf16'") &&
+                                                 Catch::Contains("needs a CUDA device") &&
+                                                 Catch::Contains("--precision fp32"));
+  CHECK_THROWS_WITH(app::run_training(cpu_run("")),
+                    Catch::Contains("--data") && Catch::Contains("hep-mlbench generate"));
+  auto big_batch = cpu_run(path);
+  big_batch.batch_size = 4;
+  CHECK_THROWS_WITH(app::run_training(big_batch), Catch::Contains("--batch-size") &&
+                                                      Catch::Contains("4 events per rank") &&
+                                                      Catch::Contains("3 training events"));
+  std::filesystem::remove(path);
+}
+
+TEST_CASE("pipeline: --lr-scaling multiplies the learning rate by the ranks or their square root", "[app][pipeline]") {
+  CHECK(app::detail::lr_factor("none", 4) == 1.0);
+  CHECK(app::detail::lr_factor("linear", 4) == 4.0);
+  CHECK(app::detail::lr_factor("sqrt", 4) == 2.0);
+  CHECK(app::detail::lr_factor("sqrt", 1) == 1.0);
+}
+
+TEST_CASE("pipeline: a rank's CPU threads are --threads, else its share of the cores", "[app][pipeline]") {
+  dist::LaunchInfo one;
+  dist::LaunchInfo two;
+  two.world = two.local_world = 2;
+  CHECK(app::detail::threads_for_rank(3, one) == 3);
+  CHECK(app::detail::threads_for_rank(0, one) == 0);  // one rank: LibTorch's own default
+  CHECK(app::detail::threads_for_rank(3, two) == 3);
+  cpu_set_t all;
+  REQUIRE(sched_getaffinity(0, sizeof all, &all) == 0);
+  const int online = online_cpu_count();
+  if (CPU_COUNT(&all) < online) {  // started pinned (taskset, a batch system): its cores are its own
+    CHECK(app::detail::threads_for_rank(0, two) == CPU_COUNT(&all));
+  } else {  // the node's cores are shared among its ranks
+    CHECK(app::detail::threads_for_rank(0, two) == std::max(1, online / 2));
+    dist::LaunchInfo crowded;
+    crowded.world = crowded.local_world = 2 * online;
+    CHECK(app::detail::threads_for_rank(0, crowded) == 1);
+  }
+  if (CPU_COUNT(&all) >= 2) {
+    // Pinned by a launcher to all of them but one: the rank keeps those cores (with 3 or more,
+    // sharing them would give half as many).
+    cpu_set_t fewer = all;
+    for (int c = CPU_SETSIZE - 1; c >= 0; --c)
+      if (CPU_ISSET(c, &fewer)) {
+        CPU_CLR(c, &fewer);
+        break;
+      }
+    REQUIRE(sched_setaffinity(0, sizeof fewer, &fewer) == 0);
+    const int pinned = app::detail::threads_for_rank(0, two);
+    sched_setaffinity(0, sizeof all, &all);
+    CHECK(pinned == CPU_COUNT(&fewer));
+  }
 }
