@@ -172,7 +172,7 @@ std::string results_dir_hint(const CLI::App& sub) {
 // A folder that holds an earlier run's report is left as it is: a typo on the command line must
 // not cost the results of a run that did happen (stderr and the exit status say what failed).
 int fail_before_run(const std::string& results_dir, const std::string& why) {
-  if (dist::detect_launch().rank != 0) {
+  if (!dist::reports_for_job()) {
     spdlog::error("{}", why);
     return 1;
   }
@@ -210,7 +210,12 @@ Command add_train_command(CLI::App& app) {
             ensure_writable_dir(cfg.results);
             // Several ranks: started by a launcher (torchrun, srun, mpirun, or hep-mlbench's own),
             // or to be started here.
-            const auto launch = dist::detect_launch();
+            dist::LaunchInfo launch;
+            try {
+              launch = dist::detect_launch();
+            } catch (const Error& e) {
+              return fail_before_run(cfg.results, e.what());
+            }
             if (!launch.multi_rank()) {
               LocalLaunch local;
               try {
@@ -221,7 +226,11 @@ Command add_train_command(CLI::App& app) {
               if (local.ranks > 1) {
                 add_log_file(cfg.results + "/launcher.log");
                 remove_previous_outputs(cfg);  // before any rank can fail and amend a report
-                return launch_local(local);
+                try {
+                  return launch_local(local);
+                } catch (const Error& e) {
+                  return fail_before_run(cfg.results, e.what());  // no rank started
+                }
               }
             }
             const bool rank0 = launch.rank == 0;
@@ -254,8 +263,8 @@ Command add_train_command(CLI::App& app) {
               // pipeline could not turn into a result: the report says so all the same.
               const std::string why = dynamic_cast<const Error*>(&e) ? e.what() : train::short_message(e);
               if (!rank0) {
-                spdlog::error("rank {}: {}", launch.rank, why);
-                result.status = "failed";
+                result.status = dynamic_cast<const Interrupted*>(&e) ? "interrupted" : "failed";
+                result.error = why;
                 result.failed_alone = true;
                 return finish_rank(result, launch);
               }

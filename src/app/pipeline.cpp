@@ -13,6 +13,7 @@
 
 #include "data/event_format.hpp"
 #include "data/loader.hpp"
+#include "dist/agreement.hpp"
 #include "dist/communicator.hpp"
 #include "dist/process_group.hpp"
 #include "metrics/device_memory.hpp"
@@ -89,10 +90,10 @@ std::string device_text(const torch::Device& device, const sys::SystemContext& c
 // A stop signal between the phases before training: every rank leaves at the same point (a rank
 // that left alone would leave the others waiting in the next collective).
 void stop_point(dist::Communicator& comm, const std::string& during) {
-  if (!comm.any(stop_requested() != 0)) return;
-  const int sig = stop_requested();
-  throw Interrupted("interrupted by " + (sig != 0 ? "signal " + std::to_string(sig) : std::string("a stop signal to another rank")) +
-                    " " + during);
+  const bool mine = stop_requested() != 0;
+  const int sig = dist::agree_on_stop(comm);
+  if (sig == 0) return;
+  throw Interrupted("interrupted by signal " + std::to_string(sig) + (mine ? "" : " (to another rank)") + " " + during);
 }
 
 void share_initial_weights(model::MLPF& net, dist::Communicator& comm) {
@@ -172,7 +173,11 @@ void gather_ranks(train::RunResult& r, dist::Communicator& comm) {
         "see only their launch; gpu_communication_time (CUPTI) is the device time of NCCL's kernels";
   d.comm_bytes_per_step = step_s.empty() ? 0 : bytes / static_cast<double>(step_s.size());
   // The job's throughput: all ranks' trained events over the longest timed window.
-  if (window_max > 0) r.events_per_s = static_cast<double>(r.timed_events) / window_max;
+  // The job's window is its longest rank's: the job has trained its events only when all have.
+  if (window_max > 0) {
+    r.timed_s = window_max;
+    r.events_per_s = static_cast<double>(r.timed_events) / window_max;
+  }
 }
 
 metrics::UtilisationConfig utilisation_config(const config::RunConfig& c, const torch::Device& device,
@@ -264,6 +269,12 @@ TrainingOutcome run_training(const config::RunConfig& requested, const dist::Lau
   if (cfg.preset != requested.preset)
     spdlog::info("model: preset {} is {} on this device ({})", requested.preset, cfg.preset, r.device);
   r.config = config::run_options().to_json(cfg);
+  if (const auto differ = dist::options_differing_across_ranks(r.config, comm); !differ.empty()) {
+    std::string names;
+    for (const auto& n : differ) names += (names.empty() ? "--" : ", --") + n;
+    throw Error("dist: the ranks were started with different values of " + names +
+                ": every rank of a job needs the same options (the same command line or --config)");
+  }
   r.warmup_steps = cfg.warmup_steps;
   const auto tcfg = training_config(cfg, launch.world);  // cfg.preset resolved above
   d.lr = tcfg.lr;
@@ -303,6 +314,9 @@ TrainingOutcome run_training(const config::RunConfig& requested, const dist::Lau
   auto table = std::make_shared<const data::EventTable>(data::read_event_file(cfg.data, &info, true));
   r.data_read_s = clock.now() - t_read;
   r.data_checksum = info.checksum;
+  require(comm.world() == 1 || same_on_all_ranks(info.checksum, comm),
+          "dist: the ranks read different event files (" + cfg.data + " on rank " + std::to_string(comm.rank()) +
+              ", checksum " + info.checksum.substr(0, 16) + "): every rank needs the same --data");
   spdlog::info("data: {} ({} events: {} train, {} validation; checksum {} verified)", cfg.data, info.n_events,
                info.n_train, info.n_validation, info.checksum.substr(0, 16));
 
@@ -423,7 +437,7 @@ TrainingOutcome run_training(const config::RunConfig& requested, const dist::Lau
     try {
       gather_ranks(r, comm);
       d.weights_agree = same_on_all_ranks(r.final_weights_checksum, comm);
-      if (!d.weights_agree && r.status == "ok") {
+      if (!*d.weights_agree && r.status == "ok") {
         r.status = "failed";
         r.error = "dist: the final weights differ across ranks (checksum " + r.final_weights_checksum.substr(0, 16) +
                   " on rank " + std::to_string(comm.rank()) +

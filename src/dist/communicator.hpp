@@ -63,6 +63,11 @@ class Communicator {
   virtual std::string backend() const = 0;
 };
 
+// The stop signal of the job: the largest signal number any rank received (0: none), agreed by
+// one all-reduce, and adopted by the ranks that received none (hmb::adopt_stop), so that every
+// rank reports the same signal and exits with 128 + it.
+int agree_on_stop(Communicator& comm);
+
 // One rank, no one else: reductions are the identity.
 class SingleProcess final : public Communicator {
  public:

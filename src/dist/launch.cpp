@@ -19,6 +19,16 @@ struct Contract {
   const char* local_world;  // may be nullptr
 };
 
+// In the order they are tried: mpirun inside a Slurm allocation still has the allocation's
+// SLURM_* variables, so MPI's own come first.
+constexpr Contract kContracts[] = {
+    {"torchrun", "RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE"},
+    {"openmpi", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK",
+     "OMPI_COMM_WORLD_LOCAL_SIZE"},
+    {"pmi", "PMI_RANK", "PMI_SIZE", "MPI_LOCALRANKID", "MPI_LOCALNRANKS"},
+    {"slurm", "SLURM_PROCID", "SLURM_STEP_NUM_TASKS", "SLURM_LOCALID", nullptr},
+};
+
 int parse_int(const std::string& name, const std::string& value) {
   char* end = nullptr;
   const long v = std::strtol(value.c_str(), &end, 10);
@@ -62,15 +72,8 @@ std::string LaunchInfo::rendezvous() const {
 }
 
 LaunchInfo detect_launch(const EnvLookup& env) {
-  static const Contract contracts[] = {
-      {"torchrun", "RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE"},
-      {"openmpi", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK",
-       "OMPI_COMM_WORLD_LOCAL_SIZE"},
-      {"pmi", "PMI_RANK", "PMI_SIZE", "MPI_LOCALRANKID", "MPI_LOCALNRANKS"},
-      {"slurm", "SLURM_PROCID", "SLURM_STEP_NUM_TASKS", "SLURM_LOCALID", nullptr},
-  };
   LaunchInfo info;
-  for (const auto& c : contracts) {
+  for (const auto& c : kContracts) {
     auto rank = read_int(env, c.rank);
     auto world = read_int(env, c.world);
     if (!rank || !world) continue;
@@ -102,17 +105,23 @@ LaunchInfo detect_launch(const EnvLookup& env) {
     break;
   }
 
-  if (auto addr = env("MASTER_ADDR"); addr && !addr->empty()) info.master_addr = *addr;
-  if (auto port = env("MASTER_PORT"); port && !port->empty()) {
-    info.master_port = parse_int("MASTER_PORT", *port);
-    require(info.master_port >= 1 && info.master_port <= 65535,
-            "environment: MASTER_PORT=" + *port + " is not a TCP port (1 to 65535)");
-  }
-  if (auto file = env("HMB_RENDEZVOUS_FILE"); file && !file->empty()) info.rendezvous_file = *file;
-  if (auto agent = env("TORCHELASTIC_USE_AGENT_STORE"); agent && *agent == "True" && info.launcher == "torchrun")
-    info.agent_store = true;
-
+  // The meeting point matters to several ranks only: one process never reads it, so a
+  // MASTER_PORT left in the environment by something else cannot stop it.
   if (info.multi_rank()) {
+    if (auto addr = env("MASTER_ADDR"); addr && !addr->empty()) info.master_addr = *addr;
+    if (auto port = env("MASTER_PORT"); port && !port->empty()) {
+      char* end = nullptr;
+      const long p = std::strtol(port->c_str(), &end, 10);
+      require(end == port->c_str() + port->size() && p >= 1 && p <= 65535,
+              "environment: MASTER_PORT='" + *port + "' is not a TCP port (a whole number from 1 to 65535)");
+      info.master_port = static_cast<int>(p);
+    }
+    if (auto file = env("HMB_RENDEZVOUS_FILE"); file && !file->empty()) info.rendezvous_file = *file;
+    if (auto agent = env("TORCHELASTIC_USE_AGENT_STORE"); agent && *agent == "True" && info.launcher == "torchrun")
+      info.agent_store = true;
+    // torchrun restarts a failed job in the same agent store: each attempt keeps its own keys.
+    if (info.launcher == "torchrun")
+      if (auto n = read_int(env, "TORCHELASTIC_RESTART_COUNT")) info.attempt = *n;
     const bool tcp = !info.master_addr.empty() && info.master_port > 0;
     require(tcp || !info.rendezvous_file.empty(),
             "environment: " + std::to_string(info.world) + " ranks (" + info.contract + ", " + info.launcher +
@@ -123,13 +132,28 @@ LaunchInfo detect_launch(const EnvLookup& env) {
   return info;
 }
 
-LaunchInfo detect_launch() {
-  return detect_launch([](const std::string& name) -> std::optional<std::string> {
-    const char* v = std::getenv(name.c_str());
-    if (v == nullptr) return std::nullopt;
-    return std::string(v);
-  });
+namespace {
+std::optional<std::string> from_environment(const std::string& name) {
+  const char* v = std::getenv(name.c_str());
+  if (v == nullptr) return std::nullopt;
+  return std::string(v);
 }
+}  // namespace
+
+LaunchInfo detect_launch() { return detect_launch(from_environment); }
+
+bool reports_for_job(const EnvLookup& env) {
+  try {
+    return detect_launch(env).rank == 0;
+  } catch (const Error&) {
+    for (const auto& c : kContracts) {
+      if (auto rank = env(c.rank); rank && env(c.world)) return *rank == "0";
+    }
+    return true;
+  }
+}
+
+bool reports_for_job() { return reports_for_job(from_environment); }
 
 std::vector<std::pair<std::string, std::string>> child_environment(int rank, int world,
                                                                    const std::string& rendezvous_file) {

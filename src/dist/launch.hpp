@@ -34,6 +34,8 @@ struct LaunchInfo {
   bool agent_store = false;       // torchrun's agent already serves the TCP store at
                                   // MASTER_ADDR:MASTER_PORT (TORCHELASTIC_USE_AGENT_STORE=True):
                                   // every rank connects to it, none starts one
+  int attempt = 0;                // torchrun's restart count (TORCHELASTIC_RESTART_COUNT): the
+                                  // keys of each attempt live under their own prefix in its store
 
   bool multi_rank() const { return world > 1; }
   // "rank 1 of 4 (local 1 of 2), started by torchrun"
@@ -50,6 +52,12 @@ using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
 // ranks and no rendezvous).
 LaunchInfo detect_launch(const EnvLookup& env);
 LaunchInfo detect_launch();  // from this process's environment
+
+// Whether this process writes the job's report when the job fails before its ranks meet: rank 0,
+// or a process that is no rank of a launch. When the launch variables cannot be read, the rank
+// variable's raw value decides (unset or "0"), so a typo in them still leaves a report.
+bool reports_for_job(const EnvLookup& env);
+bool reports_for_job();
 
 // The environment that makes a child process rank `rank` of `world` on this node, started by
 // hep-mlbench's own launcher, meeting the others through `rendezvous_file`.

@@ -115,7 +115,7 @@ json data_parallel_block(const train::DistRecord& d) {
           {"step_time_spread", figure(d.step_time_spread, "fraction")},
           {"scaling_baseline", figure(d.baseline_events_per_s, "events/s", "no --scaling-baseline given")},
           {"scaling_efficiency", figure(d.scaling_efficiency, "fraction", "no --scaling-baseline given")},
-          {"weights_agree", d.weights_agree},
+          {"weights_agree", d.weights_agree ? json(*d.weights_agree) : json(nullptr)},
           {"per_rank", ranks}};
 }
 

@@ -84,7 +84,9 @@ struct DistRecord {
   double step_time_spread = 0;    // (slowest - fastest) / slowest of the ranks' median step times
   std::optional<double> baseline_events_per_s;  // --scaling-baseline: one rank's events/s
   std::optional<double> scaling_efficiency;     // events/s / (world x baseline)
-  bool weights_agree = true;      // the final weights' checksums are equal on every rank
+  // The final weights' checksums are equal on every rank; empty when the run ended before they
+  // were compared (a failed or interrupted run).
+  std::optional<bool> weights_agree;
   std::vector<RankRecord> ranks;
 };
 

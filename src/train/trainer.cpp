@@ -94,14 +94,10 @@ ValidationRecord Trainer::validate(data::Loader& loader) {
   const int nc = net_->config().num_classes;
   auto counts = model::zero_counts(nc, device_);
   std::int64_t events = 0;
-  bool stopped = false;
   while (auto batch = loader.next()) {
     // Checked here on this rank alone (ranks may hold different numbers of validation batches,
     // so no collective can go inside this loop), agreed on once after it.
-    if (stop_requested() != 0) {
-      stopped = true;
-      break;
-    }
+    if (stop_requested() != 0) break;
     auto x = batch->x.to(device_, /*non_blocking=*/true);
     auto y = batch->ygen.to(device_, true);
     auto m = batch->mask.to(device_, true);
@@ -112,7 +108,7 @@ ValidationRecord Trainer::validate(data::Loader& loader) {
     events += static_cast<std::int64_t>(batch->event_ids.size());
   }
   net_->train();
-  if (comm_.any(stopped)) {
+  if (dist::agree_on_stop(comm_) != 0) {
     ValidationRecord interrupted;
     interrupted.interrupted = true;
     return interrupted;
@@ -262,7 +258,7 @@ void Trainer::run_epochs(data::Loader& train, data::Loader& val, RunResult& r, b
         log_events = 0;
         log_seconds_from = now;
       }
-      if (!stop && comm_.any(stop_requested() != 0) && r.status == "ok") {
+      if (!stop && dist::agree_on_stop(comm_) != 0 && r.status == "ok") {
         r.status = "interrupted";
         r.error = "stopped by signal " + std::to_string(stop_requested()) + " at step " + std::to_string(done);
         stop = true;

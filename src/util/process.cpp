@@ -91,6 +91,11 @@ void request_stop(int signal_number) {
   g_first_stop_ns.store(signal_number != 0 ? monotonic_ns() : 0);
 }
 
+void adopt_stop(int signal_number) {
+  int none = 0;
+  g_stop.compare_exchange_strong(none, signal_number);
+}
+
 void throw_if_stopped(const std::string& during) {
   if (const int sig = stop_requested(); sig != 0)
     throw Interrupted("interrupted by signal " + std::to_string(sig) + " " + during);

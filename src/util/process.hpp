@@ -26,6 +26,11 @@ constexpr double kForceExitAfterSeconds = 2.0;
 int stop_requested();
 // For tests: request or clear a stop as if a signal had come.
 void request_stop(int signal_number);
+// A stop another rank of the job received (signal_number), learnt through a collective: from
+// now on stop_requested() returns it (unless this process already has a signal of its own), so
+// this rank reports and exits as the signalled one does. A signal this process receives later
+// still counts as its first.
+void adopt_stop(int signal_number);
 // Throws Interrupted ("interrupted by signal N <during>") when a stop was requested: for the
 // points between the phases of a run (`during`: e.g. "while reading the event file").
 void throw_if_stopped(const std::string& during);

@@ -86,7 +86,9 @@ TEST_CASE("launch: inconsistent variables are errors that name them", "[dist][la
   CHECK_THROWS_WITH(detect_launch(env({{"RANK", "0"}, {"WORLD_SIZE", "2"}})),
                     Contains("MASTER_ADDR") && Contains("HMB_RENDEZVOUS_FILE"));
   CHECK_THROWS_WITH(detect_launch(env({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "a"}, {"MASTER_PORT", "70000"}})),
-                    Contains("MASTER_PORT"));
+                    Contains("MASTER_PORT='70000' is not a TCP port"));
+  CHECK_THROWS_WITH(detect_launch(env({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "a"}, {"MASTER_PORT", "abc"}})),
+                    Contains("MASTER_PORT='abc' is not a TCP port"));
   CHECK_THROWS_WITH(detect_launch(env({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"LOCAL_RANK", "2"}, {"LOCAL_WORLD_SIZE", "2"},
                                        {"MASTER_ADDR", "a"}, {"MASTER_PORT", "1"}})),
                     Contains("local rank 2"));
@@ -117,4 +119,37 @@ TEST_CASE("launch: several GPU ranks on a node with a small /dev/shm are warned 
   // The size read from a real file system: this machine's root has one; a missing path has none.
   CHECK(hmb::dist::file_system_bytes("/") > 0);
   CHECK(hmb::dist::file_system_bytes("/no/such/folder") == -1);
+}
+
+TEST_CASE("launch: one process ignores a meeting point it does not need", "[dist][launch]") {
+  // A MASTER_PORT left in the environment by something else cannot stop a single-process run.
+  const auto one = detect_launch(env({{"MASTER_ADDR", "a"}, {"MASTER_PORT", "abc"}, {"HMB_RENDEZVOUS_FILE", "/x"}}));
+  CHECK(one.world == 1);
+  CHECK(one.master_port == 0);
+  CHECK(one.rendezvous_file.empty());
+  CHECK(detect_launch(env({{"RANK", "0"}, {"WORLD_SIZE", "1"}, {"MASTER_PORT", "abc"}})).world == 1);
+}
+
+TEST_CASE("launch: each torchrun restart is an attempt of its own", "[dist][launch]") {
+  std::map<std::string, std::string> vars{{"RANK", "1"},          {"WORLD_SIZE", "2"},
+                                          {"MASTER_ADDR", "h"},   {"MASTER_PORT", "29400"},
+                                          {"TORCHELASTIC_RUN_ID", "job"}, {"TORCHELASTIC_RESTART_COUNT", "2"}};
+  CHECK(detect_launch(env(vars)).attempt == 2);
+  vars.erase("TORCHELASTIC_RESTART_COUNT");
+  CHECK(detect_launch(env(vars)).attempt == 0);
+  vars["TORCHELASTIC_RESTART_COUNT"] = "x";
+  CHECK_THROWS_WITH(detect_launch(env(vars)), Catch::Contains("TORCHELASTIC_RESTART_COUNT='x'"));
+}
+
+TEST_CASE("launch: rank 0 or a lone process reports a job that failed before meeting, even with bad variables",
+          "[dist][launch]") {
+  using hmb::dist::reports_for_job;
+  CHECK(reports_for_job(env({})));
+  CHECK(reports_for_job(env({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "a"}, {"MASTER_PORT", "1"}})));
+  CHECK_FALSE(reports_for_job(env({{"RANK", "1"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "a"}, {"MASTER_PORT", "1"}})));
+  // Variables that cannot be read: the raw rank decides.
+  CHECK(reports_for_job(env({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "a"}, {"MASTER_PORT", "abc"}})));
+  CHECK(reports_for_job(env({{"OMPI_COMM_WORLD_RANK", "0"}, {"OMPI_COMM_WORLD_SIZE", "2"}})));  // no meeting point
+  CHECK_FALSE(reports_for_job(env({{"RANK", "2"}, {"WORLD_SIZE", "2"}})));
+  CHECK_FALSE(reports_for_job(env({{"PMI_RANK", "3"}, {"PMI_SIZE", "x"}})));
 }

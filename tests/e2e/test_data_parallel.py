@@ -3,8 +3,9 @@
 hep-mlbench's own launcher (--nproc), torchrun, mpirun, and two "nodes" started by hand.
 
 Checks: one valid report with 2 ranks, identical weights on every rank, bit-for-bit repeats,
-2 ranks x batch b == 1 rank x batch 2b, a killed rank ends the job, an unreachable rendezvous
-fails in bounded time.
+2 ranks x batch b == 1 rank x batch 2b, a killed rank ends the job, a stop signal to one rank
+stops every rank with it, an unreachable rendezvous fails in bounded time, ranks started with
+different options fail naming them, unreadable launch variables leave a report.
 
 usage: test_data_parallel.py HEP_MLBENCH_BINARY
 """
@@ -182,8 +183,8 @@ def rank_of(pid):
         return -1
 
 
-def kill_rank_one(cmd, kill_dir):
-    """Starts `cmd` (a 2-rank job writing into kill_dir), kills rank 1 with SIGKILL once rank 0
+def kill_rank_one(cmd, kill_dir, sig=9):
+    """Starts `cmd` (a 2-rank job writing into kill_dir), sends rank 1 `sig` (SIGKILL) once rank 0
     logged step 2, and returns (exit status, seconds to exit, the job's ranks)."""
     job = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 180
@@ -195,7 +196,7 @@ def kill_rank_one(cmd, kill_dir):
         time.sleep(0.2)
     assert victim, f"rank 1 of {cmd[0]} not found"
     all_ranks = children(job.pid)
-    os.kill(victim, 9)
+    os.kill(victim, sig)
     t0 = time.time()
     rc = job.wait(timeout=120)
     return rc, time.time() - t0, all_ranks
@@ -223,6 +224,19 @@ assert rc != 0 and elapsed < 60 and s["report"]["log"] == "ERROR", (rc, elapsed)
 assert "rank 1 was killed by signal 9" in s["report"]["error"], s["report"]["error"]
 assert not [p for p in all_ranks if os.path.exists(f"/proc/{p}")]
 
+# ... and a stop signal to one rank alone stops the whole job, every rank with that signal.
+stop_dir = os.path.join(d, "stopped_one")
+rc, elapsed, all_ranks = kill_rank_one(
+    [BIN, "train", *map(str, base), "--nproc", "2", "--batch-size", "2", "--epochs", "50", "--results", stop_dir],
+    stop_dir, sig=2)
+s = summary(stop_dir)
+validate(s)
+print(f"SIGINT to rank 1 (own launcher): exit {rc} after {elapsed:.1f} s: {s['report'].get('error')}")
+assert rc == 130 and elapsed < 60, (rc, elapsed)
+assert "stopped by signal 2 at step" in s["report"]["error"], s["report"]["error"]
+rank1_log = open(os.path.join(stop_dir, "rank_1.log")).read()
+assert "stopped by signal 2 at step" in rank1_log, rank1_log[-2000:]
+
 # 8. The all-reduce bandwidth benchmark over 2 CPU ranks.
 p = run(["bench", "--what", "allreduce", "--nproc", 2, "--gpus", "cpu", "--preset", "tiny", "--iterations", 5])
 assert "gloo, 2 ranks" in p.stdout and "bus bandwidth" in p.stdout, p.stdout
@@ -241,4 +255,28 @@ validate(s)
 print(f"lonely rank 0: exit {p.returncode} after {elapsed:.1f} s: {s['report']['error']}")
 assert p.returncode != 0 and elapsed < 60
 assert f"127.0.0.1:{port}" in s["report"]["error"] and "rank 0 of 2" in s["report"]["error"]
+
+# 10. Ranks started with different options: every rank fails at once, naming them.
+port = free_port()
+mixed = os.path.join(d, "mixed")
+procs = []
+for r, extra in ((0, ["--batch-size", "2"]), (1, ["--batch-size", "3", "--seed", "7"])):
+    env = dict(os.environ, RANK=str(r), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    procs.append(subprocess.Popen([BIN, "train", *map(str, base), *extra, "--results", mixed], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+codes = [q.wait(timeout=120) for q in procs]
+s = summary(mixed)
+validate(s)
+print(f"mixed options: exits {codes}: {s['report']['error']}")
+assert codes == [1, 1] and s["report"]["log"] == "ERROR", codes
+assert "different values of --batch-size, --seed" in s["report"]["error"], s["report"]["error"]
+
+# 11. Launch variables that cannot be read still leave rank 0's report, naming the variable.
+bad_port = os.path.join(d, "bad_port")
+env = dict(os.environ, RANK="0", WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT="abc")
+p = subprocess.run([BIN, "train", *map(str, base), "--results", bad_port], env=env, capture_output=True, text=True,
+                   timeout=120)
+s = summary(bad_port)
+validate(s)
+assert p.returncode == 1 and "MASTER_PORT='abc' is not a TCP port" in s["report"]["error"], (p.returncode, s["report"])
 print("ok: all data-parallel checks")
