@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <sstream>
 #include <thread>
 
 #include "dist/process_group.hpp"
@@ -32,50 +33,76 @@ LaunchInfo rank_of(int r, int world, const std::string& file) {
   return l;
 }
 
-// Runs `body(comm)` on `world` ranks at once, one thread each.
+// What went wrong on one rank, noted on that rank's thread: Catch's assertions are not thread
+// safe, so on_ranks makes the checks itself, on the test's thread, once every rank has ended.
+struct Failures {
+  std::vector<std::string> list;
+  void expect(bool ok, std::string what) {
+    if (!ok) list.push_back(std::move(what));
+  }
+};
+
+// "[1, 2, 3]": a tensor's values on one line.
+std::string text(const torch::Tensor& t) {
+  const auto v = t.detach().to(torch::kDouble).flatten();
+  std::ostringstream os;
+  os << "[";
+  for (std::int64_t i = 0; i < v.numel(); ++i) os << (i > 0 ? ", " : "") << v[i].item<double>();
+  os << "]";
+  return os.str();
+}
+
+// Runs `body(comm, failures)` on `world` ranks at once, one thread each.
 template <class F>
 void on_ranks(int world, const std::string& name, F body) {
   const auto file = fresh_store(name);
   std::vector<std::thread> threads;
   std::vector<std::string> errors(static_cast<size_t>(world));
+  std::vector<Failures> failures(static_cast<size_t>(world));
   for (int r = 0; r < world; ++r) {
     threads.emplace_back([&, r] {
       try {
         ConnectOptions o;
         o.timeout = std::chrono::seconds(30);
         auto comm = connect(rank_of(r, world, file), o);
-        body(*comm);
+        body(*comm, failures[static_cast<size_t>(r)]);
       } catch (const std::exception& e) {
         errors[static_cast<size_t>(r)] = e.what();
+      } catch (...) {
+        errors[static_cast<size_t>(r)] = "an exception that is not a std::exception";
       }
     });
   }
   for (auto& t : threads) t.join();
-  for (int r = 0; r < world; ++r) INFO("rank " << r << ": " << errors[static_cast<size_t>(r)]);
-  for (const auto& e : errors) REQUIRE(e.empty());
+  for (int r = 0; r < world; ++r) {
+    const auto& error = errors[static_cast<size_t>(r)];
+    INFO("rank " << r << ": " << error);
+    CHECK(error.empty());
+    for (const auto& what : failures[static_cast<size_t>(r)].list) FAIL_CHECK("rank " << r << ": " << what);
+  }
 }
 }  // namespace
 
 TEST_CASE("process group: all-reduce, broadcast and any over two Gloo ranks", "[dist][gloo]") {
-  on_ranks(2, "coll", [](Communicator& c) {
-    CHECK(c.world() == 2);
-    CHECK(c.backend() == "gloo");
+  on_ranks(2, "coll", [](Communicator& c, Failures& f) {
+    f.expect(c.world() == 2, "world " + std::to_string(c.world()));
+    f.expect(c.backend() == "gloo", "backend " + c.backend());
     auto t = torch::full({3}, static_cast<float>(c.rank() + 1));
     c.all_reduce(t, ReduceOp::sum);
-    CHECK(torch::equal(t, torch::full({3}, 3.0f)));
+    f.expect(torch::equal(t, torch::full({3}, 3.0f)), "all_reduce sum of 1 and 2 gave " + text(t));
     auto m = torch::tensor({static_cast<double>(c.rank()) * 5.0});
     c.all_reduce(m, ReduceOp::max);
-    CHECK(m.item<double>() == 5.0);
+    f.expect(m.item<double>() == 5.0, "all_reduce max of 0 and 5 gave " + text(m));
     auto b = torch::full({2}, static_cast<float>(c.rank() == 1 ? 7 : 0));
     c.broadcast(b, 1);
-    CHECK(torch::equal(b, torch::full({2}, 7.0f)));
-    CHECK(c.any(c.rank() == 1));
-    CHECK_FALSE(c.any(false));
+    f.expect(torch::equal(b, torch::full({2}, 7.0f)), "broadcast of rank 1's 7 gave " + text(b));
+    f.expect(c.any(c.rank() == 1), "any(true on rank 1 only) was false");
+    f.expect(!c.any(false), "any(false everywhere) was true");
   });
 }
 
 TEST_CASE("process group: the gradient sync sums each rank's gradients, bucket by bucket", "[dist][gloo]") {
-  on_ranks(2, "grad", [](Communicator& c) {
+  on_ranks(2, "grad", [](Communicator& c, Failures& f) {
     torch::nn::Linear a(4, 3), b(3, 2);
     std::vector<torch::Tensor> params;
     for (auto& p : a->parameters()) params.push_back(p);
@@ -108,14 +135,18 @@ TEST_CASE("process group: the gradient sync sums each rank's gradients, bucket b
         for (size_t i = 0; i < params.size(); ++i)
           expected[i] = expected[i].defined() ? expected[i] + copies[i].grad() : copies[i].grad();
       }
-      for (size_t i = 0; i < params.size(); ++i) CHECK(torch::allclose(params[i].grad(), expected[i], 1e-5, 1e-6));
+      const auto at = "step " + std::to_string(step) + ": ";
+      for (size_t i = 0; i < params.size(); ++i)
+        f.expect(torch::allclose(params[i].grad(), expected[i], 1e-5, 1e-6),
+                 at + "gradient " + std::to_string(i) + " is " + text(params[i].grad()) + ", expected " +
+                     text(expected[i]));
       const auto s = sync->last_step();
-      CHECK(s.buckets >= 2);
+      f.expect(s.buckets >= 2, at + std::to_string(s.buckets) + " bucket(s)");
       double bytes = 0;
       for (auto& p : params) bytes += static_cast<double>(p.numel() * 4);
-      CHECK(s.bytes == bytes);
-      CHECK(s.comm_s >= 0);
-      CHECK(s.exposed_s >= 0);
+      f.expect(s.bytes == bytes, at + std::to_string(s.bytes) + " bytes, expected " + std::to_string(bytes));
+      f.expect(s.comm_s >= 0 && s.exposed_s >= 0,
+               at + "times " + std::to_string(s.comm_s) + " s, " + std::to_string(s.exposed_s) + " s exposed");
     }
   });
 }
