@@ -119,21 +119,50 @@ TEST_CASE("power: the sampler reads in the background while the window is open",
   auto probe = std::make_unique<FakeProbe>();
   auto* raw = probe.get();
   PowerSampler sampler(std::move(probe), "", clock, 0.001);
-  const double t0 = clock.now();
-  sampler.begin(t0);
-  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  // Waits, up to a deadline far beyond the 1 ms period, until the probe has been read `n` times.
+  auto reads_reach = [raw](int n) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (raw->reads < n && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return raw->reads >= n;
+  };
+  sampler.begin(clock.now());
+  CHECK(reads_reach(3));  // the edge and background readings
+  sampler.pause(clock.now());
+  // Paused: no reading, but perhaps one the sampler had begun before the pause.
+  const int at_pause = raw->reads;
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  CHECK(raw->reads <= at_pause + 1);
+  const int after_pause = raw->reads;
+  sampler.resume(clock.now());
+  CHECK(reads_reach(after_pause + 3));  // reading again: the edge and background readings
   sampler.end(clock.now());
   const auto s = sampler.summary();
-  CHECK(raw->reads >= 4);  // two edges and background readings
+  CHECK(s.readings >= 6);  // four edges and the background readings inside the two open spans
   CHECK(s.gpu_name == "Fake GPU");
   REQUIRE(s.energy.value);
+  REQUIRE(s.mean_power.value);
   CHECK(*s.mean_power.value == Approx(100));
-  // Without a probe every figure is absent with the reason given.
+}
+
+TEST_CASE("power: without a probe every figure is absent, with the reason make_nvml_probe gives", "[metrics][power]") {
+  std::string why;
+  auto probe = make_nvml_probe(-1, why);  // no CUDA device: no probe in any build
+  REQUIRE(probe == nullptr);
+#if HMB_TEST_WITH_NVML
+  CHECK(why == "no GPU");
+#else
+  CHECK_THAT(why, Catch::Contains("HMB_WITH_NVML=OFF"));
+#endif
   FakeClock fake;
-  PowerSampler absent(nullptr, "built without NVML (HMB_WITH_NVML=OFF)", fake, 0.1);
+  PowerSampler absent(std::move(probe), why, fake, 0.1);
   absent.begin(0);
   absent.end(1);
-  CHECK(absent.summary().mean_power.reason == "built without NVML (HMB_WITH_NVML=OFF)");
+  const auto s = absent.summary();
+  for (const auto* f : {&s.memory_used_peak, &s.mean_power, &s.max_power, &s.energy, &s.sm_clock, &s.temperature_max}) {
+    CHECK_FALSE(f->value);
+    CHECK(f->reason == why);
+  }
 }
 
 TEST_CASE("host: CPU utilisation over the window's open time", "[metrics][host]") {
