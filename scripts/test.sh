@@ -4,6 +4,8 @@
 # arguments narrow the run, compiles the sources against the oldest supported LibTorch
 # (scripts/libtorch_compat.sh 2.8.0; HMB_COMPAT=0 skips it).
 #   scripts/test.sh [--no-apt] [extra ctest args, e.g. -R data]
+# A run in which no test matches fails (the ci test preset's noTestsAction), so a mistyped -R or
+# a build without tests is not green.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SETUP_ARGS=()
