@@ -15,6 +15,7 @@ TEST_CASE("launcher: ranks get disjoint blocks of cores, NUMA node by NUMA node"
   CHECK(p[0] == std::vector<int>{0, 2, 4, 6});
   CHECK(p[1] == std::vector<int>{1, 3, 5, 7});
   auto q = plan_cores(cpus, node, 4, 2);
+  REQUIRE(q.size() == 4);
   std::set<int> seen;
   for (const auto& block : q) {
     CHECK(block.size() == 2);

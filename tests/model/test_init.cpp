@@ -82,12 +82,18 @@ TEST_CASE("init: the model's weights come from the seed only, Linear layers with
   CHECK(any_differs_from_c);
   REQUIRE(torch::equal(a->named_buffers()["conv_id.0.message_building_layer.codebook_random_rotations"],
                        b->named_buffers()["conv_id.0.message_building_layer.codebook_random_rotations"]));
+  int n_linear = 0;
   for (const auto& m : a->modules(false)) {
     if (auto* linear = m->as<torch::nn::Linear>()) {
+      ++n_linear;
       const double bound = 1.0 / std::sqrt(static_cast<double>(linear->weight.size(1)));
       CHECK(linear->weight.abs().max().item<double>() <= bound);
       // Not all zero, not constant: actually drawn.
       CHECK(linear->weight.std().item<double>() > 0.3 * bound);
     }
   }
+  // docs/model.md's shapes: two linear layers in each feed-forward network (the two stacks'
+  // input embeddings, the class head, the five momentum heads) and three in the distance
+  // network of each graph layer.
+  CHECK(n_linear == 2 * 2 + 2 * cfg.num_convs * 3 + 2 + 5 * 2);
 }

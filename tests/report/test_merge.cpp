@@ -54,6 +54,7 @@ TEST_CASE("merged report: throughput adds up, other figures are statistics over 
   CHECK(st["copy_throughput"]["median"] == 20.0);
   CHECK_FALSE(st.contains("epochs"));
   CHECK(merged["app"]["containment"] == "podman");
+  REQUIRE(merged["report"]["copies"].size() == 2);
   for (const auto& c : merged["report"]["copies"]) CHECK(c["app"]["containment"] == "podman");
 }
 

@@ -42,5 +42,11 @@ TEST_CASE("context: this machine, in the report's words", "[sys]") {
   const auto lines = describe(c);
   REQUIRE(lines.size() >= 3);
   CHECK_THAT(lines[0], Catch::Contains(c.cpu.model));
-  if (c.gpus.empty()) CHECK_THAT(lines[2], Catch::Contains("none visible"));
+  if (c.gpus.empty()) {
+    CHECK(lines.size() == 3);
+    CHECK_THAT(lines[2], Catch::Contains("none visible"));
+  } else {  // a line per GPU, naming it
+    REQUIRE(lines.size() == 2 + c.gpus.size());
+    for (size_t i = 0; i < c.gpus.size(); ++i) CHECK_THAT(lines[2 + i], Catch::Contains(c.gpus[i].name));
+  }
 }
