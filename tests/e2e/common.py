@@ -45,6 +45,23 @@ def stat(s, key):
     return v["value"] if isinstance(v, dict) and "value" in v else v
 
 
+def wait_for_stop_handler(proc, sig=signal.SIGINT, timeout=120):
+    """Waits until process `proc` catches `sig` (the signal's bit in SigCgt of /proc/PID/status):
+    a signal sent earlier meets the default action, which ends the process before it can clean
+    up, however long it takes to start (loading LibTorch takes about a second, more on a busy
+    machine)."""
+    bit = 1 << (sig - 1)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        assert proc.poll() is None, f"the process ended (exit {proc.returncode}) before it caught signal {sig}"
+        with open(f"/proc/{proc.pid}/status") as f:
+            caught = next(int(line.split()[1], 16) for line in f if line.startswith("SigCgt:"))
+        if caught & bit:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"the process did not catch signal {sig} within {timeout} s")
+
+
 def stop_while_training(args, logs, env=None, sig=signal.SIGTERM):
     """Starts hep-mlbench with `args`, sends `sig` once every log in `logs` shows step 2 (or
     after 120 s), and returns (exit status, output)."""

@@ -122,12 +122,11 @@ print("ok: an earlier run's files are not left beside a failed run's report")
 
 # 7c. generate stopped while generating: exit 128 + SIGINT, nothing written, no temporary file.
 import subprocess
-import time
-from common import BIN
+from common import BIN, wait_for_stop_handler
 gen_out = os.path.join(d, "stopped.h5")
 proc = subprocess.Popen([BIN, "generate", "--events", "20000", "--threads", "1", "--output", gen_out],
                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-time.sleep(1.0)
+wait_for_stop_handler(proc, signal.SIGINT)  # caught long before 20000 events are generated
 proc.send_signal(signal.SIGINT)
 rc = proc.wait(timeout=120)
 left = [f for f in os.listdir(d) if f.startswith("stopped.h5")]
