@@ -19,13 +19,24 @@
 #include <torch/csrc/distributed/c10d/reducer.hpp>
 #include <torch/version.h>
 
+#include <pthread.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <condition_variable>
+#include <csignal>
 #include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <filesystem>
 #include <mutex>
+#include <thread>
 #include <type_traits>
 
 #include "dist/process_group_nccl.hpp"
 #include "util/error.hpp"
+#include "util/process.hpp"
 
 namespace hmb::dist {
 
@@ -36,6 +47,15 @@ double seconds_since(Clock::time_point t0, Clock::time_point t) { return std::ch
 
 std::string timeout_text(std::chrono::milliseconds t) {
   return std::to_string(static_cast<long long>(t.count() / 1000)) + " s";
+}
+
+// The reason in a c10d or Gloo error: its first line, without the full stop it may end with
+// (ours follows it with advice).
+std::string reason_of(const std::exception& e) {
+  std::string msg = e.what();
+  if (auto nl = msg.find('\n'); nl != std::string::npos) msg.resize(nl);
+  while (!msg.empty() && (msg.back() == '.' || msg.back() == ' ')) msg.pop_back();
+  return msg;
 }
 
 // What the communication hook saw of one step's buckets: launch and completion times.
@@ -235,6 +255,7 @@ class ProcessGroupCommunicator final : public Communicator {
       if (auto nl = msg.find('\n'); nl != std::string::npos) msg.resize(nl);
       // Gloo's own advice after the reason repeats ours.
       if (auto advice = msg.find(" This is typically caused"); advice != std::string::npos) msg.resize(advice);
+      while (!msg.empty() && (msg.back() == '.' || msg.back() == ' ')) msg.pop_back();
       broken_ = msg;
       throw Error(std::string(what) + " across " + std::to_string(launch_.world) + " ranks failed on rank " +
                   std::to_string(launch_.rank) + " (" + opts_.backend + ", timeout " + timeout_text(opts_.timeout) +
@@ -250,19 +271,102 @@ class ProcessGroupCommunicator final : public Communicator {
   std::string broken_;
 };
 
+// ---- meeting the others -------------------------------------------------------------------
+// The blocking part of connect(): the store, every rank's arrival, the process group and its
+// first all-reduce. c10d bounds none of it as a whole (a TCP client retries for up to about twice
+// its timeout, and waits for ever on a program that holds the port without answering; a file
+// store opens its file under c10d's own 300 s; Gloo keeps dialling an address that is gone), and
+// none of it notices a stop signal. So it runs on a helper thread (run_meeting), while the
+// calling thread waits with a deadline and watches stop_requested() (connect).
+
+// How long past the timeout the caller waits before it gives up on the helper: c10d's own errors
+// come at the timeout itself and say more than "no answer", so they get the chance to arrive.
+constexpr std::chrono::seconds kGrace{2};
+// How often the waiting caller looks at stop_requested().
+constexpr std::chrono::milliseconds kStopPoll{100};
+
+// "rank 1 of 4 (torchrun, timeout 300 s)"
+std::string rank_text(const LaunchInfo& launch, const ConnectOptions& opts) {
+  return "rank " + std::to_string(launch.rank) + " of " + std::to_string(launch.world) + " (" + launch.launcher +
+         ", timeout " + timeout_text(opts.timeout) + ")";
+}
+
+// "rank 2", "ranks 1 and 3", "ranks 1, 2 and 5"; a long list is cut after its first eight.
+std::string ranks_text(const std::vector<int>& ranks) {
+  constexpr size_t kShown = 8;
+  std::string s = ranks.size() == 1 ? "rank " : "ranks ";
+  const size_t shown = ranks.size() > kShown + 2 ? kShown : ranks.size();
+  for (size_t i = 0; i < shown; ++i) {
+    if (i > 0) s += i + 1 == ranks.size() ? " and " : ", ";
+    s += std::to_string(ranks[i]);
+  }
+  if (shown < ranks.size()) s += " and " + std::to_string(ranks.size() - shown) + " more";
+  return s;
+}
+
+// The rendezvous as the user set it, for advice: "the same MASTER_ADDR and MASTER_PORT".
+std::string same_rendezvous(const LaunchInfo& launch) {
+  return launch.master_addr.empty() ? "the same HMB_RENDEZVOUS_FILE"
+                                    : "the same MASTER_ADDR and MASTER_PORT (" + launch.rendezvous() + ")";
+}
+
+// c10d waits on a rendezvous file it cannot open until its own 300 s pass: a folder that is
+// missing or closed to this process is found here instead, at once.
+void check_rendezvous_file(const std::string& file) {
+  namespace fs = std::filesystem;
+  const fs::path path(file);
+  const fs::path folder = path.has_parent_path() ? path.parent_path() : fs::path(".");
+  const std::string head = "rendezvous file HMB_RENDEZVOUS_FILE=" + file + ": ";
+  const std::string advice = ". Set HMB_RENDEZVOUS_FILE to a fresh path in a folder that every rank sees and can write";
+  std::error_code ec;
+  const auto st = fs::status(folder, ec);
+  if (ec && ec != std::errc::no_such_file_or_directory && ec != std::errc::not_a_directory)
+    throw Error(head + "its folder " + folder.string() + " cannot be read (" + ec.message() + ")" + advice);
+  if (!fs::exists(st)) throw Error(head + "its folder " + folder.string() + " does not exist" + advice);
+  if (!fs::is_directory(st)) throw Error(head + folder.string() + " is not a folder" + advice);
+  if (::access(folder.c_str(), W_OK | X_OK) != 0)
+    throw Error(head + "this process cannot create files in its folder " + folder.string() + " (" +
+                std::strerror(errno) + ")" + advice);
+  const auto fst = fs::status(path, ec);
+  if (fs::exists(fst) && (!fs::is_regular_file(fst) || ::access(path.c_str(), R_OK | W_OK) != 0))
+    throw Error(head + "it exists, and is not a file this process can read and write" + advice);
+}
+
+// torchrun's agent serves the store: "torchrun's agent store at ... did not answer<within> (...)".
+std::string agent_store_advice(const LaunchInfo& launch, const std::string& within) {
+  return "torchrun's agent store at " + launch.rendezvous() + " did not answer" + within +
+         " (TORCHELASTIC_USE_AGENT_STORE=True: torchrun's agent serves the store and every rank, rank 0 included, "
+         "is its client). Start the ranks with torchrun, or, when starting them by hand, unset "
+         "TORCHELASTIC_USE_AGENT_STORE so that rank 0 serves the store";
+}
+
+// What to check when the store cannot be made or reached, by who serves it.
+std::string store_advice(const LaunchInfo& launch) {
+  if (launch.master_addr.empty())
+    return "Check that HMB_RENDEZVOUS_FILE is a path every rank sees and can write, on a file system with file locks";
+  if (launch.agent_store) return agent_store_advice(launch, "");
+  if (launch.rank == 0)
+    return "Rank 0 serves the store: check that MASTER_ADDR names this host and MASTER_PORT a free port";
+  return "Check that rank 0 runs and that MASTER_ADDR/MASTER_PORT name its host and port, the same on every rank (a "
+         "program other than rank 0 that holds the port does not answer)";
+}
+
 c10::intrusive_ptr<c10d::Store> meet(const LaunchInfo& launch, const ConnectOptions& opts) {
   const std::string where = launch.rendezvous();
   // One rank that nobody else has to find (train --dist-backend gloo|nccl on its own): the
   // store lives in this process.
   if (launch.world == 1 && launch.master_addr.empty() && launch.rendezvous_file.empty())
     return c10::make_intrusive<c10d::HashStore>();
+  const bool serves = !launch.master_addr.empty() && launch.rank == 0 && !launch.agent_store;
   try {
     if (!launch.master_addr.empty()) {
       c10d::TCPStoreOptions o;
       o.port = static_cast<std::uint16_t>(launch.master_port);
-      o.isServer = launch.rank == 0 && !launch.agent_store;
+      o.isServer = serves;
       o.numWorkers = launch.world;
-      o.waitWorkers = true;
+      // The ranks' arrival is awaited by wait_for_ranks, rank by rank, so that the missing ones
+      // can be named.
+      o.waitWorkers = false;
       o.timeout = opts.timeout;
       // Under its own prefix: torchrun's agent keeps its keys in the same store.
       return c10::make_intrusive<c10d::PrefixStore>("hep-mlbench",
@@ -272,14 +376,56 @@ c10::intrusive_ptr<c10d::Store> meet(const LaunchInfo& launch, const ConnectOpti
     store->setTimeout(opts.timeout);
     return store;
   } catch (const std::exception& e) {
-    std::string msg = e.what();
-    if (auto nl = msg.find('\n'); nl != std::string::npos) msg.resize(nl);
-    throw Error("rendezvous at " + where + " failed for rank " + std::to_string(launch.rank) + " of " +
-                std::to_string(launch.world) + " (" + launch.launcher + ", timeout " + timeout_text(opts.timeout) +
-                "): " + msg +
-                ". Check that rank 0 runs and that MASTER_ADDR/MASTER_PORT name its host and a free port "
-                "(or that HMB_RENDEZVOUS_FILE is a fresh path every rank sees)");
+    const std::string msg = reason_of(e);
+    const bool port_taken = serves && (msg.find("EADDRINUSE") != std::string::npos ||
+                                       msg.find("ddress already in use") != std::string::npos);
+    const std::string advice =
+        port_taken ? "MASTER_PORT " + std::to_string(launch.master_port) +
+                         " is already taken on this host: by another program, or by another rank that also claims "
+                         "rank 0 (check every rank's launch variables" +
+                         (launch.contract.empty() ? std::string() : ", " + launch.contract) +
+                         "). Choose a free MASTER_PORT"
+                   : store_advice(launch);
+    throw Error("rendezvous at " + where + " failed for " + rank_text(launch, opts) + ": " + msg + ". " + advice);
   }
+}
+
+std::string here_key(int rank) { return "here/" + std::to_string(rank); }
+
+// Every rank notes its arrival in the store, then waits until all have, up to `until`; the
+// ranks still missing then are named.
+void wait_for_ranks(c10d::Store& store, const LaunchInfo& launch, const ConnectOptions& opts,
+                    Clock::time_point until) {
+  if (launch.world == 1) return;
+  const std::string head = "rendezvous at " + launch.rendezvous() + " failed for " + rank_text(launch, opts) + ": ";
+  std::vector<int> missing;
+  try {
+    store.set(here_key(launch.rank), "1");
+    std::vector<std::string> all;
+    for (int r = 0; r < launch.world; ++r) all.push_back(here_key(r));
+    std::chrono::milliseconds pause{5};
+    while (!store.check(all)) {
+      const auto now = Clock::now();
+      if (now >= until) {
+        for (int r = 0; r < launch.world; ++r)
+          if (!store.check({here_key(r)})) missing.push_back(r);
+        break;
+      }
+      std::this_thread::sleep_for(std::min<Clock::duration>(pause, until - now));
+      pause = std::min(pause * 2, std::chrono::milliseconds(100));
+    }
+  } catch (const std::exception& e) {
+    // The store went away while the ranks gathered: whoever serves it stopped.
+    throw Error(head + "the store stopped answering while the ranks gathered: " + reason_of(e) + ". " +
+                (launch.master_addr.empty() ? store_advice(launch)
+                 : launch.agent_store       ? "Check that torchrun's agent still runs"
+                                            : "Check that rank 0 still runs (its log says why it stopped)"));
+  }
+  if (missing.empty()) return;
+  throw Error(head + ranks_text(missing) + " did not come within " + timeout_text(opts.timeout) + ". Check that " +
+              (missing.size() == 1 ? "it runs" : "each of them runs") +
+              " (the launcher's output or the rank's log says why not), started with " + same_rendezvous(launch) +
+              " and a world size of " + std::to_string(launch.world));
 }
 
 c10::intrusive_ptr<c10d::Backend> make_gloo(const c10::intrusive_ptr<c10d::Store>& store, const LaunchInfo& launch,
@@ -296,6 +442,160 @@ c10::intrusive_ptr<c10d::Backend> make_gloo(const c10::intrusive_ptr<c10d::Store
   }
   o->threads = 2;
   return c10::make_intrusive<c10d::ProcessGroupGloo>(store, launch.rank, launch.world, o);
+}
+
+// What to check when the process group does not form although every rank reached the
+// rendezvous; `reason`: c10d's, empty when it did not finish in time.
+std::string group_hint(const LaunchInfo& launch, const ConnectOptions& opts, const std::string& reason) {
+  const bool no_interface = reason.find("Unable to find interface") != std::string::npos ||
+                            reason.find("Unable to find address") != std::string::npos;
+  if (no_interface)
+    return ". Gloo found no usable network interface: ranks on one node talk over the loopback (127.0.0.1), "
+           "which must be up (`ip link set lo up`; a fresh network namespace has it down); across nodes, set "
+           "GLOO_SOCKET_IFNAME to the interface the nodes share";
+  if (launch.world == 1) return "";
+  std::string hint = ". Every rank reached the rendezvous, but they did not all connect to each other: check that no "
+                     "rank stopped since (its log says why), and, across nodes, that the ranks can reach each other "
+                     "(" + std::string(opts.backend == "nccl" ? "NCCL_SOCKET_IFNAME" : "GLOO_SOCKET_IFNAME") +
+                     " names the interface the nodes share)";
+  if (launch.master_addr.empty())
+    hint += ". A rendezvous file left by an earlier job holds that job's addresses: give each job a fresh "
+            "HMB_RENDEZVOUS_FILE";
+  return hint;
+}
+
+// The ranks have met: the process group over them, proven by a first all-reduce.
+std::unique_ptr<Communicator> form_group(const c10::intrusive_ptr<c10d::Store>& store, const LaunchInfo& launch,
+                                         const ConnectOptions& opts) {
+  c10::intrusive_ptr<c10d::Backend> backend;
+  try {
+    backend = opts.backend == "gloo" ? make_gloo(store, launch, opts)
+                                     : make_nccl_backend(store, launch.rank, launch.world, opts.device_index, opts.timeout);
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    const std::string msg = reason_of(e);
+    throw Error("dist: setting up the " + opts.backend + " process group for rank " + std::to_string(launch.rank) +
+                " of " + std::to_string(launch.world) + (launch.world > 1 ? " at " + launch.rendezvous() : "") +
+                " failed (" + launch.launcher + ", timeout " + timeout_text(opts.timeout) + "): " + msg +
+                group_hint(launch, opts, msg));
+  }
+  auto pg = c10::make_intrusive<c10d::ProcessGroup>(store, launch.rank, launch.world);
+  const auto type = opts.backend == "gloo" ? c10d::ProcessGroup::BackendType::GLOO : c10d::ProcessGroup::BackendType::NCCL;
+  pg->setBackend(opts.backend == "gloo" ? c10::DeviceType::CPU : c10::DeviceType::CUDA, type, backend);
+  pg->setDefaultBackend(type);
+  auto comm = std::make_unique<ProcessGroupCommunicator>(store, pg, launch, opts);
+  // Everyone is here: a first collective proves the group works before any data is read.
+  auto hello = torch::ones({1}, torch::TensorOptions(torch::kInt).device(
+                                    opts.device_index >= 0 ? torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(opts.device_index))
+                                                           : torch::Device(torch::kCPU)));
+  comm->all_reduce(hello, ReduceOp::sum);
+  require(hello.item<int>() == launch.world, "dist: the first all-reduce counted " + std::to_string(hello.item<int>()) +
+                                                 " ranks instead of " + std::to_string(launch.world));
+  return comm;
+}
+
+// One meeting, shared by the caller and the helper thread that does it: whichever of the two
+// lets go last frees it, so the helper never touches anything the caller owns.
+struct Meeting {
+  enum class Stage { store, ranks, group };
+
+  explicit Meeting(std::chrono::milliseconds timeout) : start(Clock::now()), deadline(start + timeout + kGrace) {}
+
+  // The helper moves on to `s`; the process group gets a timeout of its own from here.
+  void enter(Stage s, std::chrono::milliseconds timeout) {
+    std::lock_guard<std::mutex> lock(mu);
+    stage = s;
+    if (s == Stage::group) deadline = Clock::now() + timeout + kGrace;
+  }
+
+  const Clock::time_point start;
+  std::mutex mu;
+  std::condition_variable cv;
+  // Guarded by mu:
+  Clock::time_point deadline;  // when the caller gives up
+  Stage stage = Stage::store;
+  bool done = false;       // the helper has finished: comm or error is set
+  bool abandoned = false;  // the caller gave up: nobody will take comm or error
+  std::unique_ptr<Communicator> comm;
+  std::exception_ptr error;
+};
+
+// Helper threads whose caller gave up and that have not ended yet. Never destroyed: such a thread
+// may still run while the process exits.
+struct Stragglers {
+  std::mutex mu;
+  std::condition_variable cv;
+  int count = 0;
+};
+Stragglers& stragglers() {
+  static auto* s = new Stragglers;
+  return *s;
+}
+
+// The helper thread's work. It owns copies of everything it reads, and shares only the meeting.
+void run_meeting(const std::shared_ptr<Meeting>& m, const LaunchInfo& launch, const ConnectOptions& opts) {
+  // Stop signals are for the waiting caller: here they would only cut c10d's blocking calls
+  // short (EINTR). The threads Gloo and c10d start from here inherit this mask.
+  sigset_t stops;
+  sigemptyset(&stops);
+  sigaddset(&stops, SIGINT);
+  sigaddset(&stops, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stops, nullptr);
+
+  std::unique_ptr<Communicator> comm;
+  std::exception_ptr error;
+  try {
+    auto store = meet(launch, opts);
+    m->enter(Meeting::Stage::ranks, opts.timeout);
+    wait_for_ranks(*store, launch, opts, m->start + opts.timeout);
+    m->enter(Meeting::Stage::group, opts.timeout);
+    comm = form_group(store, launch, opts);
+  } catch (...) {
+    error = std::current_exception();
+  }
+  {
+    std::lock_guard<std::mutex> lock(m->mu);
+    if (!m->abandoned) {
+      m->comm = std::move(comm);
+      m->error = error;
+      m->done = true;
+      m->cv.notify_all();
+      return;
+    }
+  }
+  // Nobody waits for this meeting any more: what it made goes, then it no longer counts.
+  comm.reset();
+  error = nullptr;
+  auto& s = stragglers();
+  {
+    std::lock_guard<std::mutex> lock(s.mu);
+    --s.count;
+  }
+  s.cv.notify_all();
+}
+
+// The error for a meeting the helper did not finish in time, by what it was doing.
+std::string overdue_message(const LaunchInfo& launch, const ConnectOptions& opts, Meeting::Stage stage) {
+  const std::string head = "rendezvous at " + launch.rendezvous() + " failed for " + rank_text(launch, opts) + ": ";
+  const std::string limit = timeout_text(opts.timeout);
+  switch (stage) {
+    case Meeting::Stage::store:
+      if (launch.master_addr.empty())
+        return head + "the rendezvous file could not be opened within " + limit + ". " + store_advice(launch);
+      if (launch.agent_store) return head + agent_store_advice(launch, " within " + limit);
+      return head + "no store answered at " + launch.rendezvous() + " within " + limit + ". " + store_advice(launch);
+    case Meeting::Stage::ranks:
+      return head + "the store stopped answering while the ranks gathered (no answer within " + limit + "). " +
+             (launch.master_addr.empty() ? store_advice(launch)
+              : launch.agent_store       ? "Check that torchrun's agent still runs"
+                                         : "Check that rank 0 still runs (its log says why it stopped)");
+    case Meeting::Stage::group:
+      break;
+  }
+  return "dist: setting up the " + opts.backend + " process group for rank " + std::to_string(launch.rank) + " of " +
+         std::to_string(launch.world) + " at " + launch.rendezvous() + " did not finish within " + limit + " (" +
+         launch.launcher + ")" + group_hint(launch, opts, "");
 }
 
 }  // namespace
@@ -321,47 +621,49 @@ std::unique_ptr<Communicator> connect(const LaunchInfo& launch, const ConnectOpt
   require(backend_available(opts.backend),
           "option --dist-backend: this hep-mlbench was built without the CUDA path, so it has no NCCL; "
           "use --gpus cpu (Gloo) or a build with CUDA");
+  if (launch.multi_rank() && launch.master_addr.empty()) check_rendezvous_file(launch.rendezvous_file);
   spdlog::info("dist: {}; meeting the others at {} ({} backend, timeout {})", launch.describe(), launch.rendezvous(),
                opts.backend, timeout_text(opts.timeout));
-  auto store = meet(launch, opts);
-  c10::intrusive_ptr<c10d::Backend> backend;
-  try {
-    backend = opts.backend == "gloo" ? make_gloo(store, launch, opts)
-                                     : make_nccl_backend(store, launch.rank, launch.world, opts.device_index, opts.timeout);
-  } catch (const Error&) {
-    throw;
-  } catch (const std::exception& e) {
-    std::string msg = e.what();
-    if (auto nl = msg.find('\n'); nl != std::string::npos) msg.resize(nl);
-    // What to do depends on what failed: no usable network interface, or missing peers.
-    const bool no_interface = msg.find("Unable to find interface") != std::string::npos ||
-                              msg.find("Unable to find address") != std::string::npos;
-    const std::string hint =
-        no_interface
-            ? ". Gloo found no usable network interface: ranks on one node talk over the loopback (127.0.0.1), "
-              "which must be up (`ip link set lo up`; a fresh network namespace has it down); across nodes, set "
-              "GLOO_SOCKET_IFNAME to the interface the nodes share"
-        : launch.world == 1 ? ""
-                            : ". The other ranks did not all come: check that every rank was started with the same "
-                              "rendezvous";
-    throw Error("dist: setting up the " + opts.backend + " process group for rank " + std::to_string(launch.rank) +
-                " of " + std::to_string(launch.world) + (launch.world > 1 ? " at " + launch.rendezvous() : "") +
-                " failed (" + launch.launcher + ", timeout " + timeout_text(opts.timeout) + "): " + msg + hint);
+  const std::string during =
+      "while meeting the other ranks" + (launch.multi_rank() ? " at " + launch.rendezvous() : std::string());
+  throw_if_stopped(during);
+  // This thread trains on the rank's device: it is made current here as well as on the helper.
+  if (opts.backend == "nccl") use_nccl_device(opts.device_index);
+
+  auto m = std::make_shared<Meeting>(opts.timeout);
+  std::thread([m, launch, opts] { run_meeting(m, launch, opts); }).detach();
+  std::unique_lock<std::mutex> lock(m->mu);
+  while (!m->done) {
+    const int sig = stop_requested();
+    const auto now = Clock::now();
+    if (sig != 0 || now >= m->deadline) {
+      // c10d's calls cannot be cut short: the helper is left to end by itself (the rank's process
+      // ends first: a failed rank leaves through std::_Exit, which does not wait for it).
+      m->abandoned = true;
+      {
+        std::lock_guard<std::mutex> count_lock(stragglers().mu);
+        ++stragglers().count;
+      }
+      if (sig != 0) throw_if_stopped(during);
+      throw Error(overdue_message(launch, opts, m->stage));
+    }
+    m->cv.wait_for(lock, std::min<Clock::duration>(kStopPoll, m->deadline - now));
   }
-  auto pg = c10::make_intrusive<c10d::ProcessGroup>(store, launch.rank, launch.world);
-  const auto type = opts.backend == "gloo" ? c10d::ProcessGroup::BackendType::GLOO : c10d::ProcessGroup::BackendType::NCCL;
-  pg->setBackend(opts.backend == "gloo" ? c10::DeviceType::CPU : c10::DeviceType::CUDA, type, backend);
-  pg->setDefaultBackend(type);
-  auto comm = std::make_unique<ProcessGroupCommunicator>(store, pg, launch, opts);
-  // Everyone is here: a first collective proves the group works before any data is read.
-  auto hello = torch::ones({1}, torch::TensorOptions(torch::kInt).device(
-                                    opts.device_index >= 0 ? torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(opts.device_index))
-                                                           : torch::Device(torch::kCPU)));
-  comm->all_reduce(hello, ReduceOp::sum);
-  require(hello.item<int>() == launch.world, "dist: the first all-reduce counted " + std::to_string(hello.item<int>()) +
-                                                 " ranks instead of " + std::to_string(launch.world));
+  // A stop that came while the helper failed is what ended the meeting (a launcher stopping the
+  // job stops rank 0's store too).
+  if (m->error) {
+    throw_if_stopped(during);
+    std::rethrow_exception(m->error);
+  }
+  auto comm = std::move(m->comm);
   spdlog::info("dist: {} ranks connected ({})", launch.world, comm->describe());
   return comm;
+}
+
+bool wait_for_abandoned_meetings(std::chrono::milliseconds limit) {
+  auto& s = stragglers();
+  std::unique_lock<std::mutex> lock(s.mu);
+  return s.cv.wait_for(lock, limit, [&s] { return s.count <= 0; });
 }
 
 }  // namespace hmb::dist

@@ -10,6 +10,10 @@ namespace hmb::dist {
 
 bool nccl_backend_built();
 
+// Makes `device_index` the calling thread's current CUDA device, as make_nccl_backend does for
+// its own thread (nothing without the CUDA path).
+void use_nccl_device(int device_index);
+
 // NCCL over the ranks of `store`, rank `rank` on CUDA device `device_index`. A collective that
 // does not finish within `timeout` aborts the communicator (NCCL's watchdog), so a hung rank
 // ends the job instead of holding it.

@@ -7,6 +7,8 @@ namespace hmb::dist {
 
 bool nccl_backend_built() { return false; }
 
+void use_nccl_device(int /*device_index*/) {}
+
 c10::intrusive_ptr<c10d::Backend> make_nccl_backend(const c10::intrusive_ptr<c10d::Store>& /*store*/, int /*rank*/,
                                                     int /*world*/, int /*device_index*/,
                                                     std::chrono::milliseconds /*timeout*/) {

@@ -1,15 +1,25 @@
 // Two ranks in one process (two threads) over Gloo, meeting in a file: the collectives, the
-// gradient reducer's sum, and a peer that never comes.
+// gradient reducer's sum, and a peer that never comes; and the meeting's bounds: a rendezvous
+// folder that is missing, a store that never answers, ranks that do not come, a stop signal.
 #include <catch2/catch.hpp>
 #include <torch/torch.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <chrono>
+#include <condition_variable>
+#include <csignal>
 #include <filesystem>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
 #include "dist/process_group.hpp"
 #include "util/error.hpp"
+#include "util/process.hpp"
 
 namespace fs = std::filesystem;
 using namespace hmb::dist;
@@ -170,4 +180,196 @@ TEST_CASE("process group: the backend for a GPU or a CPU rank, and the pairs tha
   // Gloo's group holds CPU tensors only: on a GPU rank it would fail at the first all-reduce.
   CHECK_THROWS_WITH(hmb::dist::choose_backend("gloo", true),
                     Catch::Contains("gloo carries CPU tensors only") && Catch::Contains("--gpus cpu"));
+}
+
+// ---- meeting the others: bounded by the timeout, and cut short by a stop signal ------------
+
+namespace {
+// A TCP port of the loopback that nobody else is given: with `listening`, a program that holds
+// it and never answers (the kernel completes the connections it never accepts); without, a port
+// nobody listens on once close() is called.
+struct LoopbackPort {
+  int fd = -1;
+  int port = 0;
+  explicit LoopbackPort(bool listening) {
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = 0;
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    socklen_t len = sizeof a;
+    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+    port = ntohs(a.sin_port);
+    if (listening) REQUIRE(::listen(fd, 16) == 0);
+  }
+  ~LoopbackPort() { close(); }
+  void close() {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+  }
+};
+
+LaunchInfo tcp_rank(int r, int world, int port) {
+  LaunchInfo l = rank_of(r, world, "");
+  l.master_addr = "127.0.0.1";
+  l.master_port = port;
+  return l;
+}
+
+// The message of what `f` throws ("" when it returns).
+template <class F>
+std::string error_of(F f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// A given-up meeting leaves its helper thread to end by itself: it must, before the test's
+// process exits.
+constexpr std::chrono::seconds kHelpersEnd{60};
+}  // namespace
+
+TEST_CASE("process group: a rendezvous file in a folder that does not exist fails at once, naming the folder",
+          "[dist][failure]") {
+  const auto dir = fs::temp_directory_path() / ("hmb-pg-nofolder-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  const auto folder = dir / "missing";
+  ConnectOptions o;
+  o.timeout = std::chrono::seconds(30);
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto error = error_of([&] { connect(rank_of(0, 2, (folder / "store").string()), o); });
+  INFO(error);
+  CHECK_THAT(error, Catch::Contains("its folder " + folder.string() + " does not exist") &&
+                        Catch::Contains("HMB_RENDEZVOUS_FILE"));
+  // c10d would wait for the file for its own 300 s.
+  CHECK(seconds_since(t0) < 10);
+  CHECK_FALSE(fs::exists(dir));
+}
+
+TEST_CASE("process group: a rank whose store never answers fails within a bound, saying what to check",
+          "[dist][failure]") {
+  ConnectOptions o;
+  o.timeout = std::chrono::seconds(2);
+  std::string error;
+  const auto t0 = std::chrono::steady_clock::now();
+  SECTION("nothing listens on MASTER_PORT") {
+    LoopbackPort port(false);
+    port.close();
+    error = error_of([&] { connect(tcp_rank(1, 2, port.port), o); });
+    INFO(error);
+    CHECK_THAT(error, Catch::Contains("127.0.0.1:" + std::to_string(port.port)) &&
+                          Catch::Contains("rank 1 of 2") && Catch::Contains("Check that rank 0 runs"));
+  }
+  SECTION("another program holds MASTER_PORT and never answers") {
+    LoopbackPort port(true);
+    // Without a bound the client would wait as long as the port is held: it is let go after a
+    // minute, so that such a wait fails the time check below instead of hanging the test.
+    std::mutex mu;
+    std::condition_variable cv;
+    bool finished = false;
+    std::thread release([&] {
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait_for(lock, std::chrono::seconds(60), [&] { return finished; });
+      port.close();
+    });
+    error = error_of([&] { connect(tcp_rank(1, 2, port.port), o); });
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      finished = true;
+    }
+    cv.notify_all();
+    release.join();
+    INFO(error);
+    CHECK_THAT(error, Catch::Contains("no store answered at 127.0.0.1:" + std::to_string(port.port)) &&
+                          Catch::Contains("rank 1 of 2") && Catch::Contains("timeout 2 s"));
+  }
+  SECTION("torchrun's agent store does not answer") {
+    LoopbackPort port(false);
+    port.close();
+    LaunchInfo l = tcp_rank(0, 2, port.port);
+    l.launcher = "torchrun";
+    l.agent_store = true;
+    error = error_of([&] { connect(l, o); });
+    INFO(error);
+    CHECK_THAT(error, Catch::Contains("torchrun's agent store at 127.0.0.1:" + std::to_string(port.port) +
+                                      " did not answer") &&
+                          Catch::Contains("TORCHELASTIC_USE_AGENT_STORE=True") &&
+                          Catch::Contains("unset TORCHELASTIC_USE_AGENT_STORE"));
+  }
+  INFO(error);
+  CHECK(seconds_since(t0) < 30);
+  CHECK_THAT(error, !Catch::Contains(".."));
+  CHECK(wait_for_abandoned_meetings(kHelpersEnd));
+}
+
+TEST_CASE("process group: the ranks that did not come are named, and a port another program holds",
+          "[dist][failure]") {
+  ConnectOptions o;
+  o.timeout = std::chrono::seconds(2);
+  SECTION("rank 2 of 3 never comes: ranks 0 and 1 both name it") {
+    const auto file = fresh_store("missing");
+    std::vector<std::string> errors(2);
+    std::vector<std::thread> ranks;
+    for (int r = 0; r < 2; ++r)
+      ranks.emplace_back([&, r] { errors[static_cast<size_t>(r)] = error_of([&] { connect(rank_of(r, 3, file), o); }); });
+    for (auto& t : ranks) t.join();
+    for (const auto& error : errors) {
+      INFO(error);
+      CHECK_THAT(error, Catch::Contains("rank 2 did not come within 2 s") && Catch::Contains(file) &&
+                            Catch::Contains("a world size of 3") && !Catch::Contains("rank 1 did not"));
+    }
+  }
+  SECTION("rank 0 cannot serve on a port another program holds") {
+    LoopbackPort port(true);
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto error = error_of([&] { connect(tcp_rank(0, 2, port.port), o); });
+    INFO(error);
+    CHECK_THAT(error, Catch::Contains("MASTER_PORT " + std::to_string(port.port) + " is already taken") &&
+                          Catch::Contains("another rank that also claims rank 0") && !Catch::Contains(".."));
+    CHECK(seconds_since(t0) < 30);
+  }
+  CHECK(wait_for_abandoned_meetings(kHelpersEnd));
+}
+
+TEST_CASE("process group: a stop signal while a rank waits for the others ends the wait as interrupted",
+          "[dist][failure]") {
+  const auto file = fresh_store("stop");
+  ConnectOptions o;
+  o.timeout = std::chrono::seconds(5);
+  // Cleared however the test ends: a stop left behind would stop the tests that follow.
+  struct ClearStop {
+    ~ClearStop() { hmb::request_stop(0); }
+  } clear;
+  std::thread stopper([] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    hmb::request_stop(SIGTERM);
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  std::string error;
+  bool interrupted = false;
+  try {
+    connect(rank_of(0, 2, file), o);
+  } catch (const hmb::Interrupted& e) {
+    interrupted = true;
+    error = e.what();
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  const double waited = seconds_since(t0);
+  stopper.join();
+  INFO(error << " after " << waited << " s");
+  CHECK(interrupted);
+  CHECK_THAT(error, Catch::Contains("interrupted by signal " + std::to_string(SIGTERM)) &&
+                        Catch::Contains("meeting the other ranks"));
+  hmb::request_stop(0);
+  CHECK(wait_for_abandoned_meetings(kHelpersEnd));
 }
