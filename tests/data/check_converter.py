@@ -5,9 +5,11 @@ numbers, and damaged pickles are refused with the file named.
 
 usage: check_converter.py HEP_MLBENCH_BINARY
 """
+import atexit
 import bz2
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -18,6 +20,8 @@ import numpy as np
 BIN = sys.argv[1]
 CONVERTER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts", "convert_pickles.py")
 d = tempfile.mkdtemp(prefix="hmb-convert-")
+if os.environ.get("HMB_KEEP_TEST_DIRS") != "1":  # kept for a look afterwards when set
+    atexit.register(shutil.rmtree, d, ignore_errors=True)
 rng = np.random.default_rng(1)
 
 

@@ -6,6 +6,7 @@ message naming the file, the object and the problem.
 
 usage: check_event_file.py HEP_MLBENCH_BINARY
 """
+import atexit
 import hashlib
 import os
 import shutil
@@ -18,6 +19,8 @@ import numpy as np
 
 BIN = sys.argv[1]
 d = tempfile.mkdtemp(prefix="hmb-format-")
+if os.environ.get("HMB_KEEP_TEST_DIRS") != "1":  # kept for a look afterwards when set
+    atexit.register(shutil.rmtree, d, ignore_errors=True)
 good = os.path.join(d, "good.h5")
 subprocess.run([BIN, "-q", "generate", "--events", "5", "--seed", "3", "--output", good], check=True)
 

@@ -1,6 +1,12 @@
-"""Helpers for hep-mlbench's end-to-end tests (plain Python, run by CTest)."""
+"""Helpers for hep-mlbench's end-to-end tests (plain Python, run by CTest).
+
+The working folders are removed when the test ends, passed or failed; HMB_KEEP_TEST_DIRS=1
+keeps them for a look afterwards.
+"""
+import atexit
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,7 +27,10 @@ def run(args, env=None, check=True, timeout=600):
 
 
 def workdir(name):
-    return tempfile.mkdtemp(prefix=f"hmb-{name}-")
+    d = tempfile.mkdtemp(prefix=f"hmb-{name}-")
+    if os.environ.get("HMB_KEEP_TEST_DIRS") != "1":
+        atexit.register(shutil.rmtree, d, ignore_errors=True)
+    return d
 
 
 def summary(results_dir):
