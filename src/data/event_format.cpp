@@ -21,6 +21,14 @@ std::mutex& hdf5_mutex() {
 
 void quiet_hdf5() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
 
+namespace {
+// HDF5's exit handler closes the files left open. A file whose write failed (a full disk) is
+// left open and broken, and HDF5 1.10 crashes closing it there (SIGSEGV in H5F__close_cb), so a
+// run that reported the failure and returned 1 ended in a segfault. Every file this program
+// opens is closed by its handle, so the handler is turned off, before HDF5's first use.
+[[maybe_unused]] const bool kNoHdf5ExitHandler = H5dont_atexit() >= 0;
+}  // namespace
+
 void EventTable::append(const float* x, const float* y, std::int64_t n, std::int8_t split_flag) {
   X.insert(X.end(), x, x + n * kXColumns);
   ygen.insert(ygen.end(), y, y + n * kYColumns);
