@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The event format from outside: an independent reader (h5py) finds the documented datasets,
 attributes and checksum of a generated file; damaged copies (wrong version, offsets out of
-range, wrong dtype or shape, NaN, checksum mismatch) are refused by `hep-mlbench info` with a
-message naming the file, the object and the problem.
+range or not from 0, wrong dtype or shape, NaN, checksum mismatch, split values other than 0/1
+or no training event, an event count that disagrees) and a folder are refused by
+`hep-mlbench info` with a message naming the file, the object and the problem.
 
 usage: check_event_file.py HEP_MLBENCH_BINARY
 """
@@ -65,6 +66,10 @@ cases = {
     "nan": (lambda f: f["X"].__setitem__((3, 1), np.nan), "NaN"),
     "checksum": (lambda f: f["ygen"].__setitem__((0, 2), 123.0), "checksum mismatch"),
     "missing": (lambda f: f.__delitem__("split"), "/split"),
+    "splitval": (lambda f: f["split"].__setitem__(0, 3), "has value 3"),
+    "notrain": (lambda f: f["split"].__setitem__(slice(None), 1), "has no training events"),
+    "offset0": (lambda f: f["offsets"].__setitem__(0, 1), "does not start at 0"),
+    "nevents": (lambda f: f.attrs.modify("n_events", 99), "n_events: disagrees"),
 }
 for name, (change, expect) in cases.items():
     path = damaged(name, change)
@@ -72,4 +77,8 @@ for name, (change, expect) in cases.items():
     assert p.returncode != 0, f"{name}: accepted"
     assert path in p.stderr and expect in p.stderr, f"{name}: {p.stderr}"
     print(f"ok: {name}: {p.stderr.strip().split('] ', 2)[-1][:150]}")
+# A folder where the file should be.
+p = subprocess.run([BIN, "info", d], capture_output=True, text=True)
+assert p.returncode != 0 and d in p.stderr and "is a folder" in p.stderr, p.stderr
+print("ok: a folder is refused")
 print("check_event_file: all passed")

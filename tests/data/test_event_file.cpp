@@ -1,7 +1,10 @@
 #include <catch2/catch.hpp>
 
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 
@@ -81,4 +84,57 @@ TEST_CASE("event file: element types other than tower/track and class labels out
   write_event_file(path, table_with(2.0f, 1.5f), "{}");
   CHECK_THROWS_WITH(read_event_file(path), Catch::Contains("class label 1.5"));
   std::filesystem::remove(path);
+}
+
+namespace {
+// While this guard lives, no file of this process may grow beyond `bytes`: a write past that fails
+// as on a full disk (EFBIG; SIGXFSZ, which would end the process, is ignored meanwhile).
+struct FileSizeLimit {
+  rlimit before{};
+  void (*old_handler)(int) = nullptr;
+  explicit FileSizeLimit(rlim_t bytes) {
+    REQUIRE(getrlimit(RLIMIT_FSIZE, &before) == 0);
+    old_handler = std::signal(SIGXFSZ, SIG_IGN);
+    rlimit small = before;
+    small.rlim_cur = bytes;
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &small) == 0);
+  }
+  ~FileSizeLimit() {
+    setrlimit(RLIMIT_FSIZE, &before);
+    std::signal(SIGXFSZ, old_handler);
+  }
+  FileSizeLimit(const FileSizeLimit&) = delete;
+  FileSizeLimit& operator=(const FileSizeLimit&) = delete;
+};
+}  // namespace
+
+TEST_CASE("event file: a write that fails names the file and leaves no temporary file", "[data][format]") {
+  namespace fs = std::filesystem;
+  const auto dir = fs::temp_directory_path() / ("hmb-failed-write-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  EventTable t;
+  std::vector<float> x(20000 * kXColumns, 1.0f), y(20000 * kYColumns, 0.0f);  // about 1.5 MB
+  t.append(x.data(), y.data(), 10000, 0);
+  t.append(x.data(), y.data(), 10000, 1);
+  // Cannot be created, whoever runs this (root too): its folder is a regular file.
+  std::ofstream(dir / "plain") << "not a folder";
+  const auto under_file = (dir / "plain" / "e.h5").string();
+  CHECK_THROWS_WITH(write_event_file(under_file, t, "{}"),
+                    Catch::Contains(under_file) && Catch::Contains("cannot create it") && Catch::Contains("writable"));
+  // Written in full, but it cannot take the place of a folder of that name.
+  fs::create_directories(dir / "taken.h5" / "inside");
+  const auto taken = (dir / "taken.h5").string();
+  CHECK_THROWS_WITH(write_event_file(taken, t, "{}"), Catch::Contains(taken) && Catch::Contains("cannot rename"));
+  // Fails while writing, as on a full disk.
+  const auto full = (dir / "full.h5").string();
+  {
+    const FileSizeLimit limit(64 * 1024);
+    CHECK_THROWS_WITH(write_event_file(full, t, "{}"), Catch::Contains(full) && Catch::Contains("HDF5 failed"));
+  }
+  std::vector<std::string> left;
+  for (const auto& e : fs::directory_iterator(dir)) left.push_back(e.path().filename().string());
+  std::sort(left.begin(), left.end());
+  CHECK(left == std::vector<std::string>{"plain", "taken.h5"});
+  fs::remove_all(dir);
 }
