@@ -53,6 +53,17 @@ print("ok: final_weights.pt loads with torch.load defaults,", len(weights), "ten
 assert run(["compare", os.path.join(a, "hep-mlbench_summary.json"), os.path.join(b, "hep-mlbench_summary.json")]).returncode == 0
 p = run(["compare", os.path.join(a, "hep-mlbench_summary.json"), os.path.join(c, "hep-mlbench_summary.json")], check=False)
 assert p.returncode != 0 and "DIFFERS" in p.stdout, p.stdout
+# What compare cannot read is refused, naming the file; so is a negative tolerance.
+sa_path = os.path.join(a, "hep-mlbench_summary.json")
+missing, not_json = os.path.join(d, "missing.json"), os.path.join(d, "not.json")
+with open(not_json, "w") as f:
+    f.write("{ half a summary")
+for args, words in (([sa_path, missing], [missing, "cannot open"]),
+                    ([not_json, sa_path], [not_json, "is not valid JSON"]),
+                    (["--tolerances", not_json, sa_path, sa_path], [not_json, "is not valid JSON"]),
+                    (["--tolerance-accuracy=-1", sa_path, sa_path], ["tolerance must be >= 0"])):
+    p = run(["compare", *args], check=False)
+    assert p.returncode != 0 and all(w in p.stderr for w in words), (args, p.returncode, p.stderr)
 print("ok: compare")
 
 # 3. Warm-up steps are outside the timed window: 2 epochs x 4 steps, 1 warm-up -> 7 timed.

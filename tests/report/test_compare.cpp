@@ -104,3 +104,30 @@ TEST_CASE("compare: a failed run's report is refused", "[compare]") {
   CHECK_THROWS_WITH(hmb::report::compare_summaries(bad, summary(0.9, 1, "d"), tolerances()),
                     Catch::Contains("failed run"));
 }
+
+TEST_CASE("compare: a tolerance table with a bad entry or no version is refused, naming what to mend", "[compare]") {
+  using hmb::report::Tolerances;
+  auto with = [](const char* key, const json& entry) {
+    json t = hmb::report::measured_table();
+    t["metrics"][key] = entry;
+    return t;
+  };
+  CHECK_NOTHROW(Tolerances::from_table(hmb::report::measured_table()));
+  CHECK_THROWS_WITH(Tolerances::from_table(with("validation_accuracy", {{"tolerance", -1}, {"kind", "absolute"}})),
+                    Catch::Contains("validation_accuracy.tolerance") && Catch::Contains(">= 0"));
+  CHECK_THROWS_WITH(Tolerances::from_table(with("validation_loss", {{"tolerance", "small"}, {"kind", "relative"}})),
+                    Catch::Contains("validation_loss.tolerance") && Catch::Contains("a number"));
+  CHECK_THROWS_WITH(Tolerances::from_table(with("reference_loss", {{"tolerance", 0.1}, {"kind", "percent"}})),
+                    Catch::Contains("reference_loss.kind") && Catch::Contains("absolute or relative"));
+  json unversioned = hmb::report::measured_table();
+  unversioned.erase("version");
+  CHECK_THROWS_WITH(Tolerances::from_table(unversioned), Catch::Contains("no version"));
+}
+
+TEST_CASE("compare: a file that is not a hep-mlbench summary is refused, naming which", "[compare]") {
+  const auto good = summary(0.9, 1, "d");
+  CHECK_THROWS_WITH(hmb::report::compare_summaries(json{{"foo", 1}}, good, tolerances()),
+                    Catch::Contains("report A") && Catch::Contains("no report.wl-stats"));
+  CHECK_THROWS_WITH(hmb::report::compare_summaries(good, json{{"report", {{"log", "ok"}}}}, tolerances()),
+                    Catch::Contains("report B") && Catch::Contains("no report.wl-stats"));
+}
