@@ -120,6 +120,14 @@ assert p.returncode != 0 and "bad.yaml" in s["report"]["error"] and "--precision
 bad, p = train("nodata", "--data", os.path.join(d, "missing.h5"), check=False)
 s = summary(bad)
 assert p.returncode != 0 and s["report"]["log"] == "ERROR" and "does not exist" in s["report"]["error"]
+junk = os.path.join(d, "junk.pt")
+with open(junk, "w") as f:
+    f.write("not a state_dict")
+bad, p = train("badweights", "--init-weights", junk, check=False)
+s = summary(bad)
+assert p.returncode != 0 and s["report"]["log"] == "ERROR", s["report"]
+assert junk in s["report"]["error"] and "is not a torch.save state_dict" in s["report"]["error"], s["report"]
+assert not os.path.exists(os.path.join(bad, "final_weights.pt"))
 print("ok: bad options and files")
 
 # 7b. A failed run into the folder of an earlier good run leaves none of the earlier run's files
