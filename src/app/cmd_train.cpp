@@ -216,6 +216,9 @@ Command add_train_command(CLI::App& app) {
             } catch (const Error& e) {
               return fail_before_run(cfg.results, e.what());
             }
+            if (launch.multi_rank() && cfg.nproc > 1 && launch.launcher != "hep-mlbench")
+              return fail_before_run(cfg.results, "option --nproc " + std::to_string(cfg.nproc) + ": this process is " +
+                                                      launch.describe() + ", which starts the ranks: leave --nproc out");
             if (!launch.multi_rank()) {
               LocalLaunch local;
               try {

@@ -368,8 +368,10 @@ c10::intrusive_ptr<c10d::Store> meet(const LaunchInfo& launch, const ConnectOpti
       // can be named.
       o.waitWorkers = false;
       o.timeout = opts.timeout;
-      // Under its own prefix: torchrun's agent keeps its keys in the same store.
-      return c10::make_intrusive<c10d::PrefixStore>("hep-mlbench",
+      // Under its own prefix: torchrun's agent keeps its keys in the same store, and keeps the
+      // store across the restarts of a job, so each attempt has a prefix of its own (the ranks
+      // of a restart must not find the addresses the failed attempt's ranks left there).
+      return c10::make_intrusive<c10d::PrefixStore>("hep-mlbench/attempt_" + std::to_string(launch.attempt),
                                                     c10::make_intrusive<c10d::TCPStore>(launch.master_addr, o));
     }
     auto store = c10::make_intrusive<c10d::FileStore>(launch.rendezvous_file, launch.world);

@@ -62,7 +62,7 @@ TEST_CASE("agreement: options that differ between ranks are named, on each rank 
   CHECK(options_differing_across_ranks(config_of(theirs), back) == differ);
 }
 
-TEST_CASE("agreement: where a rank reads and writes, and its threads, may differ; one rank compares nothing",
+TEST_CASE("agreement: where a rank reads and writes, and its threads, may differ, and one rank compares nothing",
           "[dist][agreement]") {
   hmb::config::RunConfig mine;
   hmb::config::RunConfig theirs = mine;

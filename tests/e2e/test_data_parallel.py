@@ -279,4 +279,11 @@ p = subprocess.run([BIN, "train", *map(str, base), "--results", bad_port], env=e
 s = summary(bad_port)
 validate(s)
 assert p.returncode == 1 and "MASTER_PORT='abc' is not a TCP port" in s["report"]["error"], (p.returncode, s["report"])
+# ... and so does --nproc under a launcher that already started the ranks.
+nested = os.path.join(d, "nested")
+env = dict(os.environ, RANK="0", WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()))
+p = subprocess.run([BIN, "train", *map(str, base), "--nproc", "3", "--results", nested], env=env, capture_output=True,
+                   text=True, timeout=120)
+s = summary(nested)
+assert p.returncode == 1 and "leave --nproc out" in s["report"]["error"], (p.returncode, s["report"])
 print("ok: all data-parallel checks")
