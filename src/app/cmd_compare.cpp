@@ -1,9 +1,12 @@
 // `hep-mlbench compare A_summary.json B_summary.json`: exit 0 when both reports come from the
 // same workload and their validation metrics and reference steps agree within the tolerances of
-// the measured table (docs/tolerances.md), 1 otherwise.
+// the measured table (docs/tolerances.md), 1 when they do not, 2 when they cannot be compared (a
+// file that cannot be read, a bad tolerance), as diff and cmp tell the two apart.
 #include <fstream>
 #include <iostream>
 #include <optional>
+
+#include <spdlog/spdlog.h>
 
 #include "app/commands.hpp"
 #include "report/compare.hpp"
@@ -51,21 +54,23 @@ Command add_compare_command(CLI::App& app) {
   sub->add_option("--tolerance-reference-grad-norm", args->reference_grad_norm,
                   "relative tolerance on the reference step's gradient norms" + deflt(measured.reference_grad_norm));
   return {sub, [args] {
+           try {
             auto tol = args->table.empty() ? report::Tolerances::measured()
                                            : report::Tolerances::from_table(read_json(args->table));
             bool overridden = false;
-            auto set = [&overridden](report::MetricTolerance& t, const std::optional<double>& v) {
+            auto set = [&overridden](report::MetricTolerance& t, const std::optional<double>& v, const char* name) {
               if (!v) return;
-              require(*v >= 0, "compare: a tolerance must be >= 0");
+              require(*v >= 0, std::string("compare: option --tolerance-") + name + ": a tolerance must be >= 0, not " +
+                                   std::to_string(*v));
               t.limit = *v;
               t.spread = "set on the command line";
               overridden = true;
             };
-            set(tol.accuracy, args->accuracy);
-            set(tol.accuracy_particles, args->accuracy_particles);
-            set(tol.loss, args->loss);
-            set(tol.reference_loss, args->reference_loss);
-            set(tol.reference_grad_norm, args->reference_grad_norm);
+            set(tol.accuracy, args->accuracy, "accuracy");
+            set(tol.accuracy_particles, args->accuracy_particles, "accuracy-particles");
+            set(tol.loss, args->loss, "loss");
+            set(tol.reference_loss, args->reference_loss, "reference-loss");
+            set(tol.reference_grad_norm, args->reference_grad_norm, "reference-grad-norm");
             if (overridden) tol.table += " with tolerances set on the command line";
             auto r = report::compare_summaries(read_json(args->a), read_json(args->b), tol);
             if (args->json) {
@@ -74,6 +79,10 @@ Command add_compare_command(CLI::App& app) {
               std::cout << report::format_comparison(r);
             }
             return r.ok() ? 0 : 1;
+           } catch (const Error& e) {
+            spdlog::error("{}", e.what());
+            return 2;  // not "the reports differ": they could not be compared
+           }
           }};
 }
 

@@ -52,8 +52,9 @@ print("ok: final_weights.pt loads with torch.load defaults,", len(weights), "ten
 # 2. compare: same workload agrees, another seed is another workload.
 assert run(["compare", os.path.join(a, "hep-mlbench_summary.json"), os.path.join(b, "hep-mlbench_summary.json")]).returncode == 0
 p = run(["compare", os.path.join(a, "hep-mlbench_summary.json"), os.path.join(c, "hep-mlbench_summary.json")], check=False)
-assert p.returncode != 0 and "DIFFERS" in p.stdout, p.stdout
-# What compare cannot read is refused, naming the file; so is a negative tolerance.
+assert p.returncode == 1 and "DIFFERS" in p.stdout, (p.returncode, p.stdout)
+# What compare cannot read is refused, naming the file; so is a negative tolerance, naming the
+# option. Exit 2: not "the reports differ" (1) but "they could not be compared".
 sa_path = os.path.join(a, "hep-mlbench_summary.json")
 missing, not_json = os.path.join(d, "missing.json"), os.path.join(d, "not.json")
 with open(not_json, "w") as f:
@@ -61,9 +62,9 @@ with open(not_json, "w") as f:
 for args, words in (([sa_path, missing], [missing, "cannot open"]),
                     ([not_json, sa_path], [not_json, "is not valid JSON"]),
                     (["--tolerances", not_json, sa_path, sa_path], [not_json, "is not valid JSON"]),
-                    (["--tolerance-accuracy=-1", sa_path, sa_path], ["tolerance must be >= 0"])):
+                    (["--tolerance-accuracy=-1", sa_path, sa_path], ["--tolerance-accuracy", "must be >= 0"])):
     p = run(["compare", *args], check=False)
-    assert p.returncode != 0 and all(w in p.stderr for w in words), (args, p.returncode, p.stderr)
+    assert p.returncode == 2 and all(w in p.stderr for w in words), (args, p.returncode, p.stderr)
 print("ok: compare")
 
 # 3. Warm-up steps are outside the timed window: 2 epochs x 4 steps, 1 warm-up -> 7 timed.
