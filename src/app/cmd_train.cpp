@@ -90,6 +90,7 @@ int finish_rank(const train::RunResult& r, const dist::LaunchInfo& launch, int c
   if (code < 0) code = r.status == "ok" ? 0 : r.status == "interrupted" ? 128 + stop_requested() : 1;
   if (launch.rank != 0 && r.status != "ok") spdlog::error("rank {} {}: {}", launch.rank, r.status, r.error);
   if (code != 0) {
+    dist::tell_launcher(r.error.empty() ? "rank " + std::to_string(launch.rank) + " " + r.status : r.error);
     spdlog::default_logger()->flush();
     std::fflush(nullptr);
     std::_Exit(code);
@@ -172,6 +173,7 @@ std::string results_dir_hint(const CLI::App& sub) {
 // A folder that holds an earlier run's report is left as it is: a typo on the command line must
 // not cost the results of a run that did happen (stderr and the exit status say what failed).
 int fail_before_run(const std::string& results_dir, const std::string& why) {
+  dist::tell_launcher(why);
   if (!dist::reports_for_job()) {
     spdlog::error("{}", why);
     return 1;
@@ -299,6 +301,7 @@ Command add_train_command(CLI::App& app) {
               spdlog::error("run failed: {}", result.error);
             }
             if (launch.multi_rank()) return finish_rank(result, launch, code);
+            if (code != 0) dist::tell_launcher(result.error);
             return code;
           }};
   cmd.on_parse_error = [sub](const std::string& why) { fail_before_run(results_dir_hint(*sub), "command line: " + why); };

@@ -3,7 +3,11 @@
 #include <sys/statvfs.h>
 
 #include <cstdlib>
+#include <ctime>
 
+#include <nlohmann/json.hpp>
+
+#include "util/atomic_file.hpp"
 #include "util/error.hpp"
 
 namespace hmb::dist {
@@ -166,6 +170,19 @@ std::vector<std::pair<std::string, std::string>> child_environment(int rank, int
           // the file rendezvous, not a TCP store the caller's environment may name
           {"MASTER_ADDR", ""},
           {"MASTER_PORT", ""}};
+}
+
+void tell_launcher(const std::string& reason) {
+  const char* file = std::getenv("TORCHELASTIC_ERROR_FILE");
+  if (file == nullptr || *file == '\0') return;
+  // torchrun's form for a message without a traceback: a string and the time of the failure,
+  // which decides the rank its summary calls the first to fail.
+  const nlohmann::json error = {{"message", "hep-mlbench: " + reason},
+                                {"timestamp", static_cast<long long>(std::time(nullptr))}};
+  try {
+    write_file_atomic(file, error.dump() + "\n");
+  } catch (const Error&) {
+  }
 }
 
 std::optional<std::string> shared_memory_warning(int local_gpu_ranks, long long shm_bytes) {

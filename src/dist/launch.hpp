@@ -64,6 +64,12 @@ bool reports_for_job();
 std::vector<std::pair<std::string, std::string>> child_environment(int rank, int world,
                                                                    const std::string& rendezvous_file);
 
+// Tells the launcher why this rank failed, where it asks (torchrun: the JSON file named by
+// TORCHELASTIC_ERROR_FILE, whose message its failure summary shows instead of "<N/A>"). Does
+// nothing without such a launcher; a file that cannot be written is skipped (the log and the
+// report already hold the reason).
+void tell_launcher(const std::string& reason);
+
 // NCCL moves data between the GPUs of one node through shared memory (/dev/shm), which Docker
 // limits to 64 MB: with several GPU ranks on a node and less than kMinSharedMemoryBytes there,
 // the warning to give (what was found and what to do); nothing otherwise. `shm_bytes` < 0: the

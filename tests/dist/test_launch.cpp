@@ -153,3 +153,28 @@ TEST_CASE("launch: rank 0 or a lone process reports a job that failed before mee
   CHECK_FALSE(reports_for_job(env({{"RANK", "2"}, {"WORLD_SIZE", "2"}})));
   CHECK_FALSE(reports_for_job(env({{"PMI_RANK", "3"}, {"PMI_SIZE", "x"}})));
 }
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+TEST_CASE("launch: torchrun is told why a rank failed, in the error file it names", "[dist][launch]") {
+  namespace fs = std::filesystem;
+  const auto dir = fs::temp_directory_path() / ("hmb-errfile-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const auto file = (dir / "error.json").string();
+  ::unsetenv("TORCHELASTIC_ERROR_FILE");
+  hmb::dist::tell_launcher("nothing asks for this");
+  CHECK_FALSE(fs::exists(file));
+  ::setenv("TORCHELASTIC_ERROR_FILE", file.c_str(), 1);
+  hmb::dist::tell_launcher("dist: rank 1 did not come within 10 s");
+  ::unsetenv("TORCHELASTIC_ERROR_FILE");
+  REQUIRE(fs::exists(file));
+  // The form torchrun reads for a message without a traceback: a string and a timestamp.
+  const auto j = nlohmann::json::parse(std::ifstream(file));
+  CHECK(j.at("message").get<std::string>() == "hep-mlbench: dist: rank 1 did not come within 10 s");
+  CHECK(j.at("timestamp").get<long long>() > 1700000000);
+  fs::remove_all(dir);
+}
