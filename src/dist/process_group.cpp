@@ -199,6 +199,8 @@ class ProcessGroupCommunicator final : public Communicator {
   int world() const override { return launch_.world; }
   std::string backend() const override { return opts_.backend; }
   std::string describe() const override {
+    // One rank through a named backend (--dist-backend gloo|nccl) has no launcher and no meeting point.
+    if (launch_.world == 1) return opts_.backend + ", 1 rank (its store in this process)";
     return opts_.backend + ", " + std::to_string(launch_.world) + " ranks (" + launch_.launcher + ", " +
            launch_.rendezvous() + ")";
   }

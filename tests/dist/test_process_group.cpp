@@ -373,3 +373,16 @@ TEST_CASE("process group: a stop signal while a rank waits for the others ends t
   hmb::request_stop(0);
   CHECK(wait_for_abandoned_meetings(kHelpersEnd));
 }
+
+TEST_CASE("process group: one rank through a named backend meets no one and says so", "[dist][gloo]") {
+  LaunchInfo alone;  // no launcher, no meeting point: the store lives in this process
+  ConnectOptions o;
+  o.backend = "gloo";
+  o.timeout = std::chrono::seconds(10);
+  auto comm = connect(alone, o);
+  CHECK(comm->world() == 1);
+  CHECK(comm->describe() == "gloo, 1 rank (its store in this process)");
+  auto t = torch::full({2}, 3.0f);
+  comm->all_reduce(t, ReduceOp::sum);
+  CHECK(torch::equal(t, torch::full({2}, 3.0f)));
+}
