@@ -102,15 +102,6 @@ void share_initial_weights(model::MLPF& net, dist::Communicator& comm) {
   for (auto& b : net->buffers()) comm.broadcast(b, 0);
 }
 
-// Whether `checksum` (hex) is the same on every rank: its first 60 bits, max-reduced as v and -v.
-bool same_on_all_ranks(const std::string& checksum, dist::Communicator& comm) {
-  const auto v = static_cast<std::int64_t>(std::stoull(checksum.substr(0, 15), nullptr, 16));
-  auto t = torch::tensor({v, -v}, torch::kLong);
-  comm.all_reduce(t, dist::ReduceOp::max);
-  // Equal everywhere exactly when the maximum and the minimum are this rank's value.
-  return t[0].item<std::int64_t>() == v && -t[1].item<std::int64_t>() == v;
-}
-
 double median(std::vector<double> v) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -314,7 +305,7 @@ TrainingOutcome run_training(const config::RunConfig& requested, const dist::Lau
   auto table = std::make_shared<const data::EventTable>(data::read_event_file(cfg.data, &info, true));
   r.data_read_s = clock.now() - t_read;
   r.data_checksum = info.checksum;
-  require(comm.world() == 1 || same_on_all_ranks(info.checksum, comm),
+  require(comm.world() == 1 || dist::same_on_all_ranks(info.checksum, comm),
           "dist: the ranks read different event files (" + cfg.data + " on rank " + std::to_string(comm.rank()) +
               ", checksum " + info.checksum.substr(0, 16) + "): every rank needs the same --data");
   spdlog::info("data: {} ({} events: {} train, {} validation; checksum {} verified)", cfg.data, info.n_events,
@@ -335,7 +326,7 @@ TrainingOutcome run_training(const config::RunConfig& requested, const dist::Lau
   out.model = net;
   r.parameters = net->num_parameters();
   r.initial_weights_checksum = train::tensors_checksum(model::state_dict(*net));
-  require(comm.world() == 1 || same_on_all_ranks(r.initial_weights_checksum, comm),
+  require(comm.world() == 1 || dist::same_on_all_ranks(r.initial_weights_checksum, comm),
           "dist: the initial weights differ across ranks after the broadcast from rank 0 (checksum " +
               r.initial_weights_checksum.substr(0, 16) + " on rank " + std::to_string(comm.rank()) + ")");
   if (const char* fault = std::getenv(model::kTestFaultVariable); fault != nullptr && *fault != '\0')
@@ -436,7 +427,7 @@ TrainingOutcome run_training(const config::RunConfig& requested, const dist::Lau
   if ((comm.world() > 1 || comm.backend() != "none") && !r.failed_alone) {
     try {
       gather_ranks(r, comm);
-      d.weights_agree = same_on_all_ranks(r.final_weights_checksum, comm);
+      d.weights_agree = dist::same_on_all_ranks(r.final_weights_checksum, comm);
       if (!*d.weights_agree && r.status == "ok") {
         r.status = "failed";
         r.error = "dist: the final weights differ across ranks (checksum " + r.final_weights_checksum.substr(0, 16) +

@@ -25,6 +25,13 @@ struct OptionFingerprints {
 };
 OptionFingerprints fingerprint_options(const nlohmann::json& config);
 
+// For each of `values`, whether it is the same on every rank (the same answer on every rank), by
+// one all-reduce of the values and their negations.
+std::vector<bool> same_across_ranks(const std::vector<std::int64_t>& values, Communicator& comm);
+
+// Whether a hex checksum (its first 60 bits) is the same on every rank.
+bool same_on_all_ranks(const std::string& checksum, Communicator& comm);
+
 // The options whose values are not the same on every rank (the same list on every rank), by
 // one all-reduce. Empty for one rank.
 std::vector<std::string> options_differing_across_ranks(const nlohmann::json& config, Communicator& comm);
