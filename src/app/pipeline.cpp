@@ -228,6 +228,12 @@ TrainingOutcome run_training(const config::RunConfig& requested, const dist::Lau
     r.device_summary += "; training on GPU 0 only (data-parallel runs: hep-mlbench train --gpus N)";
     warn("device: " + std::to_string(dev.num_gpus) + " GPUs chosen, but this command trains on GPU 0 only");
   }
+  if (launch.multi_rank() && !launch.local_world_known)
+    warn("dist: the launcher gave this rank's local rank (" + launch.contract + ") but not how many ranks share "
+         "its node, so it is taken as " + std::to_string(launch.local_world) + ": the node's CPU threads are not "
+         "split among its ranks and local_world_size is a lower bound. Set --threads per rank, or the launcher's "
+         "count of ranks per node (" + (launch.launcher == "slurm" ? std::string("SLURM_STEP_TASKS_PER_NODE")
+                                                                   : std::string("its local world size")) + ")");
   if (device.is_cuda() && launch.local_rank == 0)
     if (auto w = dist::shared_memory_warning(launch.local_world, dist::file_system_bytes("/dev/shm"))) warn(*w);
 

@@ -2,6 +2,7 @@
 
 #include <sys/statvfs.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <ctime>
 
@@ -48,15 +49,66 @@ std::optional<int> read_int(const EnvLookup& env, const char* name) {
   return parse_int(name, *v);
 }
 
-// Slurm writes tasks per node as "2(x3),1": the first group is this job's common case. The
-// local world is only used to bind GPUs, so an unparsable value falls back to 1 rank per node.
-std::optional<int> slurm_tasks_per_node(const EnvLookup& env, int local_rank) {
-  for (const char* name : {"SLURM_STEP_TASKS_PER_NODE", "SLURM_TASKS_PER_NODE"}) {
-    if (auto v = env(name); v && !v->empty()) {
-      char* end = nullptr;
-      const long n = std::strtol(v->c_str(), &end, 10);
-      if (end != v->c_str() && n > local_rank) return static_cast<int>(n);
+// Slurm's tasks per node, "2(x3),1", as one count per node of the step: {2, 2, 2, 1}. Empty when
+// the value is not of that form.
+std::vector<int> expand_tasks_per_node(const std::string& value) {
+  std::vector<int> counts;
+  size_t pos = 0;
+  while (pos < value.size()) {
+    const size_t comma = value.find(',', pos);
+    const std::string group = value.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    pos = comma == std::string::npos ? value.size() : comma + 1;
+    char* end = nullptr;
+    const long n = std::strtol(group.c_str(), &end, 10);
+    if (end == group.c_str() || n < 1) return {};
+    long repeat = 1;
+    if (*end == '(') {
+      if (end[1] != 'x') return {};
+      char* close = nullptr;
+      repeat = std::strtol(end + 2, &close, 10);
+      if (close == end + 2 || *close != ')' || close[1] != '\0' || repeat < 1 || repeat > (1L << 20)) return {};
+    } else if (*end != '\0') {
+      return {};
     }
+    counts.insert(counts.end(), static_cast<size_t>(repeat), static_cast<int>(n));
+  }
+  return counts;
+}
+
+// The number of this step's tasks on this node (the local world), and the variable it came from.
+// Slurm gives the tasks of every node of the step (SLURM_STEP_TASKS_PER_NODE; the job's
+// SLURM_TASKS_PER_NODE when the step's is missing) and this node's place among them
+// (SLURM_NODEID); without the node's place, a list whose nodes all hold the same count still
+// answers. Then --ntasks-per-node (SLURM_NTASKS_PER_NODE), then a step on one node (all its tasks
+// are here). A count that does not exceed the local rank is not this node's, and is skipped.
+std::optional<std::pair<int, std::string>> slurm_local_world(const EnvLookup& env, int local_rank, int world) {
+  std::optional<int> node;
+  if (auto id = env("SLURM_NODEID"); id && !id->empty()) {
+    char* end = nullptr;
+    const long v = std::strtol(id->c_str(), &end, 10);
+    if (end == id->c_str() + id->size() && v >= 0) node = static_cast<int>(v);
+  }
+  for (const char* name : {"SLURM_STEP_TASKS_PER_NODE", "SLURM_TASKS_PER_NODE"}) {
+    auto v = env(name);
+    if (!v) continue;
+    const auto counts = expand_tasks_per_node(*v);
+    if (counts.empty()) continue;
+    int n = 0;
+    if (node && static_cast<size_t>(*node) < counts.size()) {
+      n = counts[static_cast<size_t>(*node)];
+    } else if (std::all_of(counts.begin(), counts.end(), [&](int c) { return c == counts.front(); })) {
+      n = counts.front();
+    }
+    if (n > local_rank) return std::make_pair(n, std::string(name));
+  }
+  if (auto v = env("SLURM_NTASKS_PER_NODE")) {
+    char* end = nullptr;
+    const long n = std::strtol(v->c_str(), &end, 10);
+    if (end == v->c_str() + v->size() && n > local_rank && n <= world)
+      return std::make_pair(static_cast<int>(n), std::string("SLURM_NTASKS_PER_NODE"));
+  }
+  for (const char* name : {"SLURM_STEP_NUM_NODES", "SLURM_NNODES"}) {
+    if (auto v = env(name); v && *v == "1") return std::make_pair(world, std::string(name) + "=1");
   }
   return std::nullopt;
 }
@@ -97,12 +149,19 @@ LaunchInfo detect_launch(const EnvLookup& env) {
                                         " is not below " + c.world + "=" + std::to_string(info.world));
     auto local_rank = read_int(env, c.local_rank);
     auto local_world = read_int(env, c.local_world);
-    if (info.launcher == "slurm" && local_rank) local_world = slurm_tasks_per_node(env, *local_rank);
     if (local_rank) info.contract += std::string(" ") + c.local_rank;
     if (local_world && c.local_world) info.contract += std::string(" ") + c.local_world;
-    // Without the local variables, all ranks are taken to be on this node.
+    if (info.launcher == "slurm" && local_rank) {
+      if (auto found = slurm_local_world(env, *local_rank, info.world)) {
+        local_world = found->first;
+        info.contract += " " + found->second;
+      }
+    }
+    // Without the local variables, all ranks are taken to be on this node. A local rank without
+    // its node's count gives a lower bound only, which the run warns of.
     info.local_rank = local_rank.value_or(info.rank);
     info.local_world = local_world.value_or(local_rank ? info.local_rank + 1 : info.world);
+    info.local_world_known = local_world.has_value() || !local_rank;
     require(info.local_world >= 1 && info.local_rank < info.local_world,
             "environment: local rank " + std::to_string(info.local_rank) + " is not below the local world size " +
                 std::to_string(info.local_world) + " (" + info.contract + ")");

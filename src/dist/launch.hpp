@@ -10,8 +10,10 @@
 //   env           RANK WORLD_SIZE [LOCAL_RANK LOCAL_WORLD_SIZE] set by hand or by a script
 //   openmpi       OMPI_COMM_WORLD_RANK _SIZE _LOCAL_RANK _LOCAL_SIZE (mpirun of Open MPI)
 //   pmi           PMI_RANK PMI_SIZE [MPI_LOCALRANKID MPI_LOCALNRANKS] (MPICH, Intel MPI, PMI)
-//   slurm         SLURM_PROCID SLURM_STEP_NUM_TASKS SLURM_LOCALID [SLURM_STEP_TASKS_PER_NODE]
-//                 (inside an srun step; a batch script alone is one process)
+//   slurm         SLURM_PROCID SLURM_STEP_NUM_TASKS SLURM_LOCALID, and the node's task count
+//                 from SLURM_STEP_TASKS_PER_NODE with SLURM_NODEID (or SLURM_TASKS_PER_NODE,
+//                 SLURM_NTASKS_PER_NODE, or a one-node step); inside an srun step only: a batch
+//                 script alone is one process
 //
 // The first contract found in this order wins. Where the peers meet: MASTER_ADDR and
 // MASTER_PORT (a TCP store on rank 0), or HMB_RENDEZVOUS_FILE (a file on a path every rank
@@ -28,6 +30,8 @@ struct LaunchInfo {
   std::string contract;           // the variables the ranks came from, e.g. "RANK WORLD_SIZE ..."
   int rank = 0, world = 1;
   int local_rank = 0, local_world = 1;  // within this node
+  bool local_world_known = true;  // false: the launcher gave a local rank but not its node's
+                                  // count, and local_world is local_rank + 1, a lower bound
   std::string master_addr;        // MASTER_ADDR (empty: not given)
   int master_port = 0;            // MASTER_PORT (0: not given)
   std::string rendezvous_file;    // HMB_RENDEZVOUS_FILE (empty: not given)

@@ -70,12 +70,61 @@ TEST_CASE("launch: Open MPI, PMI and Slurm contracts", "[dist][launch]") {
   CHECK(slurm.rank == 3);
   CHECK(slurm.local_rank == 1);
   CHECK(slurm.local_world == 2);
+  CHECK(slurm.local_world_known);
   // A batch script (no srun step) is one process, even with SLURM_PROCID and SLURM_NTASKS set.
   CHECK(detect_launch(env({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "4"}})).world == 1);
   // torchrun's variables win over the MPI ones they may sit beside.
   CHECK(detect_launch(env({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"OMPI_COMM_WORLD_RANK", "1"},
                            {"OMPI_COMM_WORLD_SIZE", "2"}, {"MASTER_ADDR", "a"}, {"MASTER_PORT", "3"}}))
             .launcher == "env");
+}
+
+TEST_CASE("launch: Slurm's local world is this node's count of the step's tasks", "[dist][launch]") {
+  // Rank 6 of 7 on nodes holding 3, 3 and 1 tasks: local rank 0 of 1 on the third node.
+  std::map<std::string, std::string> base{{"SLURM_PROCID", "6"}, {"SLURM_STEP_NUM_TASKS", "7"},
+                                          {"SLURM_LOCALID", "0"}, {"MASTER_ADDR", "n1"}, {"MASTER_PORT", "29400"}};
+  auto with = [&](std::map<std::string, std::string> extra) {
+    auto vars = base;
+    for (auto& [k, v] : extra) vars[k] = v;
+    return detect_launch(env(vars));
+  };
+  auto last = with({{"SLURM_STEP_TASKS_PER_NODE", "3(x2),1"}, {"SLURM_NODEID", "2"}});
+  CHECK(last.local_world == 1);
+  CHECK(last.local_world_known);
+  CHECK_THAT(last.contract, Catch::Contains("SLURM_STEP_TASKS_PER_NODE"));
+  base["SLURM_PROCID"] = "4";
+  base["SLURM_LOCALID"] = "1";
+  CHECK(with({{"SLURM_STEP_TASKS_PER_NODE", "3(x2),1"}, {"SLURM_NODEID", "1"}}).local_world == 3);
+  // The step's list wins over the job's.
+  CHECK(with({{"SLURM_STEP_TASKS_PER_NODE", "3(x2),1"}, {"SLURM_TASKS_PER_NODE", "4,3"}, {"SLURM_NODEID", "1"}})
+            .local_world == 3);
+  // Only the job's list: indexed the same way.
+  CHECK(with({{"SLURM_TASKS_PER_NODE", "4,2"}, {"SLURM_NODEID", "1"}}).local_world == 2);
+  // No node id: a list of equal counts still answers, a mixed one does not.
+  CHECK(with({{"SLURM_STEP_TASKS_PER_NODE", "2(x4)"}}).local_world == 2);
+  CHECK(with({{"SLURM_NTASKS_PER_NODE", "4"}, {"SLURM_STEP_TASKS_PER_NODE", "3(x2),1"}}).local_world == 4);
+  // A one-node step holds every task.
+  auto one_node = with({{"SLURM_STEP_NUM_NODES", "1"}});
+  CHECK(one_node.local_world == 7);
+  CHECK(one_node.local_world_known);
+  // A list that is not Slurm's form, or a count that cannot hold this local rank, is not used.
+  for (const char* bad : {"3(x2", "3(y2)", "two", "3,,1", "1(x7)"}) {
+    INFO(bad);
+    auto l = with({{"SLURM_STEP_TASKS_PER_NODE", bad}});
+    CHECK(l.local_world == 2);
+    CHECK_FALSE(l.local_world_known);
+  }
+  // Nothing at all: the local rank's lower bound, said to be one.
+  auto unknown = with({});
+  CHECK(unknown.local_world == 2);
+  CHECK_FALSE(unknown.local_world_known);
+  // Other contracts: a local rank without its count is a lower bound too; no local variables at
+  // all means one node.
+  CHECK_FALSE(detect_launch(env({{"PMI_RANK", "1"}, {"PMI_SIZE", "4"}, {"MPI_LOCALRANKID", "1"},
+                                 {"HMB_RENDEZVOUS_FILE", "/shared/rdv"}}))
+                  .local_world_known);
+  CHECK(detect_launch(env({{"PMI_RANK", "1"}, {"PMI_SIZE", "4"}, {"HMB_RENDEZVOUS_FILE", "/shared/rdv"}}))
+            .local_world_known);
 }
 
 TEST_CASE("launch: inconsistent variables are errors that name them", "[dist][launch]") {
