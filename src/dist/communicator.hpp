@@ -9,6 +9,7 @@
 // NCCL on GPUs, with its bucketing gradient reducer) in process_group.cpp.
 #include <torch/types.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,14 +32,17 @@ struct GradientSyncOptions {
 };
 
 // Sums the model's gradients over all ranks, overlapped with the backward pass where the
-// implementation can. The trainer calls the three hooks around every training step; when
-// backward() has returned and after_backward() is done, every gradient is its sum over ranks.
+// implementation can. The trainer calls before_forward() before every step's forward pass, and
+// runs the backward pass through backward(); when that returns, every gradient is its sum over
+// ranks.
 class GradientSync {
  public:
   virtual ~GradientSync() = default;
   virtual void before_forward() {}
-  virtual void before_backward() {}
-  virtual void after_backward() {}
+  // Runs `run_backward` (the autograd backward pass), during which the gradients' all-reduce
+  // runs. A failure of that all-reduce (a peer that died, a timeout) is thrown as an hmb::Error
+  // that says so, like any other collective's; any other failure is rethrown as it is.
+  virtual void backward(const std::function<void()>& run_backward) { run_backward(); }
   // The communication of the step just done (zeros for one rank).
   virtual StepComm last_step() const { return {}; }
 };

@@ -9,6 +9,7 @@
 #include "dist/process_group.hpp"
 
 #include <spdlog/spdlog.h>
+#include <c10/util/Logging.h>
 #include <torch/csrc/distributed/c10d/FileStore.hpp>
 #include <torch/csrc/distributed/c10d/HashStore.hpp>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
@@ -23,6 +24,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <condition_variable>
 #include <csignal>
@@ -30,7 +32,9 @@
 #include <cstring>
 #include <exception>
 #include <filesystem>
+#include <functional>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <type_traits>
 
@@ -65,14 +69,24 @@ class StepLog {
     std::lock_guard<std::mutex> lock(mu_);
     launches_.clear();
     done_.clear();
+    futures_.clear();
     bytes_ = 0;
   }
-  size_t launched(double bytes) {
+  size_t launched(double bytes, c10::intrusive_ptr<c10::ivalue::Future> future) {
     std::lock_guard<std::mutex> lock(mu_);
     launches_.push_back(Clock::now());
     done_.push_back(Clock::time_point{});
+    futures_.push_back(std::move(future));
     bytes_ += bytes;
     return launches_.size() - 1;
+  }
+  // The reason the first of this step's bucket all-reduces failed; nothing when none has. A
+  // future holds its error before anyone waiting on it wakes, so this is sure once the wait threw.
+  std::optional<std::string> failure() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& f : futures_)
+      if (f && f->completed() && f->hasError()) return f->tryRetrieveErrorMessage();
+    return std::nullopt;
   }
   void completed(size_t i) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -106,6 +120,7 @@ class StepLog {
  private:
   mutable std::mutex mu_;
   std::vector<Clock::time_point> launches_, done_;
+  std::vector<c10::intrusive_ptr<c10::ivalue::Future>> futures_;
   double bytes_ = 0;
 };
 
@@ -119,9 +134,9 @@ class SumHook final : public c10d::CommHookInterface {
 
   c10::intrusive_ptr<c10::ivalue::Future> runHook(c10d::GradBucket& bucket) override {
     auto& buffer = bucket.getBufferRef();
-    const size_t id = log_->launched(static_cast<double>(buffer.numel() * buffer.element_size()));
     std::vector<at::Tensor> tensors{buffer};
     auto fut = pg_->allreduce(tensors)->getFuture();
+    const size_t id = log_->launched(static_cast<double>(buffer.numel() * buffer.element_size()), fut);
     std::weak_ptr<StepLog> log = log_;
     fut->addCallback([log, id](c10::ivalue::Future& /*f*/) {
       if (auto l = log.lock()) l->completed(id);
@@ -155,11 +170,14 @@ std::unique_ptr<R> make_reducer(const std::vector<at::Tensor>& params, std::vect
   }
 }
 
+// Turns a collective's failure into the communicator's error (and marks it broken); never returns.
+using FailureReport = std::function<void(const char* what, const std::string& reason)>;
+
 class ReducerSync final : public GradientSync {
  public:
   ReducerSync(const std::vector<torch::Tensor>& params, const c10::intrusive_ptr<c10d::ProcessGroup>& pg,
-              const GradientSyncOptions& opts)
-      : log_(std::make_shared<StepLog>()) {
+              const GradientSyncOptions& opts, FailureReport fail)
+      : log_(std::make_shared<StepLog>()), fail_(std::move(fail)) {
     const auto cap = static_cast<int64_t>(opts.bucket_mb * 1024 * 1024);
     const int64_t first_cap = std::min<int64_t>(cap, 1024 * 1024);
     // Buckets in reverse order of the parameters: their gradients become ready in that order.
@@ -178,12 +196,23 @@ class ReducerSync final : public GradientSync {
     reducer_->rebuild_buckets();
     reducer_->prepare_for_forward();
   }
-  void before_backward() override { reducer_->prepare_for_backward({}); }
-  void after_backward() override { last_ = log_->summary(Clock::now()); }
+  void backward(const std::function<void()>& run_backward) override {
+    reducer_->prepare_for_backward({});
+    try {
+      run_backward();
+    } catch (const std::exception&) {
+      // The reducer waits for its buckets at the end of the backward pass: a bucket whose
+      // all-reduce failed surfaces there, as the backward pass's own exception.
+      if (auto why = log_->failure()) fail_("gradient all-reduce", *why);
+      throw;
+    }
+    last_ = log_->summary(Clock::now());
+  }
   StepComm last_step() const override { return last_; }
 
  private:
   std::shared_ptr<StepLog> log_;
+  FailureReport fail_;
   std::unique_ptr<c10d::Reducer> reducer_;
   size_t n_buckets_ = 0;
   StepComm last_;
@@ -230,7 +259,8 @@ class ProcessGroupCommunicator final : public Communicator {
   }
   std::unique_ptr<GradientSync> sync_gradients(const std::vector<torch::Tensor>& params,
                                                const GradientSyncOptions& opts) override {
-    return std::make_unique<ReducerSync>(params, pg_, opts);
+    return std::make_unique<ReducerSync>(params, pg_, opts,
+                                         [this](const char* what, const std::string& reason) { fail(what, reason); });
   }
 
  private:
@@ -253,17 +283,24 @@ class ProcessGroupCommunicator final : public Communicator {
     try {
       f();
     } catch (const std::exception& e) {
-      std::string msg = e.what();
-      if (auto nl = msg.find('\n'); nl != std::string::npos) msg.resize(nl);
-      // Gloo's own advice after the reason repeats ours.
-      if (auto advice = msg.find(" This is typically caused"); advice != std::string::npos) msg.resize(advice);
-      while (!msg.empty() && (msg.back() == '.' || msg.back() == ' ')) msg.pop_back();
-      broken_ = msg;
-      throw Error(std::string(what) + " across " + std::to_string(launch_.world) + " ranks failed on rank " +
-                  std::to_string(launch_.rank) + " (" + opts_.backend + ", timeout " + timeout_text(opts_.timeout) +
-                  "): " + msg + ". Another rank has stopped or hangs: its log (rank_N.log in the results folder, or "
-                  "the launcher's output) says why");
+      fail(what, e.what());
     }
+  }
+  // A collective failed for `reason` (c10d's or Gloo's message): the communicator is broken from
+  // now on, and the error says what to look at.
+  [[noreturn]] void fail(const char* what, std::string reason) {
+    if (auto nl = reason.find('\n'); nl != std::string::npos) reason.resize(nl);
+    // Gloo puts its source file first: "[/…/gloo/transport/tcp/pair.cc:561] Connection closed by peer".
+    if (!reason.empty() && reason.front() == '[')
+      if (auto close = reason.find("] "); close != std::string::npos) reason.erase(0, close + 2);
+    // Gloo's own advice after the reason repeats ours.
+    if (auto advice = reason.find(" This is typically caused"); advice != std::string::npos) reason.resize(advice);
+    while (!reason.empty() && (reason.back() == '.' || reason.back() == ' ')) reason.pop_back();
+    broken_ = reason;
+    throw Error(std::string(what) + " across " + std::to_string(launch_.world) + " ranks failed on rank " +
+                std::to_string(launch_.rank) + " (" + opts_.backend + ", timeout " + timeout_text(opts_.timeout) +
+                "): " + reason + ". Another rank has stopped or hangs: its log (rank_N.log in the results folder, or "
+                "the launcher's output) says why");
   }
 
   c10::intrusive_ptr<c10d::Store> store_;
@@ -396,6 +433,40 @@ c10::intrusive_ptr<c10d::Store> meet(const LaunchInfo& launch, const ConnectOpti
 
 std::string here_key(int rank) { return "here/" + std::to_string(rank); }
 
+// Who claims a rank, as the other ranks may read it in the store: "host node7, pid 4242", then
+// the time and a count in this process, so that a reused pid, or several ranks in one process
+// (the tests), are still told apart.
+std::string claim_token() {
+  static std::atomic<long long> claims{0};
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) std::strcpy(host, "unknown");
+  const auto t = std::chrono::system_clock::now().time_since_epoch().count();
+  return "host " + std::string(host) + ", pid " + std::to_string(::getpid()) + " (" + std::to_string(t) + "/" +
+         std::to_string(claims++) + ")";
+}
+
+// The claim without its time, for messages.
+std::string claimant(const std::string& token) {
+  const auto paren = token.rfind(" (");
+  return paren == std::string::npos ? token : token.substr(0, paren);
+}
+
+// Takes this rank's place in the store. Only one process may hold it: another's claim means two
+// processes were given the same rank, or (a rendezvous file) an earlier job left its claims.
+void claim_rank(c10d::Store& store, const LaunchInfo& launch, const std::string& head) {
+  const std::string token = claim_token();
+  const std::vector<uint8_t> mine(token.begin(), token.end());
+  const auto held = store.compareSet(here_key(launch.rank), {}, mine);
+  if (held == mine) return;
+  const std::string other(held.begin(), held.end());
+  std::string msg = head + "rank " + std::to_string(launch.rank) + " is already claimed, by " + claimant(other) +
+                    ". Two processes were given the same rank: check every rank's launch variables (" +
+                    launch.contract + ")";
+  if (launch.master_addr.empty())
+    msg += ", or HMB_RENDEZVOUS_FILE holds the meeting of an earlier job: give each job a fresh file";
+  throw Error(msg);
+}
+
 // Every rank notes its arrival in the store, then waits until all have, up to `until`; the
 // ranks still missing then are named.
 void wait_for_ranks(c10d::Store& store, const LaunchInfo& launch, const ConnectOptions& opts,
@@ -404,7 +475,7 @@ void wait_for_ranks(c10d::Store& store, const LaunchInfo& launch, const ConnectO
   const std::string head = "rendezvous at " + launch.rendezvous() + " failed for " + rank_text(launch, opts) + ": ";
   std::vector<int> missing;
   try {
-    store.set(here_key(launch.rank), "1");
+    claim_rank(store, launch, head);
     std::vector<std::string> all;
     for (int r = 0; r < launch.world; ++r) all.push_back(here_key(r));
     std::chrono::milliseconds pause{5};
@@ -418,6 +489,8 @@ void wait_for_ranks(c10d::Store& store, const LaunchInfo& launch, const ConnectO
       std::this_thread::sleep_for(std::min<Clock::duration>(pause, until - now));
       pause = std::min(pause * 2, std::chrono::milliseconds(100));
     }
+  } catch (const Error&) {
+    throw;
   } catch (const std::exception& e) {
     // The store went away while the ranks gathered: whoever serves it stopped.
     throw Error(head + "the store stopped answering while the ranks gathered: " + reason_of(e) + ". " +
@@ -602,6 +675,48 @@ std::string overdue_message(const LaunchInfo& launch, const ConnectOptions& opts
          launch.launcher + ")" + group_hint(launch, opts, "");
 }
 
+// While the ranks meet, c10d logs each of its retries and failures to the console, with a C++
+// backtrace each; the meeting's outcome is reported here in one message that names the cause. So
+// c10's log level is raised above ERROR for the meeting, unless the user chose a level
+// (TORCH_CPP_LOG_LEVEL). It is restored when the meeting ends, so that what c10d says later (an
+// NCCL watchdog that found a hung collective) is seen. A meeting given up on (abandoned()) leaves
+// it raised: its helper thread may still be logging, and the process is about to end.
+class QuietMeeting {
+ public:
+  QuietMeeting() : quiet_(std::getenv("TORCH_CPP_LOG_LEVEL") == nullptr) {
+    if (!quiet_) return;
+    std::lock_guard<std::mutex> lock(state().mu);
+    if (state().meetings++ == 0) {
+      state().saved = FLAGS_caffe2_log_level;
+      FLAGS_caffe2_log_level = std::max(state().saved, kFatal);
+    }
+  }
+  ~QuietMeeting() {
+    if (!quiet_) return;
+    std::lock_guard<std::mutex> lock(state().mu);
+    if (--state().meetings == 0) FLAGS_caffe2_log_level = state().saved;
+  }
+  QuietMeeting(const QuietMeeting&) = delete;
+  QuietMeeting& operator=(const QuietMeeting&) = delete;
+  // The meeting goes on without a caller: the level stays raised for it.
+  void abandoned() { quiet_ = false; }
+
+ private:
+  static constexpr int kFatal = 3;  // c10's levels: 0 INFO, 1 WARNING, 2 ERROR, 3 FATAL
+  // The meetings under way in this process (several in the tests' threads): the first raises the
+  // level, the last to end restores it.
+  struct State {
+    std::mutex mu;
+    int meetings = 0;
+    int saved = 0;
+  };
+  static State& state() {
+    static auto* s = new State;
+    return *s;
+  }
+  bool quiet_;
+};
+
 }  // namespace
 
 std::string choose_backend(const std::string& option, bool cuda) {
@@ -634,6 +749,7 @@ std::unique_ptr<Communicator> connect(const LaunchInfo& launch, const ConnectOpt
   // This thread trains on the rank's device: it is made current here as well as on the helper.
   if (opts.backend == "nccl") use_nccl_device(opts.device_index);
 
+  QuietMeeting quiet;
   auto m = std::make_shared<Meeting>(opts.timeout);
   std::thread([m, launch, opts] { run_meeting(m, launch, opts); }).detach();
   std::unique_lock<std::mutex> lock(m->mu);
@@ -644,6 +760,7 @@ std::unique_ptr<Communicator> connect(const LaunchInfo& launch, const ConnectOpt
       // c10d's calls cannot be cut short: the helper is left to end by itself (the rank's process
       // ends first: a failed rank leaves through std::_Exit, which does not wait for it).
       m->abandoned = true;
+      quiet.abandoned();
       {
         std::lock_guard<std::mutex> count_lock(stragglers().mu);
         ++stragglers().count;

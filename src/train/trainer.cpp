@@ -68,10 +68,8 @@ torch::Tensor Trainer::step(const data::Batch& batch) {
   // The gradients' all-reduce runs inside the backward phase, bucket by bucket as gradients
   // are ready; only its exposed tail is measured apart (StepComm).
   mark(metrics::Phase::backward);
-  sync_->before_backward();
   if (scaler_) {
-    scaler_->scale(loss.total).backward();
-    sync_->after_backward();
+    sync_->backward([&] { scaler_->scale(loss.total).backward(); });
     auto grads = gradients();
     mark(metrics::Phase::optimiser);
     scaler_->unscale(grads);
@@ -79,8 +77,7 @@ torch::Tensor Trainer::step(const data::Batch& batch) {
     fused_->step(scaler_->found_inf());
     scaler_->update();
   } else {
-    loss.total.backward();
-    sync_->after_backward();
+    sync_->backward([&] { loss.total.backward(); });
     mark(metrics::Phase::optimiser);
     adamw_->step();
   }

@@ -18,9 +18,7 @@ TEST_CASE("communicator: one process is the whole world, reductions are the iden
   auto sync = c.sync_gradients({w}, {});
   sync->before_forward();
   auto loss = (w * 2).sum();
-  sync->before_backward();
-  loss.backward();
-  sync->after_backward();
+  sync->backward([&] { loss.backward(); });
   CHECK(torch::equal(w.grad(), torch::full({3}, 2.0f)));
   CHECK(sync->last_step().bytes == 0);
   CHECK(c.describe() == "single process");

@@ -4,7 +4,10 @@
 #include <catch2/catch.hpp>
 #include <torch/torch.h>
 
+#include <c10/util/Logging.h>
+
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -12,9 +15,14 @@
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
+#include <cstdlib>
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iostream>
 #include <mutex>
 #include <sstream>
+#include <stdexcept>
 #include <thread>
 
 #include "dist/process_group.hpp"
@@ -25,16 +33,30 @@ namespace fs = std::filesystem;
 using namespace hmb::dist;
 
 namespace {
+// The folders of this run's rendezvous files, removed when the test program ends (the helpers
+// of abandoned meetings may still hold a file until then).
+struct StoreFolders {
+  std::vector<fs::path> dirs;
+  ~StoreFolders() {
+    if (std::getenv("HMB_KEEP_TEST_DIRS") != nullptr) return;
+    std::error_code ec;
+    for (const auto& d : dirs) fs::remove_all(d, ec);
+  }
+};
+
 std::string fresh_store(const std::string& name) {
+  static StoreFolders folders;
   auto dir = fs::temp_directory_path() / ("hmb-pg-" + name + "-" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
+  folders.dirs.push_back(dir);
   return (dir / "store").string();
 }
 
 LaunchInfo rank_of(int r, int world, const std::string& file) {
   LaunchInfo l;
   l.launcher = "env";
+  l.contract = "RANK WORLD_SIZE";
   l.rank = r;
   l.world = world;
   l.local_rank = r;
@@ -131,9 +153,7 @@ TEST_CASE("process group: the gradient sync sums each rank's gradients, bucket b
       const float x0 = static_cast<float>(c.rank() + 1 + step);
       sync->before_forward();
       auto y = b(torch::tanh(a(torch::full({2, 4}, x0)))).sum();
-      sync->before_backward();
-      y.backward();
-      sync->after_backward();
+      sync->backward([&] { y.backward(); });
       // The expected sum: both ranks' gradients, computed here without communication.
       std::vector<torch::Tensor> expected(params.size());
       for (int r = 0; r < 2; ++r) {
@@ -211,6 +231,41 @@ struct LoopbackPort {
   }
 };
 
+// What this process writes to stderr (fd 2) while it lives: c10d's logger writes there.
+class StderrCapture {
+ public:
+  StderrCapture() : path_(fs::temp_directory_path() / ("hmb-stderr-" + std::to_string(::getpid()))) {
+    std::fflush(stderr);
+    saved_ = ::dup(2);
+    const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ::dup2(fd, 2);
+    ::close(fd);
+  }
+  ~StderrCapture() {
+    restore();
+    fs::remove(path_);
+  }
+  StderrCapture(const StderrCapture&) = delete;
+  StderrCapture& operator=(const StderrCapture&) = delete;
+  std::string text() {
+    restore();
+    std::ifstream in(path_);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }
+
+ private:
+  void restore() {
+    if (saved_ < 0) return;
+    std::cerr.flush();
+    std::fflush(stderr);
+    ::dup2(saved_, 2);
+    ::close(saved_);
+    saved_ = -1;
+  }
+  fs::path path_;
+  int saved_ = -1;
+};
+
 LaunchInfo tcp_rank(int r, int world, int port) {
   LaunchInfo l = rank_of(r, world, "");
   l.master_addr = "127.0.0.1";
@@ -238,6 +293,59 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 constexpr std::chrono::seconds kHelpersEnd{60};
 }  // namespace
 
+TEST_CASE("process group: a peer that stops during the gradient all-reduce is an error saying so, and later "
+          "collectives are not attempted",
+          "[dist][gloo][failure]") {
+  const auto file = fresh_store("peer-gone");
+  ConnectOptions o;
+  o.timeout = std::chrono::seconds(5);
+  std::string error, later, other;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool rank1_gone = false;
+  std::thread rank1([&] {
+    other = error_of([&] { connect(rank_of(1, 2, file), o); });  // meets rank 0, then stops
+    std::lock_guard<std::mutex> lock(mu);
+    rank1_gone = true;
+    cv.notify_all();
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    auto comm = connect(rank_of(0, 2, file), o);
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return rank1_gone; });
+    }
+    auto w = torch::ones({8}, torch::requires_grad());
+    auto sync = comm->sync_gradients({w}, {});
+    sync->before_forward();
+    auto loss = (w * 3).sum();
+    error = error_of([&] { sync->backward([&] { loss.backward(); }); });
+    later = error_of([&] { comm->any(true); });
+  } catch (const std::exception& e) {
+    error = std::string("connect: ") + e.what();
+  }
+  rank1.join();
+  INFO(other);
+  CHECK(other.empty());
+  INFO(error);
+  CHECK_THAT(error, Catch::StartsWith("gradient all-reduce across 2 ranks failed on rank 0 (gloo, timeout 5 s): ") &&
+                        Catch::Contains("Another rank has stopped or hangs") && !Catch::Contains("\n"));
+  INFO(later);
+  CHECK_THAT(later, Catch::StartsWith("all-reduce across 2 ranks: not attempted, an earlier collective failed"));
+  CHECK(seconds_since(t0) < 30);
+}
+
+TEST_CASE("process group: a backward pass that fails by itself keeps its own error", "[dist][gloo][failure]") {
+  on_ranks(2, "own-error", [](Communicator& c, Failures& f) {
+    auto w = torch::ones({4}, torch::requires_grad());
+    auto sync = c.sync_gradients({w}, {});
+    sync->before_forward();
+    const auto error = error_of([&] { sync->backward([] { throw std::runtime_error("out of memory in backward"); }); });
+    f.expect(error == "out of memory in backward", "error: " + error);
+  });
+}
+
 TEST_CASE("process group: a rendezvous file in a folder that does not exist fails at once, naming the folder",
           "[dist][failure]") {
   const auto dir = fs::temp_directory_path() / ("hmb-pg-nofolder-" + std::to_string(::getpid()));
@@ -264,10 +372,34 @@ TEST_CASE("process group: a rank whose store never answers fails within a bound,
   SECTION("nothing listens on MASTER_PORT") {
     LoopbackPort port(false);
     port.close();
+    StderrCapture console;
     error = error_of([&] { connect(tcp_rank(1, 2, port.port), o); });
     INFO(error);
     CHECK_THAT(error, Catch::Contains("127.0.0.1:" + std::to_string(port.port)) &&
                           Catch::Contains("rank 1 of 2") && Catch::Contains("Check that rank 0 runs"));
+    // c10d's own retries and their C++ backtraces stay off the console: the error says it all.
+    const auto said = console.text();
+    INFO(said);
+    CHECK_THAT(said, !Catch::Contains("[c10d]") && !Catch::Contains("Exception raised from"));
+  }
+  SECTION("TORCH_CPP_LOG_LEVEL set: c10d's own messages are left on") {
+    LoopbackPort port(false);
+    port.close();
+    // c10 reads the variable when the program starts: its level is set here as it would be.
+    const int level = FLAGS_caffe2_log_level;
+    FLAGS_caffe2_log_level = 1;
+    ::setenv("TORCH_CPP_LOG_LEVEL", "WARNING", 1);
+    std::string said;
+    {
+      StderrCapture console;
+      error = error_of([&] { connect(tcp_rank(1, 2, port.port), o); });
+      said = console.text();
+    }
+    ::unsetenv("TORCH_CPP_LOG_LEVEL");
+    FLAGS_caffe2_log_level = level;
+    INFO(said);
+    CHECK_THAT(said, Catch::Contains("[c10d]"));
+    CHECK_THAT(error, Catch::Contains("Check that rank 0 runs"));
   }
   SECTION("another program holds MASTER_PORT and never answers") {
     LoopbackPort port(true);
@@ -327,6 +459,43 @@ TEST_CASE("process group: the ranks that did not come are named, and a port anot
       CHECK_THAT(error, Catch::Contains("rank 2 did not come within 2 s") && Catch::Contains(file) &&
                             Catch::Contains("a world size of 3") && !Catch::Contains("rank 1 did not"));
     }
+  }
+  SECTION("two processes given the same rank: the second to come is told, naming the first") {
+    const auto file = fresh_store("twice");
+    std::vector<std::string> errors(2);
+    std::vector<std::thread> ranks;
+    for (int i = 0; i < 2; ++i)
+      ranks.emplace_back([&, i] { errors[static_cast<size_t>(i)] = error_of([&] { connect(rank_of(0, 2, file), o); }); });
+    for (auto& t : ranks) t.join();
+    const std::string pid = "pid " + std::to_string(::getpid());
+    int told = 0, waited = 0;
+    for (const auto& error : errors) {
+      INFO(error);
+      if (error.find("rank 0 is already claimed, by host ") != std::string::npos) {
+        ++told;
+        CHECK_THAT(error, Catch::Contains(pid) && Catch::Contains("Two processes were given the same rank") &&
+                              Catch::Contains("RANK WORLD_SIZE") && Catch::Contains("give each job a fresh file"));
+      } else {
+        ++waited;
+        CHECK_THAT(error, Catch::Contains("rank 1 did not come within 2 s"));
+      }
+    }
+    CHECK(told == 1);
+    CHECK(waited == 1);
+  }
+  SECTION("a rendezvous file an earlier job left: its claims are found at once") {
+    const auto file = fresh_store("stale");
+    o.timeout = std::chrono::seconds(1);
+    const auto first = error_of([&] { connect(rank_of(1, 2, file), o); });
+    INFO(first);
+    CHECK_THAT(first, Catch::Contains("rank 0 did not come within 1 s"));
+    o.timeout = std::chrono::seconds(20);
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto error = error_of([&] { connect(rank_of(1, 2, file), o); });
+    INFO(error);
+    CHECK_THAT(error, Catch::Contains("rank 1 is already claimed") &&
+                          Catch::Contains("HMB_RENDEZVOUS_FILE holds the meeting of an earlier job"));
+    CHECK(seconds_since(t0) < 10);
   }
   SECTION("rank 0 cannot serve on a port another program holds") {
     LoopbackPort port(true);
