@@ -116,6 +116,10 @@ check_summary "$WORK/ok/results/hep-mlbench_summary.json" ok \
 # --mop all keeps the copy's log and summary only.
 extra="$(find "$WORK/ok/results/proc_0" -type f ! -name '*.log' ! -name '*summary.json' | head -3)"
 [[ -z "$extra" ]] || die "--mop all left files behind: $extra"
+# The results folder is not the container user's: what it wrote there stays removable by the
+# folder's owner (folders writable by all).
+closed="$(find "$WORK/ok/results" -mindepth 1 -type d ! -perm -0002 | head -3)"
+[[ -z "$closed" ]] || die "folders the container wrote that the results folder's owner cannot empty: $closed"
 
 log "a run as Singularity does it (uid 1234, no home) with a bare switch"
 # shellcheck disable=SC2046

@@ -1,6 +1,8 @@
 #include "util/atomic_file.hpp"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -65,6 +67,20 @@ void ensure_writable_dir(const std::string& dir, const std::string& option) {
   }
   ::close(fd);
   ::unlink(probe.c_str());
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) == 0) {
+    const mode_t current = ::umask(0);
+    const auto wanted = static_cast<mode_t>(umask_for_folder(st.st_uid, ::geteuid(), current));
+    ::umask(wanted);
+    if (wanted != current)
+      spdlog::info("results folder '{}' belongs to uid {}, not to this user (uid {}): what is written there is "
+                   "left writable by all (umask 0), so that its owner can remove it",
+                   dir, st.st_uid, ::geteuid());
+  }
+}
+
+unsigned umask_for_folder(unsigned folder_owner, unsigned me, unsigned current) {
+  return folder_owner == me ? current : 0U;
 }
 
 }  // namespace hmb

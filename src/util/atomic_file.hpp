@@ -12,6 +12,16 @@ void write_file_atomic(const std::string& path, const std::string& content);
 // Creates `dir` (and parents) if needed and checks that hep-mlbench can write there, by
 // creating and removing a probe file. Throws Error naming the folder, and `option` (the one
 // that chose it) as the way to choose another, otherwise.
+//
+// A folder that belongs to another user (a container's user writing into the host user's
+// folder, uid 4242 under HEPscore, or root under a plain `docker run`) gets what this process
+// writes from then on with no permission bits masked (umask 0, folders rwxrwxrwx), so that the
+// folder's owner can remove it: otherwise the subfolders written there (proc_0/ …) could be
+// emptied only by their writer or root.
 void ensure_writable_dir(const std::string& dir, const std::string& option = "--results");
+
+// The umask for writing into a folder owned by `folder_owner`, for a process of effective user
+// `me` whose umask is `current`: 0 when they differ, `current` otherwise.
+unsigned umask_for_folder(unsigned folder_owner, unsigned me, unsigned current);
 
 }  // namespace hmb

@@ -51,6 +51,32 @@ TEST_CASE("atomic file: an unwritable folder is refused with its name", "[util]"
   }
 }
 
+TEST_CASE("results folder: another user's folder gets what is written there left removable by its owner",
+          "[util]") {
+  CHECK(hmb::umask_for_folder(1000, 1000, 022) == 022);
+  CHECK(hmb::umask_for_folder(1000, 4242, 022) == 0);
+  CHECK(hmb::umask_for_folder(1000, 0, 077) == 0);
+
+  const mode_t before = ::umask(022);
+  auto dir = fs::temp_directory_path() / ("hmb-owner-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  // One's own folder: the umask stays, and a subfolder is rwxr-xr-x.
+  hmb::ensure_writable_dir(dir.string());
+  fs::create_directories(dir / "own");
+  CHECK((fs::status(dir / "own").permissions() & fs::perms::others_write) == fs::perms::none);
+  if (::geteuid() == 0) {
+    // A folder of uid 4242 (a host user's folder, as the container's root sees it).
+    REQUIRE(::chown(dir.c_str(), 4242, 4242) == 0);
+    hmb::ensure_writable_dir(dir.string());
+    fs::create_directories(dir / "proc_0");
+    CHECK((fs::status(dir / "proc_0").permissions() & fs::perms::others_write) == fs::perms::others_write);
+    const mode_t now = ::umask(022);
+    CHECK(now == 0);
+  }
+  ::umask(before);
+  fs::remove_all(dir);
+}
+
 TEST_CASE("log: a log file that is already stderr gets no second sink (each line once)", "[util][log]") {
   auto path = (fs::temp_directory_path() / ("hmb-log-" + std::to_string(::getpid()) + ".log")).string();
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
