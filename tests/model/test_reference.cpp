@@ -19,9 +19,21 @@
 namespace {
 using TensorMap = std::map<std::string, torch::Tensor>;
 
-// The fixture lives in a file of this test process (CTest runs test cases as parallel processes).
+// The fixture lives in a folder of this test process (CTest runs test cases as parallel
+// processes), removed when the process ends unless HMB_KEEP_TEST_DIRS is set.
+struct FixtureFolder {
+  std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("hmb-mlpf-reference-" + std::to_string(::getpid()));
+  FixtureFolder() { std::filesystem::create_directories(dir); }
+  ~FixtureFolder() {
+    std::error_code ec;
+    if (std::getenv("HMB_KEEP_TEST_DIRS") == nullptr) std::filesystem::remove_all(dir, ec);
+  }
+};
+
 std::string fixture_path() {
-  return (std::filesystem::temp_directory_path() / ("hmb-mlpf-reference-" + std::to_string(::getpid()) + ".pt")).string();
+  static FixtureFolder folder;
+  return (folder.dir / "fixture.pt").string();
 }
 
 TensorMap load_fixture() {
