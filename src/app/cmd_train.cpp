@@ -47,11 +47,20 @@ void print_summary_block(const train::RunResult& r) {
   spdlog::info("status               {}{}", r.status, r.error.empty() ? "" : ": " + r.error);
   spdlog::info("throughput           {:.3f} events/s ({} events in {:.2f} s, {} timed steps after {} warm-up)",
                r.events_per_s, r.timed_events, r.timed_s, r.timed_steps, r.warmup_steps);
-  spdlog::info("validation accuracy  {:.4f} (on particles {:.4f}), loss {:.4f}", last.accuracy, last.accuracy_particles, last.loss);
+  if (const auto absent = report::validation_absent(r); absent.empty()) {
+    spdlog::info("validation accuracy  {:.4f} (on particles {:.4f}), loss {:.4f}", last.accuracy,
+                 last.accuracy_particles, last.loss);
+  } else {
+    spdlog::info("validation accuracy  - ({})", absent);
+  }
   spdlog::info("data wait            {:.2f}% of the timed window; padding {:.1f}% of elements", 100 * r.data_wait_fraction,
                100 * r.padding_fraction);
-  spdlog::info("model                {} parameters, {:.3g} FLOP per event trained, {:.3g} FLOP/s", r.parameters,
-               r.flop_per_event_train, r.flop_per_event_train * r.events_per_s);
+  // The report's model FLOP/s: per rank, as MFU divides it by one device's peak.
+  const auto& model_rate = r.utilisation.model_flop_per_s;
+  spdlog::info("model                {} parameters, {:.3g} FLOP per event trained, {}{}", r.parameters,
+               r.flop_per_event_train,
+               model_rate.value ? fmt::format("{:.3g} FLOP/s", *model_rate.value) : "- FLOP/s (" + model_rate.reason + ")",
+               r.world_size > 1 ? " per rank" : "");
   spdlog::info("device               {} ({} threads); peak host memory {:.0f} MiB", r.device_summary, r.threads, r.peak_rss_mb);
   const auto& u = r.utilisation;
   auto pct = [](const metrics::Figure& f) { return f.value ? fmt::format("{:.1f}%", 100 * *f.value) : "- (" + f.reason + ")"; };

@@ -47,8 +47,10 @@ UtilisationRecord UtilisationMeters::finish(double timed_events, double events_p
   const bool on_gpu = cfg_.cuda_device >= 0;
 
   // MFU against the peak of this device and precision.
+  // No timed event: no rate of any kind was measured (a run that stopped during warm-up).
+  const bool timed = timed_events > 0;
   const double model = model_flop_per_s(flop_per_event, events_per_s);
-  u.model_flop_per_s = Figure::of(model, "FLOP/s");
+  u.model_flop_per_s = timed ? Figure::of(model, "FLOP/s") : Figure::absent("FLOP/s", "empty timed window");
   if (on_gpu) {
     std::string why;
     if (auto peak = find_gpu_peak(cfg_.gpu_name, cfg_.precision, why)) {
@@ -61,7 +63,9 @@ UtilisationRecord UtilisationMeters::finish(double timed_events, double events_p
   } else {
     u.peak_flop_per_s = Figure::absent("FLOP/s", "CPU peak not measured");
   }
-  if (u.peak_flop_per_s.value) {
+  if (!timed) {
+    u.mfu = Figure::absent("fraction", "empty timed window");
+  } else if (u.peak_flop_per_s.value) {
     u.mfu = Figure::maybe(mfu(model, *u.peak_flop_per_s.value), "fraction", "no peak");
   } else {
     u.mfu = Figure::absent("fraction", u.peak_flop_per_s.reason);

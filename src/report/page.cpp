@@ -76,7 +76,7 @@ std::string chart(const std::string& title, const std::string& xlabel, const std
   o << "<svg width='" << W << "' height='" << H << "' xmlns='http://www.w3.org/2000/svg' font-family='sans-serif' font-size='11'>";
   o << "<text x='" << L << "' y='15' font-size='13' font-weight='bold'>" << escape(title) << "</text>";
   if (x0 > x1) return o.str() + "<text x='60' y='110'>no data</text></svg>";
-  if (x1 == x0) x1 = x0 + 1;
+  if (x1 == x0) { x0 -= 0.5; x1 += 0.5; }  // one point (one epoch): centred, its own x on the axis
   if (y1 == y0) { y1 += 0.5 * std::max(1e-9, std::fabs(y1)); y0 -= 0.5 * std::max(1e-9, std::fabs(y0)); }
   auto px = [&](double v) { return L + (v - x0) / (x1 - x0) * (W - L - R); };
   auto py = [&](double v) { return H - B - (v - y0) / (y1 - y0) * (H - T - B); };
@@ -93,7 +93,7 @@ std::string chart(const std::string& title, const std::string& xlabel, const std
     for (size_t i = 0; i < s.x.size(); ++i)
       if (std::isfinite(s.y[i])) o << px(s.x[i]) << "," << py(s.y[i]) << " ";
     o << "'/>";
-    if (s.x.size() == 1) o << "<circle cx='" << px(s.x[0]) << "' cy='" << py(s.y[0]) << "' r='3' fill='" << s.colour << "'/>";
+    if (s.x.size() == 1 && std::isfinite(s.y[0])) o << "<circle cx='" << px(s.x[0]) << "' cy='" << py(s.y[0]) << "' r='3' fill='" << s.colour << "'/>";
     o << "<text x='" << legend_x << "' y='15' fill='" << s.colour << "'>" << escape(s.name) << "</text>";
     legend_x += 90;
   }
@@ -106,10 +106,12 @@ std::string make_page(const train::RunResult& r) {
   Series acc{"all elements", "#2ca02c", {}, {}}, acc_p{"particles", "#9467bd", {}, {}};
   for (const auto& e : r.epochs) {
     const double x = e.epoch;
+    // An epoch whose validation did not run to its end has no validation point (not a zero).
+    const bool validated = !e.validation.interrupted && e.validation.events > 0;
     train_loss.x.push_back(x); train_loss.y.push_back(e.train_loss);
-    val_loss.x.push_back(x); val_loss.y.push_back(e.validation.loss);
-    acc.x.push_back(x); acc.y.push_back(e.validation.accuracy);
-    acc_p.x.push_back(x); acc_p.y.push_back(e.validation.accuracy_particles);
+    val_loss.x.push_back(x); val_loss.y.push_back(validated ? e.validation.loss : NAN);
+    acc.x.push_back(x); acc.y.push_back(validated ? e.validation.accuracy : NAN);
+    acc_p.x.push_back(x); acc_p.y.push_back(validated ? e.validation.accuracy_particles : NAN);
   }
   Series rate{"events/s", "#ff7f0e", {}, {}}, wait{"data wait %", "#8c564b", {}, {}};
   for (const auto& s : r.steps) {
@@ -133,7 +135,8 @@ std::string make_page(const train::RunResult& r) {
   o << utilisation_table(r);
   o << "<p>" << chart("Loss per epoch", "epoch", {train_loss, val_loss})
     << chart("Validation accuracy per epoch", "epoch", {acc, acc_p}) << "</p><p>"
-    << chart("Training throughput per step", "step", {rate}) << chart("Data wait per step", "step", {wait})
+    << chart("Training throughput per step (warm-up included)", "step", {rate})
+    << chart("Data wait per step (warm-up included)", "step", {wait})
     << "</p><p>Definitions of every figure: docs/report.md of hep-mlbench.</p></body></html>\n";
   return o.str();
 }

@@ -127,7 +127,27 @@ json context_block(const json& system = nullptr) {
   if (!system.is_null()) c["system"] = system;  // the machine: CPU, memory, GPUs, driver
   return c;
 }
+
+// Why an epoch's validation figures are absent; empty when its validation ran to its end. A run
+// stopped during an epoch's training (a failure, a stop signal) or its validation has none.
+std::string no_validation(const train::EpochRecord& e) {
+  if (e.validation.interrupted) return "the validation of epoch " + std::to_string(e.epoch) + " was interrupted";
+  if (e.validation.events == 0) return "epoch " + std::to_string(e.epoch) + " was not validated (the run stopped first)";
+  return "";
+}
+
+// An epoch's validation figure: the value, or null when `why` says there is none.
+json validated(double value, const std::string& why) { return why.empty() ? json(value) : json(nullptr); }
+json validated(double value, const char* unit, const std::string& why) {
+  json j = {{"value", validated(value, why)}, {"unit", unit}};
+  if (!why.empty()) j["reason"] = why;
+  return j;
+}
 }  // namespace
+
+std::string validation_absent(const train::RunResult& run) {
+  return run.epochs.empty() ? "no epoch was trained (the run stopped first)" : no_validation(run.epochs.back());
+}
 
 json make_summary(const train::RunResult& run, const RunInfo& info) {
   std::vector<double> epoch_s, epoch_rate, step_s;
@@ -137,45 +157,63 @@ json make_summary(const train::RunResult& run, const RunInfo& info) {
   }
   for (const auto& s : run.steps)
     if (s.timed) step_s.push_back(s.step_s);
+  // The run's validation figures are the last epoch's: absent, with the reason, when the run
+  // stopped before that epoch's validation ended.
   const train::ValidationRecord last = run.epochs.empty() ? train::ValidationRecord{} : run.epochs.back().validation;
+  const std::string unvalidated = validation_absent(run);
 
   json per_epoch = json::array();
   for (const auto& e : run.epochs) {
-    per_epoch.push_back({{"epoch", e.epoch},
-                         {"train_s", e.train_s},
-                         {"validation_s", e.validation_s},
-                         {"steps", e.steps},
-                         {"events", e.events},
-                         {"events_per_s", e.events_per_s},
-                         {"data_wait_s", e.data_wait_s},
-                         {"train_loss", e.train_loss},
-                         {"validation_loss", e.validation.loss},
-                         {"validation_accuracy", e.validation.accuracy},
-                         {"validation_accuracy_particles", e.validation.accuracy_particles}});
+    const std::string why = no_validation(e);
+    json entry = {{"epoch", e.epoch},
+                  {"train_s", e.train_s},
+                  {"validation_s", e.validation_s},
+                  {"steps", e.steps},
+                  {"events", e.events},
+                  {"events_per_s", e.events_per_s},
+                  {"data_wait_s", e.data_wait_s},
+                  {"train_loss", e.train_loss},
+                  {"validation_loss", validated(e.validation.loss, why)},
+                  {"validation_accuracy", validated(e.validation.accuracy, why)},
+                  {"validation_accuracy_particles", validated(e.validation.accuracy_particles, why)}};
+    if (!why.empty()) entry["validation_absent"] = why;
+    per_epoch.push_back(entry);
   }
   const auto& u = run.utilisation;
-  // Runs that ended before the utilisation figures were made still carry the model's rate.
-  const json model_flop_per_s = u.model_flop_per_s.value ? figure(u.model_flop_per_s)
-                                                         : figure(run.events_per_s * run.flop_per_event_train, "FLOP/s");
+  // The figures of the timed window are absent when no step was timed (a run that stopped during
+  // warm-up), rather than zeros that read as a measured speed of nothing.
+  const bool timed = run.timed_steps > 0;
+  const char* untimed = "empty timed window";
+  const auto window_figure = [&](double value, const char* unit) {
+    return figure(timed ? std::optional<double>(value) : std::nullopt, unit, untimed);
+  };
+  // Runs that ended before the utilisation figures were made still carry the model's rate (per
+  // rank, as the utilisation figures are).
+  const json model_flop_per_s =
+      u.model_flop_per_s.value || u.model_flop_per_s.reason != metrics::kNotMeasured
+          ? figure(u.model_flop_per_s)
+          : window_figure(run.events_per_s * run.flop_per_event_train / std::max(1, run.world_size), "FLOP/s");
 
   json stats_block = {
-      {"throughput", figure(run.events_per_s, "events/s")},
+      {"throughput", window_figure(run.events_per_s, "events/s")},
       {"epoch_time", stats(epoch_s, "s")},
       {"epoch_throughput", stats(epoch_rate, "events/s")},
       {"step_time", stats(step_s, "s")},
-      {"validation_accuracy", figure(last.accuracy, "fraction")},
-      {"validation_accuracy_particles", figure(last.accuracy_particles, "fraction")},
-      {"validation_loss", figure(last.loss, "1")},
-      {"validation_loss_classification", figure(last.loss_classification, "1")},
-      {"validation_loss_regression", figure(last.loss_regression, "1")},
-      {"validation_events", figure(static_cast<double>(last.events), "events")},
-      {"confusion", {{"value", last.confusion}, {"unit", "elements [true][predicted]"}}},
+      {"validation_accuracy", validated(last.accuracy, "fraction", unvalidated)},
+      {"validation_accuracy_particles", validated(last.accuracy_particles, "fraction", unvalidated)},
+      {"validation_loss", validated(last.loss, "1", unvalidated)},
+      {"validation_loss_classification", validated(last.loss_classification, "1", unvalidated)},
+      {"validation_loss_regression", validated(last.loss_regression, "1", unvalidated)},
+      {"validation_events", validated(static_cast<double>(last.events), "events", unvalidated)},
+      {"confusion", unvalidated.empty()
+                        ? json{{"value", last.confusion}, {"unit", "elements [true][predicted]"}}
+                        : json{{"value", nullptr}, {"unit", "elements [true][predicted]"}, {"reason", unvalidated}}},
       {"timed_events", figure(static_cast<double>(run.timed_events), "events")},
       {"timed_time", figure(run.timed_s, "s")},
       {"warmup_steps", figure(static_cast<double>(run.warmup_steps), "steps")},
-      {"data_wait_fraction", figure(run.data_wait_fraction, "fraction")},
+      {"data_wait_fraction", window_figure(run.data_wait_fraction, "fraction")},
       {"padding_fraction", figure(run.padding_fraction, "fraction")},
-      {"model_flop_per_event", figure(run.flop_per_event_train, "FLOP/event")},
+      {"model_flop_per_event", window_figure(run.flop_per_event_train, "FLOP/event")},
       {"model_flop_per_s", model_flop_per_s},
       {"peak_flop_per_s", figure(u.peak_flop_per_s)},
       {"mfu", figure(u.mfu)},
@@ -363,7 +401,10 @@ json combine_copies(const std::vector<json>& copies, const RunInfo& info) {
     }
   }
   std::vector<double> per_copy;
-  for (const auto& g : good) per_copy.push_back(g.at("throughput").value("value", 0.0));
+  for (const auto& g : good) {
+    const auto& v = g.at("throughput").at("value");
+    per_copy.push_back(v.is_number() ? v.get<double>() : 0.0);
+  }
   merged["copy_throughput"] = stats(per_copy, "events/s");
   merged["copies_ok"] = static_cast<int>(good.size());
   out["report"]["wl-stats"] = merged;

@@ -23,6 +23,10 @@ struct RunInfo {
   std::string containment = "none";  // docker | singularity | podman | none
 };
 
+// Why the run's validation figures (its last epoch's) are absent: empty when that epoch's
+// validation ran to its end; otherwise, e.g. "the validation of epoch 3 was interrupted".
+std::string validation_absent(const train::RunResult& run);
+
 // The summary of one run (one copy).
 nlohmann::json make_summary(const train::RunResult& run, const RunInfo& info);
 

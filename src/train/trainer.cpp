@@ -167,6 +167,8 @@ void Trainer::flush(RunResult& r, bool& stop) {
     if (rec.skipped) {
       ++r.skipped_steps;
       inst_.window.skipped(sample);
+      // Not a trained step: its elements leave the model FLOP count as its events leave timed_events.
+      timed_elements_ -= pending_[i].timed_elements;
     }
     switch (judge_step(rec.loss, rec.skipped)) {
       case StepOutcome::non_finite_loss:
@@ -233,13 +235,15 @@ void Trainer::run_epochs(data::Loader& train, data::Loader& val, RunResult& r, b
       const auto comm = sync_->last_step();
       r.steps.push_back(StepRecord{epoch, done, events, 0.0, wait, 0.0, timed, false, comm.comm_s, comm.exposed_s,
                                    comm.bytes});
-      pending_.push_back(Pending{r.steps.size() - 1, loss,
-                                 scaler_ ? scaler_->found_inf().clone() : torch::Tensor(), prev_mark_, mark});
+      // With several ranks all batches of a step are padded alike (to the global batch's longest event).
+      const double step_elements =
+          timed ? static_cast<double>((batch->real_elements + batch->padded_elements) * comm_.world()) : 0.0;
+      timed_elements_ += step_elements;
+      pending_.push_back(Pending{r.steps.size() - 1, loss, scaler_ ? scaler_->found_inf().clone() : torch::Tensor(),
+                                 prev_mark_, mark, step_elements});
       prev_mark_ = mark;
       padded_ += batch->padded_elements;
       real_ += batch->real_elements;
-      // With several ranks all batches of a step are padded alike (to the global batch's longest event).
-      if (timed) timed_elements_ += static_cast<double>((batch->real_elements + batch->padded_elements) * comm_.world());
       er.steps += 1;
       er.events += events;
       er.data_wait_s += wait;

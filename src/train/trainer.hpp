@@ -72,6 +72,7 @@ class Trainer {
     torch::Tensor loss;        // on the device
     torch::Tensor found_inf;   // fp16 only: the step's overflow flag (a copy)
     std::int64_t from, to;     // timeline marks around the step
+    double timed_elements;     // what the step added to timed_elements_ (0 outside the window)
   };
   void run_epochs(data::Loader& train, data::Loader& val, RunResult& r, bool& stop);
   // Reads back the pending losses, overflow flags and step times in one go, hands the samples

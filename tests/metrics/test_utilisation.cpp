@@ -293,3 +293,24 @@ TEST_CASE("utilisation: a CPU run's figures, GPU figures absent with 'no GPU'", 
     CHECK(f->reason == "no GPU");
   }
 }
+
+TEST_CASE("utilisation: no timed event: model FLOP/s and MFU absent, not zero", "[metrics][utilisation]") {
+  FakeClock clock;
+  NoDevice device;
+  TimedWindow window(clock, device, 0);
+  UtilisationConfig cfg;
+  cfg.usable_cores = 2;
+  UtilisationMeters meters(cfg, clock);
+  meters.attach(window);
+  MatmulPeak peak;
+  peak.flop_per_s = 100e9;
+  meters.set_cpu_peak(peak);
+  window.end();
+  const auto u = meters.finish(0, 0, 1e9);
+  CHECK_FALSE(u.model_flop_per_s.value);
+  CHECK(u.model_flop_per_s.reason == "empty timed window");
+  CHECK_FALSE(u.mfu.value);
+  CHECK(u.mfu.reason == "empty timed window");
+  // The peak was measured all the same.
+  CHECK(*u.peak_flop_per_s.value == Approx(100e9));
+}

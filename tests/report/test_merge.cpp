@@ -17,9 +17,11 @@ nlohmann::json copy_summary(double events_per_s, double accuracy, double step_s,
   e.events_per_s = events_per_s;
   e.validation.accuracy = accuracy;
   e.validation.confusion = {1, 2, 3, 4};
+  e.validation.events = 10;
   r.epochs.push_back(e);
   for (int i = 1; i <= 3; ++i) r.steps.push_back({1, i, 4, step_s, 0.0, 1.0, true, false});
   r.events_per_s = events_per_s;
+  r.timed_steps = 3;
   r.timed_events = 12;
   r.warnings = {"short window"};
   hmb::report::RunInfo info;

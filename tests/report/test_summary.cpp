@@ -16,9 +16,15 @@ hmb::train::RunResult sample_run() {
     rec.events_per_s = 100.0 / e;
     rec.validation.accuracy = 0.9;
     rec.validation.loss = 1.5;
+    rec.validation.events = 100;
+    rec.validation.confusion.assign(36, 1);
     r.epochs.push_back(rec);
   }
   r.events_per_s = 42.5;
+  r.timed_steps = 12;
+  r.timed_events = 48;
+  r.data_wait_fraction = 0.25;
+  r.flop_per_event_train = 1e6;
   return r;
 }
 }  // namespace
@@ -99,4 +105,69 @@ TEST_CASE("summary: communication times are null with their reason where host cl
   CHECK(d["per_rank"][0]["comm_s"].is_null());
   CHECK(d["per_rank"][0]["exposed_comm_s"].is_null());
   CHECK(d["allreduce_bytes_per_step"]["value"].is_number());  // the bytes are known all the same
+}
+
+TEST_CASE("summary: a run stopped before its last validation reports none, not zeros", "[report]") {
+  SECTION("interrupted during the validation of the last epoch") {
+    auto run = sample_run();
+    run.status = "interrupted";
+    run.epochs.back().validation = {};
+    run.epochs.back().validation.interrupted = true;
+    const auto st = hmb::report::make_summary(run, {})["report"]["wl-stats"];
+    for (const char* key : {"validation_accuracy", "validation_accuracy_particles", "validation_loss",
+                            "validation_loss_classification", "validation_loss_regression", "validation_events",
+                            "confusion"}) {
+      INFO(key);
+      CHECK(st[key]["value"].is_null());
+      CHECK(st[key]["reason"] == "the validation of epoch 3 was interrupted");
+    }
+    // The epochs that were validated keep their figures.
+    CHECK(st["epochs"][1]["validation_accuracy"] == 0.9);
+    CHECK_FALSE(st["epochs"][1].contains("validation_absent"));
+    CHECK(st["epochs"][2]["validation_accuracy"].is_null());
+    CHECK(st["epochs"][2]["validation_absent"] == "the validation of epoch 3 was interrupted");
+  }
+  SECTION("stopped during the training of the last epoch") {
+    auto run = sample_run();
+    run.status = "failed";
+    run.epochs.back().validation = {};
+    const auto st = hmb::report::make_summary(run, {})["report"]["wl-stats"];
+    CHECK(st["validation_accuracy"]["value"].is_null());
+    CHECK(st["validation_accuracy"]["reason"] == "epoch 3 was not validated (the run stopped first)");
+  }
+  SECTION("no epoch at all") {
+    auto run = sample_run();
+    run.status = "failed";
+    run.epochs.clear();
+    const auto st = hmb::report::make_summary(run, {})["report"]["wl-stats"];
+    CHECK(st["validation_loss"]["value"].is_null());
+    CHECK(st["validation_loss"]["reason"] == "no epoch was trained (the run stopped first)");
+  }
+  SECTION("a validated run has them all") {
+    const auto st = hmb::report::make_summary(sample_run(), {})["report"]["wl-stats"];
+    CHECK(st["validation_accuracy"]["value"] == 0.9);
+    CHECK_FALSE(st["validation_accuracy"].contains("reason"));
+    CHECK(st["confusion"]["value"].size() == 36);
+  }
+}
+
+TEST_CASE("summary: an empty timed window gives absent rates, not zeros", "[report]") {
+  auto run = sample_run();
+  run.status = "failed";
+  run.timed_steps = 0;
+  run.timed_events = 0;
+  run.events_per_s = 0;
+  const auto st = hmb::report::make_summary(run, {})["report"]["wl-stats"];
+  for (const char* key : {"throughput", "data_wait_fraction", "model_flop_per_event", "model_flop_per_s"}) {
+    INFO(key);
+    CHECK(st[key]["value"].is_null());
+    CHECK(st[key]["reason"] == "empty timed window");
+  }
+  CHECK(st["timed_events"]["value"] == 0);
+  // With timed steps, the same figures are numbers (model FLOP/s from the cost model when the
+  // utilisation figures were never made).
+  auto ok = hmb::report::make_summary(sample_run(), {})["report"]["wl-stats"];
+  CHECK(ok["throughput"]["value"] == 42.5);
+  CHECK(ok["data_wait_fraction"]["value"] == 0.25);
+  CHECK(ok["model_flop_per_s"]["value"] == Approx(42.5e6));
 }
