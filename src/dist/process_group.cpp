@@ -8,8 +8,8 @@
 // fail at once instead of waiting for a timeout each.
 #include "dist/process_group.hpp"
 
-#include <spdlog/spdlog.h>
 #include <c10/util/Logging.h>
+#include <spdlog/spdlog.h>
 #include <torch/csrc/distributed/c10d/FileStore.hpp>
 #include <torch/csrc/distributed/c10d/HashStore.hpp>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
