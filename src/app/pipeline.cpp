@@ -109,9 +109,10 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-// Every rank's figures, gathered on all (an all-reduce of a world x k table, one row each).
+// Every rank's figures, gathered on all (an all-reduce of a world x k table, one row each; NaN
+// marks a figure a rank does not have). Then the job's figures that need them all.
 void gather_ranks(train::RunResult& r, dist::Communicator& comm) {
-  constexpr int k = 7;
+  constexpr int k = 10;
   const int world = comm.world();
   std::vector<double> step_s, comm_s, exposed_s;
   double bytes = 0;
@@ -129,8 +130,11 @@ void gather_ranks(train::RunResult& r, dist::Communicator& comm) {
   };
   auto table = torch::zeros({world, k}, torch::kDouble);
   const double own_events = static_cast<double>(r.timed_events) / world;
+  const auto& u = r.utilisation;
+  const auto or_nan = [](const metrics::Figure& f) { return f.value.value_or(std::nan("")); };
   const double row[k] = {r.timed_s > 0 ? own_events / r.timed_s : 0.0, r.timed_s, median(step_s), mean(comm_s),
-                         mean(exposed_s), r.data_wait_fraction, r.peak_rss_mb};
+                         mean(exposed_s), r.data_wait_fraction, r.peak_rss_mb, or_nan(u.cpu_busy_cores),
+                         or_nan(u.gpu_busy_fraction), or_nan(u.gpu_energy)};
   for (int j = 0; j < k; ++j) table[comm.rank()][j] = row[j];
   comm.all_reduce(table, dist::ReduceOp::sum);
   auto& d = r.dist;
@@ -146,6 +150,13 @@ void gather_ranks(train::RunResult& r, dist::Communicator& comm) {
     rr.exposed_comm_s = table[i][4].item<double>();
     rr.data_wait_fraction = table[i][5].item<double>();
     rr.peak_rss_mb = table[i][6].item<double>();
+    const auto present = [&](int j) {
+      const double v = table[i][j].item<double>();
+      return std::isnan(v) ? std::nullopt : std::optional<double>(v);
+    };
+    rr.cpu_busy_cores = present(7);
+    rr.gpu_busy_fraction = present(8);
+    rr.gpu_energy_j = present(9);
     slowest = i == 0 ? rr.step_s_median : std::max(slowest, rr.step_s_median);
     fastest = i == 0 ? rr.step_s_median : std::min(fastest, rr.step_s_median);
     comm_sum += rr.comm_s;
@@ -169,6 +180,11 @@ void gather_ranks(train::RunResult& r, dist::Communicator& comm) {
     r.timed_s = window_max;
     r.events_per_s = static_cast<double>(r.timed_events) / window_max;
   }
+  // The model's rate from that throughput, and the GPUs' energy summed over the ranks.
+  std::vector<std::optional<double>> energies;
+  for (const auto& rr : d.ranks) energies.push_back(rr.gpu_energy_j);
+  metrics::apply_job_figures(r.utilisation, r.events_per_s / world, r.flop_per_event_train,
+                             static_cast<double>(r.timed_events), energies);
 }
 
 metrics::UtilisationConfig utilisation_config(const config::RunConfig& c, const torch::Device& device,

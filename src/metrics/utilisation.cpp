@@ -124,6 +124,27 @@ UtilisationRecord UtilisationMeters::finish(double timed_events, double events_p
   return u;
 }
 
+void apply_job_figures(UtilisationRecord& u, double events_per_s_per_rank, double flop_per_event,
+                       double timed_events, const std::vector<std::optional<double>>& rank_energy_j) {
+  if (u.model_flop_per_s.value) {
+    const double model = model_flop_per_s(flop_per_event, events_per_s_per_rank);
+    u.model_flop_per_s = Figure::of(model, "FLOP/s");
+    if (u.peak_flop_per_s.value) u.mfu = Figure::maybe(mfu(model, *u.peak_flop_per_s.value), "fraction", "no peak");
+  }
+  if (rank_energy_j.size() < 2 || !u.gpu_energy.value) return;
+  double total = 0;
+  for (size_t r = 0; r < rank_energy_j.size(); ++r) {
+    if (!rank_energy_j[r]) {  // events per joule stays rank 0's share of the events over its energy
+      u.gpu_energy.source += " (rank 0's alone: rank " + std::to_string(r) + " measured none)";
+      return;
+    }
+    total += *rank_energy_j[r];
+  }
+  u.gpu_energy = Figure::of(total, "J", u.gpu_energy.source + ", summed over " +
+                                            std::to_string(rank_energy_j.size()) + " ranks");
+  u.events_per_joule = Figure::maybe(events_per_joule(timed_events, total), "events/J", "no energy");
+}
+
 nlohmann::json UtilisationMeters::trace() const {
   if (!trace_) return chrome_trace({});
   auto spans = trace_->spans();

@@ -46,6 +46,14 @@ struct UtilisationConfig {
   size_t top_kernels = 10;
 };
 
+// The job's figures of a data-parallel run, once every rank's are known (rank 0 writes them):
+// the model's rate from the job's throughput, per rank (`events_per_s_per_rank`), with MFU
+// against the same peak; and the GPU energy summed over the ranks (`rank_energy_j`, one entry
+// per rank, empty where a rank measured none), with events per joule from it and the job's
+// `timed_events`. When a rank has no energy, rank 0's stays, and its source says so.
+void apply_job_figures(UtilisationRecord& u, double events_per_s_per_rank, double flop_per_event,
+                       double timed_events, const std::vector<std::optional<double>>& rank_energy_j);
+
 class UtilisationMeters {
  public:
   UtilisationMeters(UtilisationConfig cfg, Clock& clock);

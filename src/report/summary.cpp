@@ -97,7 +97,10 @@ json data_parallel_block(const train::DistRecord& d) {
                      {"comm_s", timed ? json(r.comm_s) : json(nullptr)},
                      {"exposed_comm_s", timed ? json(r.exposed_comm_s) : json(nullptr)},
                      {"data_wait_fraction", r.data_wait_fraction},
-                     {"peak_host_memory_mb", r.peak_rss_mb}});
+                     {"peak_host_memory_mb", r.peak_rss_mb},
+                     {"cpu_busy_cores", r.cpu_busy_cores ? json(*r.cpu_busy_cores) : json(nullptr)},
+                     {"gpu_busy_fraction", r.gpu_busy_fraction ? json(*r.gpu_busy_fraction) : json(nullptr)},
+                     {"gpu_energy_j", r.gpu_energy_j ? json(*r.gpu_energy_j) : json(nullptr)}});
   return {{"launcher", d.launcher},
           {"contract", d.contract},
           {"backend", d.backend},

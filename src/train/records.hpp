@@ -62,6 +62,9 @@ struct RankRecord {
   double exposed_comm_s = 0;      // mean per timed step: the part backward waited for
   double data_wait_fraction = 0;
   double peak_rss_mb = 0;
+  std::optional<double> cpu_busy_cores;     // its process's CPU time ÷ its window (cores)
+  std::optional<double> gpu_busy_fraction;  // CUPTI, its GPU
+  std::optional<double> gpu_energy_j;       // NVML, its GPU over its window
 };
 
 // How the ranks trained together (one rank: launcher "none", world 1).

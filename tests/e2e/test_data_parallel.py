@@ -51,6 +51,9 @@ def check_two_ranks(results, launcher):
     assert p["world_size"] == 2 and p["backend"] == "gloo" and p["launcher"] == launcher, p
     assert p["weights_agree"] is True
     assert len(p["per_rank"]) == 2 and all(r["events_per_s"] > 0 for r in p["per_rank"]), p["per_rank"]
+    # Every rank's own hardware figures: CPU time on CPU ranks, no GPU figures.
+    assert all(r["cpu_busy_cores"] > 0 and r["gpu_energy_j"] is None and r["gpu_busy_fraction"] is None
+               for r in p["per_rank"]), p["per_rank"]
     assert p["allreduce_bytes_per_step"]["value"] > 0
     assert p["global_batch_size"] == 2 * s["report"]["wl-stats"]["batch_size_per_device"]
     return s

@@ -314,3 +314,36 @@ TEST_CASE("utilisation: no timed event: model FLOP/s and MFU absent, not zero", 
   // The peak was measured all the same.
   CHECK(*u.peak_flop_per_s.value == Approx(100e9));
 }
+
+TEST_CASE("utilisation: the job's figures of several ranks: model rate from the job's throughput, energy summed",
+          "[metrics][utilisation]") {
+  UtilisationRecord u;
+  u.model_flop_per_s = Figure::of(1e9, "FLOP/s");
+  u.peak_flop_per_s = Figure::of(1e10, "FLOP/s", "table: H100, bf16");
+  u.mfu = Figure::of(0.1, "fraction");
+  u.gpu_energy = Figure::of(100, "J", "NVML total-energy counter");
+  u.events_per_joule = Figure::of(0.5, "events/J");  // rank 0's 50 events over its 100 J
+  SECTION("every rank measured its energy") {
+    apply_job_figures(u, 30, 1e8, 100, {100.0, 150.0});
+    CHECK(*u.model_flop_per_s.value == Approx(3e9));  // 30 events/s per rank x 1e8 FLOP/event
+    CHECK(*u.mfu.value == Approx(0.3));
+    CHECK(*u.gpu_energy.value == Approx(250));
+    CHECK(u.gpu_energy.source == "NVML total-energy counter, summed over 2 ranks");
+    CHECK(*u.events_per_joule.value == Approx(100.0 / 250));
+  }
+  SECTION("a rank without energy leaves rank 0's, and says so") {
+    apply_job_figures(u, 30, 1e8, 100, {100.0, std::nullopt});
+    CHECK(*u.gpu_energy.value == Approx(100));
+    CHECK(u.gpu_energy.source == "NVML total-energy counter (rank 0's alone: rank 1 measured none)");
+    CHECK(*u.events_per_joule.value == Approx(0.5));
+  }
+  SECTION("a CPU run: no energy anywhere, nothing summed; an absent model rate stays absent") {
+    u.gpu_energy = Figure::absent("J", "no GPU");
+    u.model_flop_per_s = Figure::absent("FLOP/s", "empty timed window");
+    apply_job_figures(u, 30, 1e8, 100, {std::nullopt, std::nullopt});
+    CHECK_FALSE(u.gpu_energy.value);
+    CHECK(u.gpu_energy.reason == "no GPU");
+    CHECK_FALSE(u.model_flop_per_s.value);
+    CHECK(*u.mfu.value == Approx(0.1));
+  }
+}
