@@ -12,7 +12,9 @@ round(0.8 N) events of the training files (in file order) and the first N - roun
 validation files, reading only the files it needs. The 550 public files hold 55,000 events
 (about 24 GB in this format); the bundled sample is 2,000 of them.
 
-usage: convert_pickles.py --output FILE.h5 [--max-events N] INPUT [INPUT ...]   (INPUT may be a glob)
+usage: convert_pickles.py --input 'tev14_*.pkl.bz2' --output FILE.h5 [--max-events N]
+       convert_pickles.py --output FILE.h5 [--max-events N] INPUT [INPUT ...]
+(an INPUT may be a glob; --input may be given several times, and with INPUTs)
 """
 import argparse
 import bz2
@@ -73,11 +75,16 @@ def take(paths, limit, used):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--input", action="append", default=[], metavar="GLOB",
+                    help="input pickles (a glob, quoted); may be repeated")
     ap.add_argument("--output", required=True)
     ap.add_argument("--train-fraction", type=float, default=0.8)
     ap.add_argument("--max-events", type=int, default=0, help="at most this many events (0: all)")
-    ap.add_argument("inputs", nargs="+")
+    ap.add_argument("inputs", nargs="*", metavar="INPUT", help="input pickles, as --input")
     a = ap.parse_args()
+    a.inputs = a.input + a.inputs
+    if not a.inputs:
+        fail("no input: give the pickles with --input 'tev14_*.pkl.bz2' (or as arguments)")
     if a.max_events < 0 or a.max_events == 1:
         fail(f"--max-events {a.max_events}: give 0 (all events) or at least 2")
     files = sorted({p for pattern in a.inputs for p in (glob.glob(pattern) or [pattern])})

@@ -9,6 +9,7 @@
 
 #include "app/commands.hpp"
 #include "config/option_table.hpp"
+#include "config/run_config.hpp"
 #include "data/generator.hpp"
 #include "util/process.hpp"
 
@@ -34,7 +35,9 @@ config::OptionTable<data::GeneratorConfig> generator_options() {
       .add("generator-version", &GeneratorConfig::version,
            "generator version: 2 (default), or 1 to reproduce files made before it (docs/generator.md)", "1|2")
       .add("seed", &GeneratorConfig::seed, "generator seed (the bundled sample uses the default)")
-      .add("threads", &GeneratorConfig::threads, "generator threads (0: every core this process may run on); the output does not depend on it")
+      .add("threads", &GeneratorConfig::threads,
+           "generator threads (0: every core this process may run on; at most 4 per core); the output does not depend on it",
+           "", config::thread_count(0))
       .add("pileup", &GeneratorConfig::pileup, "mean number of pile-up interactions", "", in_range(0.0, 1000.0))
       .add("pileup-spread", &GeneratorConfig::pileup_spread,
            "relative spread of a crossing's mean pile-up (version 2; 0: Poisson about --pileup only)", "", in_range(0.0, 1.0))

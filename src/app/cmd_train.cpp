@@ -321,16 +321,20 @@ Command add_sweep_command(CLI::App& app) {
   auto table = std::make_shared<config::OptionTable<config::RunConfig>>(config::run_options());
   auto* sub = app.add_subcommand("sweep", "The training measurement over a list of batch sizes (--batch-sizes 1,2,4,8), one row each");
   table->attach(*sub, config::RunConfig{});
-  return {sub, [table] {
+  Command cmd{sub, [sub, table] {
             config::RunConfig base;
-            table->apply(base);
-            train::apply_gpu_devices(base.gpu_devices);  // before anything starts CUDA
-            require(!base.batch_sizes.empty(), "sweep: --batch-sizes is required, e.g. --batch-sizes 1,2,4,8");
             std::vector<int> sizes;
-            std::stringstream list(base.batch_sizes);
-            for (std::string item; std::getline(list, item, ',');) {
-              sizes.push_back(config::parse_value<int>("batch-sizes", item));
-              require(sizes.back() >= 1, "option --batch-sizes: '" + item + "' must be at least 1");
+            try {
+              table->apply(base);
+              train::apply_gpu_devices(base.gpu_devices);  // before anything starts CUDA
+              require(!base.batch_sizes.empty(), "sweep: --batch-sizes is required, e.g. --batch-sizes 1,2,4,8");
+              std::stringstream list(base.batch_sizes);
+              for (std::string item; std::getline(list, item, ',');) {
+                sizes.push_back(config::parse_value<int>("batch-sizes", item));
+                require(sizes.back() >= 1, "option --batch-sizes: '" + item + "' must be at least 1");
+              }
+            } catch (const Error& e) {
+              return fail_before_run(results_dir_hint(*sub), e.what());
             }
             ensure_writable_dir(base.results);
             add_log_file(base.results + "/hep-mlbench.log");
@@ -345,13 +349,19 @@ Command add_sweep_command(CLI::App& app) {
               cfg.results = base.results + "/bs" + std::to_string(b);
               ensure_writable_dir(cfg.results);
               train::RunResult r;
+              nlohmann::json summary;
               try {
                 r = run_training(cfg).result;
+                summary = report::make_summary(r, {});
               } catch (const std::exception& e) {
+                // As train: a problem before or outside training still leaves a report saying why.
+                const std::string why = dynamic_cast<const Error*>(&e) ? e.what() : train::short_message(e);
+                summary = report::make_error_summary(why, {}, r.steps.empty() ? nullptr : &r);
                 r.status = dynamic_cast<const Interrupted*>(&e) ? "interrupted" : "failed";
-                r.error = dynamic_cast<const Error*>(&e) ? e.what() : train::short_message(e);
+                r.error = why;
+                spdlog::error("sweep: batch size {}: {}", b, why);
               }
-              report::write_summary(report::make_summary(r, {}), cfg.results);
+              report::write_summary(summary, cfg.results);
               std::vector<double> step_ms;
               for (const auto& st : r.steps)
                 if (st.timed) step_ms.push_back(st.step_s * 1e3);
@@ -372,8 +382,11 @@ Command add_sweep_command(CLI::App& app) {
                           row["events_per_s"].get<double>(), row["step_ms_median"].get<double>(),
                           100 * row["data_wait_fraction"].get<double>(), 100 * row["padding_fraction"].get<double>(),
                           row["peak_rss_mb"].get<double>(), row["status"].get<std::string>().c_str());
+            if (stop_requested() != 0) return 128 + stop_requested();
             return all_ok ? 0 : 1;
           }};
+  cmd.on_parse_error = [sub](const std::string& why) { fail_before_run(results_dir_hint(*sub), "command line: " + why); };
+  return cmd;
 }
 
 }  // namespace hmb::app

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <exception>
 #include <iostream>
+#include <string>
 #include <vector>
 
 #include "app/commands.hpp"
@@ -27,6 +28,8 @@ int main(int argc, char** argv) {
   app.add_flag("-d,--debug", debug, "Debug output");
   app.require_subcommand(1);
   app.fallthrough();  // -q and -d also work after the subcommand
+  app.footer("Converting the public Delphes pickles to an event file: scripts/convert_pickles.py --input "
+             "'tev14_*.pkl.bz2' --output FILE.h5");
 
   const std::vector<hmb::app::Command> commands = {
       hmb::app::add_generate_command(app),
@@ -43,6 +46,15 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);  // prints the message (or the help, with code 0)
+    const bool any_command = std::any_of(commands.begin(), commands.end(), [](const auto& c) { return c.sub->parsed(); });
+    if (code != 0 && !any_command && argc > 1 && argv[1][0] != '-') {
+      // CLI11 says only "A subcommand is required": name the word that is not one.
+      std::string names;
+      for (const auto& c : commands) names += (names.empty() ? "" : ", ") + c.sub->get_name();
+      std::fprintf(stderr, "hep-mlbench: '%s' is not a command; the commands are %s (hep-mlbench --help)%s\n", argv[1],
+                   names.c_str(),
+                   std::string(argv[1]) == "convert" ? ". Pickles are converted by scripts/convert_pickles.py" : "");
+    }
     if (code != 0) {
       // A run that HEPscore (or a user) started with a command line that cannot be read
       // still leaves a report that says why it failed.

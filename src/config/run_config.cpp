@@ -10,9 +10,9 @@ template <class T>
 std::function<std::string(const T&)> at_least(T lo) {
   return [lo](const T& v) { return v >= lo ? std::string() : "must be at least " + std::to_string(lo); };
 }
-// A thread count from 0 (all cores) up to kThreadsPerCore threads per core of this machine:
-// more only slows a run down, and tens of thousands of threads crash it.
 constexpr int kThreadsPerCore = 4;
+}  // namespace
+
 std::function<std::string(const int&)> thread_count(int lo) {
   return [lo](const int& v) {
     if (v < lo) return "must be at least " + std::to_string(lo);
@@ -24,6 +24,8 @@ std::function<std::string(const int&)> thread_count(int lo) {
     return std::string();
   };
 }
+
+namespace {
 std::function<std::string(const double&)> positive() {
   return [](const double& v) { return v > 0 ? std::string() : std::string("must be positive"); };
 }
@@ -35,7 +37,7 @@ OptionTable<RunConfig> run_options() {
       .add("preset", &RunConfig::preset, "model preset (auto: delphes on GPUs, small on the CPU)", "auto|tiny|small|delphes")
       .add("init-weights", &RunConfig::init_weights, "state_dict (.pt) to start from instead of the seeded initialisation")
       .add("epochs", &RunConfig::epochs, "training epochs", "", at_least<int>(1))
-      .add("steps", &RunConfig::steps, "stop after this many steps in total (0: run all epochs)", "", at_least<std::int64_t>(0))
+      .add("steps", &RunConfig::steps, "the run's length in steps, over as many epochs as they take (0: --epochs sets it)", "", at_least<std::int64_t>(0))
       .add("max-train-events", &RunConfig::max_train_events, "use only the first N training events (0: all)", "", at_least<std::int64_t>(0))
       .add("max-val-events", &RunConfig::max_val_events, "validate on the first N validation events (0: all)", "", at_least<std::int64_t>(0))
       .add("warmup-steps", &RunConfig::warmup_steps, "steps left out of the timed window", "", at_least<int>(0))

@@ -59,4 +59,8 @@ struct RunConfig {
 // The single definition of every RunConfig option.
 OptionTable<RunConfig> run_options();
 
+// The check of a thread-count option: from `lo` (0: every core) up to 4 threads per core of this
+// machine (more only slows a run down, and tens of thousands of threads crash it).
+std::function<std::string(const int&)> thread_count(int lo);
+
 }  // namespace hmb::config

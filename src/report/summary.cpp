@@ -131,6 +131,11 @@ json context_block(const json& system = nullptr) {
   return c;
 }
 
+// A resolved option of the run; null when the run ended before its configuration was resolved.
+json config_value(const train::RunResult& run, const char* key) {
+  return run.config.is_object() ? run.config.value(key, json(nullptr)) : json(nullptr);
+}
+
 // Why an epoch's validation figures are absent; empty when its validation ran to its end. A run
 // stopped during an epoch's training (a failure, a stop signal) or its validation has none.
 std::string no_validation(const train::EpochRecord& e) {
@@ -258,10 +263,10 @@ json make_summary(const train::RunResult& run, const RunInfo& info) {
       {"data_parallel", data_parallel_block(run.dist)},
       {"skipped_steps", figure(static_cast<double>(run.skipped_steps), "steps")},
       {"threads", run.threads},
-      {"seed", run.config.value("seed", json(nullptr))},
-      {"preset", run.config.value("preset", json(nullptr))},
-      {"batch_size_per_device", run.config.value("batch-size", json(nullptr))},
-      {"precision", run.config.value("precision", json(nullptr))},
+      {"seed", config_value(run, "seed")},
+      {"preset", config_value(run, "preset")},
+      {"batch_size_per_device", config_value(run, "batch-size")},
+      {"precision", config_value(run, "precision")},
       {"deterministic", run.deterministic},
       {"data_checksum", run.data_checksum},
       {"initial_weights_checksum", run.initial_weights_checksum},

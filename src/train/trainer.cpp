@@ -203,13 +203,15 @@ void Trainer::run_epochs(data::Loader& train, data::Loader& val, RunResult& r, b
   train.start_epoch(0);
   const std::int64_t per_epoch = train.batches_in_epoch();
   require(per_epoch > 0, "training: no complete batch in the training split; lower --batch-size");
-  const std::int64_t planned = per_epoch * cfg_.epochs;
-  const std::int64_t total = cfg_.steps > 0 ? std::min<std::int64_t>(cfg_.steps, planned) : planned;
-  spdlog::info("train: {} epochs x {} steps of {} events per rank ({} steps in all), warm-up {} steps", cfg_.epochs,
+  // --steps S, when given, sets the run's length instead of --epochs: S steps, over as many
+  // epochs as they take (the last one cut short; every epoch is validated).
+  const int epochs = cfg_.steps > 0 ? static_cast<int>((cfg_.steps + per_epoch - 1) / per_epoch) : cfg_.epochs;
+  const std::int64_t total = cfg_.steps > 0 ? cfg_.steps : per_epoch * epochs;
+  spdlog::info("train: {} epochs x {} steps of {} events per rank ({} steps in all), warm-up {} steps", epochs,
                per_epoch, cfg_.batch_size, total, cfg_.warmup_steps);
   net_->train();
   std::int64_t done = 0;
-  for (int epoch = 1; epoch <= cfg_.epochs && !stop; ++epoch) {
+  for (int epoch = 1; epoch <= epochs && !stop; ++epoch) {
     EpochRecord er;
     er.epoch = epoch;
     const double t_epoch = inst_.clock.now();
@@ -254,7 +256,7 @@ void Trainer::run_epochs(data::Loader& train, data::Loader& val, RunResult& r, b
         const double now = inst_.clock.now();
         const auto& last = r.steps.back();
         spdlog::info("epoch {}/{} step {}/{} loss {:.4f} | {:.2f} events/s | {:.1f} ms/step | data-wait {:.1f}% | rss {:.0f} MiB",
-                     epoch, cfg_.epochs, done, total, last.loss, log_events / std::max(now - log_seconds_from, 1e-9),
+                     epoch, epochs, done, total, last.loss, log_events / std::max(now - log_seconds_from, 1e-9),
                      last.step_s * 1e3, 100.0 * last.data_wait_s / std::max(last.step_s, 1e-9), peak_rss_mb());
         log_events = 0;
         log_seconds_from = now;

@@ -58,6 +58,16 @@ with h5py.File(out) as f:
     assert f["offsets"][1] == len(first_x)
 print("ok: converted 5 pickles, hep-mlbench verifies the file")
 
+# The command line of cli.md, --input GLOB: the same file; no input at all is refused by name.
+by_option = os.path.join(d, "by-option.h5")
+subprocess.run([sys.executable, CONVERTER, "--input", os.path.join(d, "tev14_*.pkl.bz2"), "--output", by_option],
+               check=True)
+with h5py.File(out) as a, h5py.File(by_option) as b:
+    assert all(np.array_equal(a[k][()], b[k][()]) for k in ("X", "ygen", "offsets", "split")), "--input differs"
+p = subprocess.run([sys.executable, CONVERTER, "--output", os.path.join(d, "none.h5")], capture_output=True, text=True)
+assert p.returncode != 0 and "--input" in p.stderr, (p.returncode, p.stderr)
+print("ok: --input GLOB gives the same file; no input is refused")
+
 # --max-events keeps the split by file and reads only the files it needs: 4 training files and
 # 1 validation file of 3 events each, 10 events -> 8 from the first three training files, 2 from
 # the validation file; the fourth training file is never read.

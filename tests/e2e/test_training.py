@@ -167,6 +167,43 @@ assert [r["batch_size"] for r in rows] == [2, 4] and all(r["status"] == "ok" and
 validate(summary(os.path.join(sweep, "bs4")))
 print("ok: report.html and sweep")
 
+# 8b. A sweep whose runs fail, or whose options are bad, reports why like train (it crashed on a
+#     failed run's report, and wrote none for a bad option).
+bad_sweep = os.path.join(d, "sweep-missing")
+p = run(["sweep", *small, "--data", os.path.join(d, "missing.h5"), "--batch-sizes", "2", "--results", bad_sweep],
+        check=False)
+assert p.returncode == 1 and "unexpected" not in p.stderr + p.stdout, (p.returncode, p.stderr)
+s = summary(os.path.join(bad_sweep, "bs2"))
+validate(s)
+assert s["report"]["log"] == "ERROR" and "missing.h5" in s["report"]["error"], s["report"]
+rows = json.load(open(os.path.join(bad_sweep, "sweep.json")))
+assert rows[0]["status"] == "failed" and "missing.h5" in rows[0]["error"], rows
+for args, named in ((["--batch-sizes", "2,-1"], "--batch-sizes"), (["--batch-sizes", "2", "--no-such-option", "1"], "no-such-option")):
+    bad_opt = os.path.join(d, "sweep-badopt-" + named.strip("-"))
+    p = run(["sweep", *small, *args, "--results", bad_opt], check=False)
+    s = summary(bad_opt)
+    validate(s)
+    assert p.returncode != 0 and s["report"]["log"] == "ERROR" and named in s["report"]["error"], (p.returncode, s["report"])
+print("ok: sweep failures leave reports:", rows[0]["error"][:60])
+
+# 8b'. --steps S alone sets the run's length: S steps over as many epochs as they take (it used to
+#      stop at the default --epochs, silently).
+by_steps = os.path.join(d, "by-steps")
+run(["train", *small, "--max-train-events", 8, "--steps", 5, "--results", by_steps])
+s = summary(by_steps)
+epochs = s["report"]["wl-stats"]["epochs"]
+assert [e["steps"] for e in epochs] == [2, 2, 1], epochs
+assert len(open(os.path.join(by_steps, "steps.csv")).read().splitlines()) == 1 + 5
+print("ok: --steps 5 at 2 steps per epoch ->", [e["steps"] for e in epochs])
+
+# 8c. generate refuses a thread count it cannot use, naming the option.
+p = run(["generate", "--events", 4, "--threads", 100000, "--output", os.path.join(d, "never.h5")], check=False)
+assert p.returncode != 0 and "--threads" in p.stderr and "per core" in p.stderr, (p.returncode, p.stderr)
+p = run(["generate", "--events", 4, "--threads", -1, "--output", os.path.join(d, "never.h5")], check=False)
+assert p.returncode != 0 and "--threads" in p.stderr, (p.returncode, p.stderr)
+assert not os.path.exists(os.path.join(d, "never.h5"))
+print("ok: generate --threads checked")
+
 # 9. The default preset (auto) is the CPU benchmark's model on the CPU, recorded as resolved.
 auto = os.path.join(d, "auto")
 run(["train", "--data", data, "--threads", 1, "--max-train-events", 2, "--max-val-events", 1, "--batch-size", 1,
