@@ -53,14 +53,15 @@ config::OptionTable<data::GeneratorConfig> generator_options() {
   return t;
 }
 
-void print_stats(const data::EventTable& t) {
+// The sample's statistics, each line headed by `who` (the command printing them).
+void print_stats(const data::EventTable& t, const char* who) {
   const auto s = data::table_stats(t);
   const double n = static_cast<double>(std::max<std::int64_t>(1, s.events));
-  spdlog::info("generate: {} events, {} elements ({:.0f} per event, {} to {}), {:.0f} tracks and {:.0f} towers per event",
+  spdlog::info("{}: {} events, {} elements ({:.0f} per event, {} to {}), {:.0f} tracks and {:.0f} towers per event", who,
                s.events, s.elements, s.elements / n, s.min_elements, s.max_elements, s.tracks / n, s.towers / n);
   const char* names[6] = {"none", "charged hadron", "neutral hadron", "photon", "electron", "muon"};
   for (int c = 0; c < 6; ++c) {
-    spdlog::info("generate:   class {} {:<15} {:9.1f} per event  {:6.2f}%", c, names[c], s.class_counts[c] / n,
+    spdlog::info("{}:   class {} {:<15} {:9.1f} per event  {:6.2f}%", who, c, names[c], s.class_counts[c] / n,
                  100.0 * static_cast<double>(s.class_counts[c]) / static_cast<double>(std::max<std::int64_t>(1, s.elements)));
   }
 }
@@ -98,7 +99,7 @@ Command add_generate_command(CLI::App& app) {
             data::write_event_file(cfg.output, events, data::generator_source_json(cfg));
             if (stop_requested() != 0) spdlog::warn("generate: stop signal {} came while writing; the file is complete", stop_requested());
             const double all_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-            print_stats(events);
+            print_stats(events, "generate");
             spdlog::info("generate: {:.1f} s generating ({:.1f} events/s), {:.1f} s in all", gen_s,
                          static_cast<double>(cfg.events) / gen_s, all_s);
             spdlog::info("generate: wrote {} checksum {}", cfg.output, data::content_checksum(events));
@@ -128,7 +129,7 @@ Command add_info_command(CLI::App& app) {
                         file->c_str(), data::kFormatName, info.format_version, static_cast<long long>(info.n_events),
                         static_cast<long long>(info.n_train), static_cast<long long>(info.n_validation),
                         static_cast<long long>(info.n_elements), info.source_json.c_str(), info.checksum.c_str());
-            print_stats(t);
+            print_stats(t, "info");
             if (*stats) print_event_stats(t);
             return 0;
           }};
