@@ -21,6 +21,7 @@
 #include "report/page.hpp"
 #include "report/stats.hpp"
 #include "report/summary.hpp"
+#include "sys/context.hpp"
 #include "train/device.hpp"
 #include "train/gpu_devices.hpp"
 #include "train/failure.hpp"
@@ -39,6 +40,17 @@ std::string steps_csv(const train::RunResult& r) {
     os << s.epoch << "," << s.step << "," << s.events << "," << s.step_s << "," << s.data_wait_s << "," << s.loss
        << "," << (s.timed ? 1 : 0) << "\n";
   return os.str();
+}
+
+// A report made after the pipeline failed (before it had a result to carry the machine's
+// description) gets the machine all the same: `context.system`, as every other report has it.
+void add_machine(nlohmann::json& summary) {
+  if (!summary.contains("context") || summary["context"].contains("system")) return;
+  try {
+    summary["context"]["system"] = sys::to_json(sys::collect_context());
+  } catch (const std::exception& e) {
+    spdlog::warn("the machine's description is left out of the report: {}", e.what());
+  }
 }
 
 void print_summary_block(const train::RunResult& r) {
@@ -211,6 +223,9 @@ Command add_train_command(CLI::App& app) {
             info.containment = detect_containment();  // the same as the workload's merged report
             try {
               table->apply(cfg);
+              // A key of the sweep in a YAML file given to train would be ignored: refused instead.
+              require(cfg.batch_sizes.empty(), "option batch-sizes (from --config): it is hep-mlbench sweep's; train "
+                                               "takes one --batch-size");
               train::apply_gpu_devices(cfg.gpu_devices);  // before anything starts CUDA
             } catch (const Error& e) {
               return fail_before_run(results_dir_hint(*sub), e.what());
@@ -283,6 +298,7 @@ Command add_train_command(CLI::App& app) {
                 return finish_rank(result, launch);
               }
               summary = report::make_error_summary(why, info, result.steps.empty() ? nullptr : &result);
+              add_machine(summary);
               result.status = dynamic_cast<const Interrupted*>(&e) ? "interrupted" : "failed";
               result.error = why;
               if (result.status == "failed") spdlog::error("{}", why);
@@ -357,6 +373,7 @@ Command add_sweep_command(CLI::App& app) {
                 // As train: a problem before or outside training still leaves a report saying why.
                 const std::string why = dynamic_cast<const Error*>(&e) ? e.what() : train::short_message(e);
                 summary = report::make_error_summary(why, {}, r.steps.empty() ? nullptr : &r);
+                add_machine(summary);
                 r.status = dynamic_cast<const Interrupted*>(&e) ? "interrupted" : "failed";
                 r.error = why;
                 spdlog::error("sweep: batch size {}: {}", b, why);

@@ -17,6 +17,22 @@
 #include "util/log.hpp"
 #include "util/process.hpp"
 
+namespace {
+// CLI11 says "The following arguments were not expected: 3 --bogus" (in reverse order): say which
+// option is unknown, in the order given, and where the options are listed.
+std::string unexpected_arguments(const std::vector<std::string>& rest, const std::string& command) {
+  std::string options, values;
+  for (const auto& a : rest) {
+    std::string& list = !a.empty() && a[0] == '-' ? options : values;
+    list += (list.empty() ? "" : " ") + a;
+  }
+  const std::string help = "hep-mlbench " + (command.empty() ? "" : command + " ") + "--help";
+  if (options.empty()) return "unexpected argument(s) " + values + " (" + help + " says what is taken)";
+  return "unknown option(s) " + options + (values.empty() ? "" : " (given with " + values + ")") + ": " + help +
+         " lists the options";
+}
+}  // namespace
+
 int main(int argc, char** argv) {
   CLI::App app{"hep-mlbench " + hmb::version() +
                ": trains the MLPF gnn_lsh particle-flow network and measures how fast and how "
@@ -45,8 +61,19 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);  // prints the message (or the help, with code 0)
     const bool any_command = std::any_of(commands.begin(), commands.end(), [](const auto& c) { return c.sub->parsed(); });
+    std::string why = e.what();
+    int code = 0;
+    if (dynamic_cast<const CLI::ExtrasError*>(&e) != nullptr && !app.remaining(true).empty()) {
+      std::string command;
+      for (const auto& c : commands)
+        if (c.sub->parsed()) command = c.sub->get_name();
+      why = unexpected_arguments(app.remaining(true), command);
+      std::fprintf(stderr, "%s\n", why.c_str());
+      code = e.get_exit_code();
+    } else {
+      code = app.exit(e);  // prints the message (or the help, with code 0)
+    }
     if (code != 0 && !any_command && argc > 1 && argv[1][0] != '-') {
       // CLI11 says only "A subcommand is required": name the word that is not one.
       std::string names;
@@ -60,7 +87,7 @@ int main(int argc, char** argv) {
       // still leaves a report that says why it failed.
       hmb::setup_logging(hmb::LogMode::normal);
       for (const auto& c : commands)
-        if (c.sub->parsed() && c.on_parse_error) c.on_parse_error(e.what());
+        if (c.sub->parsed() && c.on_parse_error) c.on_parse_error(why);
     }
     return code;
   }

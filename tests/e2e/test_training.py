@@ -116,15 +116,24 @@ bad, p = train("badline", "--epochs", 1, "--no-such-option", 3, check=False)  # 
 s = summary(bad)
 validate(s)
 assert p.returncode != 0 and s["report"]["log"] == "ERROR" and "--no-such-option" in s["report"]["error"], s["report"]
+# Said as an unknown option, in the order given, with where the options are listed.
+assert "unknown option(s) --no-such-option (given with 3): hep-mlbench train --help" in s["report"]["error"], s["report"]
 cfg = os.path.join(d, "bad.yaml")
 with open(cfg, "w") as f:
     f.write("precision: fp8\n")
 bad, p = train("badyaml", "--config", cfg, check=False)
 s = summary(bad)
 assert p.returncode != 0 and "bad.yaml" in s["report"]["error"] and "--precision" in s["report"]["error"], s["report"]
+with open(cfg, "w") as f:
+    f.write("batch-sizes: 2,4\n")  # sweep's key: refused by train, not ignored
+bad, p = train("sweepkey", "--config", cfg, check=False)
+s = summary(bad)
+assert p.returncode != 0 and "batch-sizes" in s["report"]["error"] and "sweep" in s["report"]["error"], s["report"]
 bad, p = train("nodata", "--data", os.path.join(d, "missing.h5"), check=False)
 s = summary(bad)
 assert p.returncode != 0 and s["report"]["log"] == "ERROR" and "does not exist" in s["report"]["error"]
+# A run that failed in the pipeline, before training, still describes the machine.
+assert s["context"]["system"]["logical_cores"] >= 1 and "usable_cores" in s["context"]["system"], s["context"]
 junk = os.path.join(d, "junk.pt")
 with open(junk, "w") as f:
     f.write("not a state_dict")
@@ -176,6 +185,7 @@ assert p.returncode == 1 and "unexpected" not in p.stderr + p.stdout, (p.returnc
 s = summary(os.path.join(bad_sweep, "bs2"))
 validate(s)
 assert s["report"]["log"] == "ERROR" and "missing.h5" in s["report"]["error"], s["report"]
+assert "system" in s["context"], s["context"]
 rows = json.load(open(os.path.join(bad_sweep, "sweep.json")))
 assert rows[0]["status"] == "failed" and "missing.h5" in rows[0]["error"], rows
 for args, named in ((["--batch-sizes", "2,-1"], "--batch-sizes"), (["--batch-sizes", "2", "--no-such-option", "1"], "no-such-option")):
