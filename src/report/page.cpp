@@ -107,7 +107,7 @@ std::string make_page(const train::RunResult& r) {
   for (const auto& e : r.epochs) {
     const double x = e.epoch;
     // An epoch whose validation did not run to its end has no validation point (not a zero).
-    const bool validated = !e.validation.interrupted && e.validation.events > 0;
+    const bool validated = e.validation.complete();
     train_loss.x.push_back(x); train_loss.y.push_back(e.train_loss);
     val_loss.x.push_back(x); val_loss.y.push_back(validated ? e.validation.loss : NAN);
     acc.x.push_back(x); acc.y.push_back(validated ? e.validation.accuracy : NAN);

@@ -139,9 +139,9 @@ json config_value(const train::RunResult& run, const char* key) {
 // Why an epoch's validation figures are absent; empty when its validation ran to its end. A run
 // stopped during an epoch's training (a failure, a stop signal) or its validation has none.
 std::string no_validation(const train::EpochRecord& e) {
+  if (e.validation.complete()) return "";
   if (e.validation.interrupted) return "the validation of epoch " + std::to_string(e.epoch) + " was interrupted";
-  if (e.validation.events == 0) return "epoch " + std::to_string(e.epoch) + " was not validated (the run stopped first)";
-  return "";
+  return "epoch " + std::to_string(e.epoch) + " was not validated (the run stopped first)";
 }
 
 // An epoch's validation figure: the value, or null when `why` says there is none.

@@ -34,6 +34,9 @@ struct ValidationRecord {
   double accuracy_particles = 0;      // the same over elements whose true class != 0
   std::vector<std::int64_t> confusion;  // 6x6 row-major: [true][predicted]
   bool interrupted = false;           // a stop signal came first: the figures above are not filled
+  // The validation ran to its end: the figures above are measured (an epoch the run stopped in
+  // has none, and neither has an interrupted one).
+  bool complete() const { return !interrupted && events > 0; }
 };
 
 struct EpochRecord {
