@@ -20,12 +20,15 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <mutex>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 #include "dist/process_group.hpp"
+#include "support/temp_folder.hpp"
 #include "util/error.hpp"
 #include "util/process.hpp"
 
@@ -33,24 +36,12 @@ namespace fs = std::filesystem;
 using namespace hmb::dist;
 
 namespace {
-// The folders of this run's rendezvous files, removed when the test program ends (the helpers
-// of abandoned meetings may still hold a file until then).
-struct StoreFolders {
-  std::vector<fs::path> dirs;
-  ~StoreFolders() {
-    if (std::getenv("HMB_KEEP_TEST_DIRS") != nullptr) return;
-    std::error_code ec;
-    for (const auto& d : dirs) fs::remove_all(d, ec);
-  }
-};
-
+// A fresh rendezvous file, in a folder removed when the test program ends (the helpers of
+// abandoned meetings may still hold a file until then).
 std::string fresh_store(const std::string& name) {
-  static StoreFolders folders;
-  auto dir = fs::temp_directory_path() / ("hmb-pg-" + name + "-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  folders.dirs.push_back(dir);
-  return (dir / "store").string();
+  static std::vector<std::unique_ptr<hmb::testing::TempFolder>> folders;
+  folders.push_back(std::make_unique<hmb::testing::TempFolder>("pg-" + name));
+  return (folders.back()->path / "store").string();
 }
 
 LaunchInfo rank_of(int r, int world, const std::string& file) {

@@ -262,20 +262,35 @@ TEST_CASE("trace: step phases of the first timed steps, as Chrome-trace JSON", "
   CHECK(chrome_trace({})["traceEvents"].empty());
 }
 
-TEST_CASE("utilisation: a CPU run's figures, GPU figures absent with 'no GPU'", "[metrics][utilisation]") {
+namespace {
+// The meters of a CPU run on 2 usable cores, over a clock the test sets, with a measured CPU peak.
+struct CpuRun {
   FakeClock clock;
   NoDevice device;
-  TimedWindow window(clock, device, 0);
-  UtilisationConfig cfg;
-  cfg.usable_cores = 2;
-  UtilisationMeters meters(cfg, clock);
-  meters.attach(window);
+  TimedWindow window{clock, device, 0};
+  UtilisationMeters meters{config(), clock};
+  explicit CpuRun(const MatmulPeak& peak) {
+    meters.attach(window);
+    meters.set_cpu_peak(peak);
+  }
+  static UtilisationConfig config() {
+    UtilisationConfig c;
+    c.usable_cores = 2;
+    return c;
+  }
+};
+}  // namespace
+
+TEST_CASE("utilisation: a CPU run's figures, GPU figures absent with 'no GPU'", "[metrics][utilisation]") {
   MatmulPeak peak;
   peak.flop_per_s = 100e9;
   peak.n = 64;
   peak.products = 3;
   peak.threads = 2;
-  meters.set_cpu_peak(peak);
+  CpuRun run(peak);
+  auto& clock = run.clock;
+  auto& window = run.window;
+  auto& meters = run.meters;
   CHECK(meters.phases() == nullptr);
   window.before_step(0);
   clock.t = 2;
@@ -295,18 +310,11 @@ TEST_CASE("utilisation: a CPU run's figures, GPU figures absent with 'no GPU'", 
 }
 
 TEST_CASE("utilisation: no timed event: model FLOP/s and MFU absent, not zero", "[metrics][utilisation]") {
-  FakeClock clock;
-  NoDevice device;
-  TimedWindow window(clock, device, 0);
-  UtilisationConfig cfg;
-  cfg.usable_cores = 2;
-  UtilisationMeters meters(cfg, clock);
-  meters.attach(window);
   MatmulPeak peak;
   peak.flop_per_s = 100e9;
-  meters.set_cpu_peak(peak);
-  window.end();
-  const auto u = meters.finish(0, 0, 1e9);
+  CpuRun run(peak);
+  run.window.end();
+  const auto u = run.meters.finish(0, 0, 1e9);
   CHECK_FALSE(u.model_flop_per_s.value);
   CHECK(u.model_flop_per_s.reason == "empty timed window");
   CHECK_FALSE(u.mfu.value);

@@ -11,9 +11,11 @@
 #include "model/loss.hpp"
 #include "model/mlpf.hpp"
 #include "model/weights_io.hpp"
+#include "support/temp_folder.hpp"
 #include "util/error.hpp"
 
 using namespace hmb::model;
+using hmb::testing::TempFolder;
 
 namespace {
 // The parameter count from the shapes in docs/model.md, written out independently.
@@ -35,21 +37,6 @@ torch::Tensor events(std::vector<int> lengths) {
   return x;
 }
 
-// A folder of this process's own, removed when the test case ends, also after a failed REQUIRE.
-struct TempFolder {
-  std::filesystem::path path;
-  explicit TempFolder(const std::string& name)
-      : path(std::filesystem::temp_directory_path() / ("hmb-" + name + "-" + std::to_string(::getpid()))) {
-    std::filesystem::remove_all(path);
-    std::filesystem::create_directories(path);
-  }
-  ~TempFolder() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path, ignored);
-  }
-  TempFolder(const TempFolder&) = delete;
-  TempFolder& operator=(const TempFolder&) = delete;
-};
 }  // namespace
 
 TEST_CASE("model: the delphes preset has the parameter count of the doc's shapes", "[model]") {

@@ -15,25 +15,16 @@
 #include "model/loss.hpp"
 #include "model/mlpf.hpp"
 #include "model/weights_io.hpp"
+#include "support/temp_folder.hpp"
 
 namespace {
 using TensorMap = std::map<std::string, torch::Tensor>;
 
 // The fixture lives in a folder of this test process (CTest runs test cases as parallel
-// processes), removed when the process ends unless HMB_KEEP_TEST_DIRS is set.
-struct FixtureFolder {
-  std::filesystem::path dir =
-      std::filesystem::temp_directory_path() / ("hmb-mlpf-reference-" + std::to_string(::getpid()));
-  FixtureFolder() { std::filesystem::create_directories(dir); }
-  ~FixtureFolder() {
-    std::error_code ec;
-    if (std::getenv("HMB_KEEP_TEST_DIRS") == nullptr) std::filesystem::remove_all(dir, ec);
-  }
-};
-
+// processes), removed when the process ends.
 std::string fixture_path() {
-  static FixtureFolder folder;
-  return (folder.dir / "fixture.pt").string();
+  static const hmb::testing::TempFolder folder("mlpf-reference");
+  return (folder.path / "fixture.pt").string();
 }
 
 TensorMap load_fixture() {
