@@ -438,10 +438,8 @@ std::string here_key(int rank) { return "here/" + std::to_string(rank); }
 // (the tests), are still told apart.
 std::string claim_token() {
   static std::atomic<long long> claims{0};
-  char host[256] = {};
-  if (::gethostname(host, sizeof host - 1) != 0) std::strcpy(host, "unknown");
   const auto t = std::chrono::system_clock::now().time_since_epoch().count();
-  return "host " + std::string(host) + ", pid " + std::to_string(::getpid()) + " (" + std::to_string(t) + "/" +
+  return "host " + host_name() + ", pid " + std::to_string(::getpid()) + " (" + std::to_string(t) + "/" +
          std::to_string(claims++) + ")";
 }
 

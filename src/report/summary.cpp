@@ -1,16 +1,16 @@
 #include "report/summary.hpp"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <filesystem>
+#include <optional>
 
 #include "sys/versions.hpp"
 #include "util/build_info.hpp"
 #include "report/stats.hpp"
 #include "util/atomic_file.hpp"
+#include "util/process.hpp"
 
 namespace hmb::report {
 
@@ -57,11 +57,6 @@ std::string utc_now() {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
   return buf;
-}
-
-std::string host_name() {
-  char buf[256] = {};
-  return ::gethostname(buf, sizeof buf - 1) == 0 ? buf : "unknown";
 }
 
 json app_block(const std::string& data_checksum, const RunInfo& info) {
@@ -147,9 +142,7 @@ std::string no_validation(const train::EpochRecord& e) {
 // An epoch's validation figure: the value, or null when `why` says there is none.
 json validated(double value, const std::string& why) { return why.empty() ? json(value) : json(nullptr); }
 json validated(double value, const char* unit, const std::string& why) {
-  json j = {{"value", validated(value, why)}, {"unit", unit}};
-  if (!why.empty()) j["reason"] = why;
-  return j;
+  return figure(why.empty() ? std::optional<double>(value) : std::nullopt, unit, why.c_str());
 }
 }  // namespace
 

@@ -72,6 +72,11 @@ int allowed_cpu_count() {
   return n > 0 ? n : online_cpu_count();
 }
 
+std::string host_name() {
+  char buf[256] = {};
+  return ::gethostname(buf, sizeof buf - 1) == 0 ? buf : "unknown";
+}
+
 int online_cpu_count() {
   const long n = sysconf(_SC_NPROCESSORS_ONLN);
   return n > 0 ? static_cast<int>(n) : 1;

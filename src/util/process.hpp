@@ -9,6 +9,9 @@ namespace hmb {
 // Peak resident set size of this process so far, in MiB (getrusage).
 double peak_rss_mb();
 
+// This machine's host name ("unknown" when it cannot be read).
+std::string host_name();
+
 // CPU cores this process may run on (its affinity mask), and cores online on the machine.
 int allowed_cpu_count();
 int online_cpu_count();
