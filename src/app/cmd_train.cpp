@@ -21,7 +21,6 @@
 #include "report/page.hpp"
 #include "report/stats.hpp"
 #include "report/summary.hpp"
-#include "sys/context.hpp"
 #include "train/device.hpp"
 #include "train/gpu_devices.hpp"
 #include "train/failure.hpp"
@@ -40,17 +39,6 @@ std::string steps_csv(const train::RunResult& r) {
     os << s.epoch << "," << s.step << "," << s.events << "," << s.step_s << "," << s.data_wait_s << "," << s.loss
        << "," << (s.timed ? 1 : 0) << "\n";
   return os.str();
-}
-
-// A report made after the pipeline failed (before it had a result to carry the machine's
-// description) gets the machine all the same: `context.system`, as every other report has it.
-void add_machine(nlohmann::json& summary) {
-  if (!summary.contains("context") || summary["context"].contains("system")) return;
-  try {
-    summary["context"]["system"] = sys::to_json(sys::collect_context());
-  } catch (const std::exception& e) {
-    spdlog::warn("the machine's description is left out of the report: {}", e.what());
-  }
 }
 
 void print_summary_block(const train::RunResult& r) {

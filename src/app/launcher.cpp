@@ -116,6 +116,7 @@ void amend_report(const std::string& results, const std::string& first_failure, 
     report::RunInfo info;
     info.containment = detect_containment();
     j = report::make_error_summary(first_failure + "; rank 0 left no report: see the rank logs in " + results, info);
+    add_machine(j);
   } else if (j["report"].value("log", "") == "ok") {
     j["report"]["log"] = "ERROR";
     j["report"]["wl-scores"] = nlohmann::json::object();

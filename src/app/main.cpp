@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <exception>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,10 @@
 #include "util/process.hpp"
 
 namespace {
+std::string help_for(const std::string& command) {
+  return "hep-mlbench " + (command.empty() ? "" : command + " ") + "--help";
+}
+
 // CLI11 says "The following arguments were not expected: 3 --bogus" (in reverse order): say which
 // option is unknown, in the order given, and where the options are listed.
 std::string unexpected_arguments(const std::vector<std::string>& rest, const std::string& command) {
@@ -26,10 +31,33 @@ std::string unexpected_arguments(const std::vector<std::string>& rest, const std
     std::string& list = !a.empty() && a[0] == '-' ? options : values;
     list += (list.empty() ? "" : " ") + a;
   }
-  const std::string help = "hep-mlbench " + (command.empty() ? "" : command + " ") + "--help";
+  const std::string help = help_for(command);
   if (options.empty()) return "unexpected argument(s) " + values + " (" + help + " says what is taken)";
   return "unknown option(s) " + options + (values.empty() ? "" : " (given with " + values + ")") + ": " + help +
          " lists the options";
+}
+
+// The other errors of reading a command line, in hep-mlbench's words: CLI11's "--epochs: 1
+// required TEXT missing" becomes "option --epochs needs a value", and each says where the
+// options are listed.
+std::string parse_error_text(const CLI::ParseError& e, const std::string& command) {
+  const std::string what = e.what(), help = help_for(command);
+  if (dynamic_cast<const CLI::ArgumentMismatch*>(&e) != nullptr) {
+    // The option is the first word that starts with '-' ("--epochs:", "... arguments to --x, got 0").
+    std::string option;
+    std::istringstream words(what);
+    for (std::string w; words >> w;)
+      if (w.size() > 1 && w[0] == '-') {
+        option = w.substr(0, w.find_first_of(":,"));
+        break;
+      }
+    if (!option.empty() && what.find("missing") != std::string::npos)
+      return "option " + option + " needs a value: " + help + " lists the options";
+    if (!option.empty()) return "option " + option + ": " + what + " (" + help + " lists the options)";
+  }
+  if (dynamic_cast<const CLI::RequiredError*>(&e) != nullptr)
+    return what + ": " + help + " says what it takes";
+  return what + " (" + help + " lists the options)";
 }
 }  // namespace
 
@@ -62,25 +90,31 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const bool any_command = std::any_of(commands.begin(), commands.end(), [](const auto& c) { return c.sub->parsed(); });
+    std::string command;
+    for (const auto& c : commands)
+      if (c.sub->parsed()) command = c.sub->get_name();
+    // A first word that is not a command and not an option: named, even with --help (which
+    // would otherwise print the general help and exit 0 as if the command existed).
+    const bool not_a_command = !any_command && argc > 1 && argv[1][0] != '-';
     std::string why = e.what();
     int code = 0;
-    if (dynamic_cast<const CLI::ExtrasError*>(&e) != nullptr && !app.remaining(true).empty()) {
-      std::string command;
-      for (const auto& c : commands)
-        if (c.sub->parsed()) command = c.sub->get_name();
+    if (not_a_command) {
+      std::string names;
+      for (const auto& c : commands) names += (names.empty() ? "" : ", ") + c.sub->get_name();
+      why = "'" + std::string(argv[1]) + "' is not a command; the commands are " + names + " (hep-mlbench --help)" +
+            (std::string(argv[1]) == "convert" ? ". Pickles are converted by scripts/convert_pickles.py" : "");
+      std::fprintf(stderr, "hep-mlbench: %s\n", why.c_str());
+      code = static_cast<int>(CLI::ExitCodes::ExtrasError);
+    } else if (e.get_exit_code() == 0) {
+      code = app.exit(e);  // --help, --version: printed, exit 0
+    } else if (dynamic_cast<const CLI::ExtrasError*>(&e) != nullptr && !app.remaining(true).empty()) {
       why = unexpected_arguments(app.remaining(true), command);
       std::fprintf(stderr, "%s\n", why.c_str());
       code = e.get_exit_code();
     } else {
-      code = app.exit(e);  // prints the message (or the help, with code 0)
-    }
-    if (code != 0 && !any_command && argc > 1 && argv[1][0] != '-') {
-      // CLI11 says only "A subcommand is required": name the word that is not one.
-      std::string names;
-      for (const auto& c : commands) names += (names.empty() ? "" : ", ") + c.sub->get_name();
-      std::fprintf(stderr, "hep-mlbench: '%s' is not a command; the commands are %s (hep-mlbench --help)%s\n", argv[1],
-                   names.c_str(),
-                   std::string(argv[1]) == "convert" ? ". Pickles are converted by scripts/convert_pickles.py" : "");
+      why = parse_error_text(e, command);
+      std::fprintf(stderr, "%s\n", why.c_str());
+      code = e.get_exit_code();
     }
     if (code != 0) {
       // A run that HEPscore (or a user) started with a command line that cannot be read

@@ -15,6 +15,7 @@
 #include <fstream>
 #include <thread>
 
+#include "sys/context.hpp"
 #include "util/atomic_file.hpp"
 #include "util/error.hpp"
 #include "util/process.hpp"
@@ -114,12 +115,23 @@ report::RunInfo workload_run_info(const WorkloadOptions& opt) {
   return info;
 }
 
+void add_machine(nlohmann::json& summary) {
+  if (!summary.contains("context") || summary["context"].contains("system")) return;
+  try {
+    summary["context"]["system"] = sys::to_json(sys::collect_context());
+  } catch (const std::exception& e) {
+    spdlog::warn("the machine's description is left out of the report: {}", e.what());
+  }
+}
+
 int write_failure_report(const std::string& dir, const std::string& why, const report::RunInfo& info,
                          const std::string& dir_option) {
   spdlog::error("{}", why);
   try {
     ensure_writable_dir(dir, dir_option);
-    const auto path = report::write_summary(report::make_error_summary(why, info), dir);
+    auto summary = report::make_error_summary(why, info);
+    add_machine(summary);
+    const auto path = report::write_summary(summary, dir);
     spdlog::info("report (failed run): {}", path);
   } catch (const Error& e) {
     spdlog::error("{}", e.what());
@@ -195,6 +207,7 @@ int run_workload(const WorkloadOptions& opt, const std::string& self_exe) {
 
   nlohmann::json merged = report::combine_copies(summaries, info);
   merged["app"]["containment"] = info.containment;
+  add_machine(merged);  // when no copy's report described it (all failed before training)
   if (sharing && merged["report"]["wl-stats"].is_object()) merged["report"]["wl-stats"]["warnings"].push_back(*sharing);
   try {
     const std::string path = report::write_summary(merged, run_dir);

@@ -30,6 +30,11 @@ std::string detect_containment();
 // --ncores or the cores this process may run on), events per thread, the options passed on, containment.
 report::RunInfo workload_run_info(const WorkloadOptions& opt);
 
+// A report made before a run had a result to carry the machine's description (a failure in the
+// pipeline or before it, a workload whose copies all failed) gets the machine all the same:
+// `context.system`, as every other report has it. Never throws.
+void add_machine(nlohmann::json& summary);
+
 // A run that failed before it started (a command line that cannot be read, a bad option
 // value): logs `why`, writes a summary with log "ERROR" and that reason into `dir`, and
 // returns the exit status: 1, or 3 when `dir` cannot take the summary (also logged, naming

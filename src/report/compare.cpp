@@ -4,6 +4,7 @@
 #include <cmath>
 #include <iomanip>
 #include <sstream>
+#include <utility>
 
 #include "report/tolerances_json.hpp"
 #include "util/error.hpp"
@@ -114,6 +115,38 @@ Tolerances Tolerances::from_table(const json& table) {
 }
 
 Tolerances Tolerances::measured() { return from_table(measured_table()); }
+
+void Tolerances::override_with(const std::string& spec) {
+  const std::pair<const char*, MetricTolerance*> figures[] = {
+      {"validation_accuracy", &accuracy},   {"validation_accuracy_particles", &accuracy_particles},
+      {"validation_loss", &loss},           {"reference_loss", &reference_loss},
+      {"reference_grad_norm", &reference_grad_norm}};
+  std::string names;
+  for (const auto& [name, _] : figures) names += (names.empty() ? "" : ", ") + std::string(name);
+  const std::string option = "compare: option --tolerance '" + spec + "'";
+  require(!spec.empty(), option + ": give NAME=VALUE, NAME one of " + names);
+  std::stringstream items(spec);
+  for (std::string item; std::getline(items, item, ',');) {
+    const auto eq = item.find('=');
+    require(eq != std::string::npos, option + ": '" + item + "' is not NAME=VALUE (e.g. validation_accuracy=0.02)");
+    const std::string name = item.substr(0, eq), value = item.substr(eq + 1);
+    MetricTolerance* target = nullptr;
+    for (const auto& [n, t] : figures)
+      if (name == n) target = t;
+    require(target != nullptr, option + ": no figure '" + name + "'; the figures are " + names);
+    double v = std::nan("");
+    try {
+      size_t used = 0;
+      v = std::stod(value, &used);
+      if (used != value.size()) v = std::nan("");
+    } catch (const std::exception&) {
+    }
+    require(std::isfinite(v) && v >= 0,
+            option + ": the tolerance of " + name + " must be a number >= 0, not '" + value + "'");
+    target->limit = v;
+    target->spread = "set on the command line";
+  }
+}
 
 CompareResult compare_summaries(const json& a, const json& b, const Tolerances& tol) {
   const json& sa = stats_of(a, "A");

@@ -29,6 +29,13 @@ struct Tolerances {
   static Tolerances from_table(const nlohmann::json& table);
   // The table this binary was built with: compare's defaults.
   static Tolerances measured();
+
+  // `compare --tolerance NAME=VALUE[,NAME=VALUE...]`: replaces the tolerance of the named
+  // figures (the table's names: validation_accuracy, validation_accuracy_particles,
+  // validation_loss, reference_loss, reference_grad_norm; the kind, absolute or relative, stays
+  // the table's). Throws Error naming the option and what to write for an unknown name, a value
+  // that is not a number >= 0, or an item without '='.
+  void override_with(const std::string& spec);
 };
 
 // The embedded table, as JSON.

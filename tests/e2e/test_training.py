@@ -4,6 +4,7 @@
 usage: test_training.py HEP_MLBENCH_BINARY
 """
 import csv
+import json
 import os
 import signal
 
@@ -59,12 +60,23 @@ sa_path = os.path.join(a, "hep-mlbench_summary.json")
 missing, not_json = os.path.join(d, "missing.json"), os.path.join(d, "not.json")
 with open(not_json, "w") as f:
     f.write("{ half a summary")
-for args, words in (([sa_path, missing], [missing, "cannot open"]),
+for args, words in (([sa_path], ["give two reports"]),
+                    ([sa_path, missing], [missing, "cannot open"]),
                     ([not_json, sa_path], [not_json, "is not valid JSON"]),
                     (["--tolerances", not_json, sa_path, sa_path], [not_json, "is not valid JSON"]),
-                    (["--tolerance-accuracy=-1", sa_path, sa_path], ["--tolerance-accuracy", "must be >= 0"])):
+                    (["--tolerance", "validation_accuracy=-1", sa_path, sa_path],
+                     ["--tolerance", "validation_accuracy must be a number >= 0"]),
+                    (["--tolerance", "accuracy=0.1", sa_path, sa_path], ["no figure 'accuracy'", "validation_accuracy"])):
     p = run(["compare", *args], check=False)
     assert p.returncode == 2 and all(w in p.stderr for w in words), (args, p.returncode, p.stderr)
+# cli.md's --tolerance: a seed's difference in accuracy passes once its tolerance is wide enough,
+# the workload check (another seed) still fails; the output says the table was overridden.
+sc_path = os.path.join(c, "hep-mlbench_summary.json")
+p = run(["compare", "--tolerance", "validation_accuracy=1,validation_accuracy_particles=1",
+         "--tolerance", "validation_loss=100", sa_path, sc_path, "--json"], check=False)
+verdict = json.loads(p.stdout)
+assert p.returncode == 1 and "set on the command line" in verdict["tolerance_table"], (p.returncode, p.stdout)
+assert all(r["ok"] for r in verdict["rows"] if r["what"].startswith("validation")), verdict["rows"]
 print("ok: compare")
 
 # 3. Warm-up steps are outside the timed window: 2 epochs x 4 steps, 1 warm-up -> 7 timed.
@@ -118,6 +130,7 @@ validate(s)
 assert p.returncode != 0 and s["report"]["log"] == "ERROR" and "--no-such-option" in s["report"]["error"], s["report"]
 # Said as an unknown option, in the order given, with where the options are listed.
 assert "unknown option(s) --no-such-option (given with 3): hep-mlbench train --help" in s["report"]["error"], s["report"]
+assert s["context"]["system"]["logical_cores"] >= 1, s["context"]  # the machine, as in every report
 cfg = os.path.join(d, "bad.yaml")
 with open(cfg, "w") as f:
     f.write("precision: fp8\n")

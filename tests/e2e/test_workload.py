@@ -87,7 +87,11 @@ for n, bad_args in enumerate([["--no-such-option", 1], ["--mop", "some"], ["--ep
     assert p.returncode != 0 and s4b["report"]["log"] == "ERROR", (p.returncode, s4b["report"])
     assert s4b["report"]["error"].startswith("command line: ") and str(bad_args[0]) in s4b["report"]["error"], s4b["report"]
     assert s4b["run_info"]["copies"] == 2 and s4b["run_info"]["threads_per_copy"] == 3, s4b["run_info"]
+    # ... in hep-mlbench's words, with where the options are listed, and the machine described.
+    assert "hep-mlbench workload --help" in s4b["report"]["error"], s4b["report"]["error"]
+    assert s4b["context"]["system"]["logical_cores"] >= 1, s4b["context"]
     print("ok: unreadable command line ->", s4b["report"]["error"])
+assert "option --epochs needs a value" in s4b["report"]["error"], s4b["report"]["error"]
 
 # 5. An unwritable results folder: said on stderr, non-zero exit.
 p = run(["workload", "-W", "-w", "/proc/hep-mlbench-results", *args], env=EMPTY_ENV, check=False)

@@ -131,3 +131,35 @@ TEST_CASE("compare: a file that is not a hep-mlbench summary is refused, naming 
   CHECK_THROWS_WITH(hmb::report::compare_summaries(good, json{{"report", {{"log", "ok"}}}}, tolerances()),
                     Catch::Contains("report B") && Catch::Contains("no report.wl-stats"));
 }
+
+TEST_CASE("compare: --tolerance NAME=VALUE replaces one figure's tolerance and refuses what it cannot read", "[compare]") {
+  auto tol = tolerances();
+  const double loss_before = tol.loss.limit;
+  const bool loss_relative = tol.loss.relative;
+  tol.override_with("validation_accuracy=0.5,reference_grad_norm=0");
+  CHECK(tol.accuracy.limit == 0.5);
+  CHECK(tol.accuracy.spread == "set on the command line");
+  CHECK(tol.reference_grad_norm.limit == 0.0);
+  CHECK(tol.loss.limit == loss_before);  // the others stay the table's
+  tol.override_with("validation_loss=2e-1");
+  CHECK(tol.loss.limit == 0.2);
+  CHECK(tol.loss.relative == loss_relative);  // the kind stays the table's
+
+  // A wide tolerance lets a gap through that the table refuses.
+  const auto a = summary(0.90, 1, "d"), b = summary(0.60, 1, "d");
+  CHECK_FALSE(hmb::report::compare_summaries(a, b, tolerances()).ok());
+  auto wide = tolerances();
+  wide.override_with("validation_accuracy=0.4,validation_accuracy_particles=0.4");
+  CHECK(hmb::report::compare_summaries(a, b, wide).ok());
+
+  auto t = tolerances();
+  CHECK_THROWS_WITH(t.override_with("accuracy=0.1"),
+                    Catch::Contains("--tolerance") && Catch::Contains("no figure 'accuracy'") &&
+                        Catch::Contains("validation_accuracy_particles"));
+  CHECK_THROWS_WITH(t.override_with("validation_loss=-1"), Catch::Contains("must be a number >= 0, not '-1'"));
+  CHECK_THROWS_WITH(t.override_with("validation_loss=small"), Catch::Contains("not 'small'"));
+  CHECK_THROWS_WITH(t.override_with("validation_loss=0.1x"), Catch::Contains("not '0.1x'"));
+  CHECK_THROWS_WITH(t.override_with("validation_loss=nan"), Catch::Contains("not 'nan'"));
+  CHECK_THROWS_WITH(t.override_with("0.1"), Catch::Contains("is not NAME=VALUE"));
+  CHECK_THROWS_WITH(t.override_with(""), Catch::Contains("give NAME=VALUE"));
+}
