@@ -112,7 +112,7 @@ double median(std::vector<double> v) {
 // Every rank's figures, gathered on all (an all-reduce of a world x k table, one row each; NaN
 // marks a figure a rank does not have). Then the job's figures that need them all.
 void gather_ranks(train::RunResult& r, dist::Communicator& comm) {
-  constexpr int k = 10;
+  constexpr int k = 15;
   const int world = comm.world();
   std::vector<double> step_s, comm_s, exposed_s;
   double bytes = 0;
@@ -134,7 +134,9 @@ void gather_ranks(train::RunResult& r, dist::Communicator& comm) {
   const auto or_nan = [](const metrics::Figure& f) { return f.value.value_or(std::nan("")); };
   const double row[k] = {r.timed_s > 0 ? own_events / r.timed_s : 0.0, r.timed_s, median(step_s), mean(comm_s),
                          mean(exposed_s), r.data_wait_fraction, r.peak_rss_mb, or_nan(u.cpu_busy_cores),
-                         or_nan(u.gpu_busy_fraction), or_nan(u.gpu_energy)};
+                         or_nan(u.gpu_busy_fraction), or_nan(u.gpu_energy), or_nan(u.gpu_mean_power),
+                         or_nan(u.gpu_max_power), or_nan(u.gpu_sm_clock), or_nan(u.gpu_temperature_max),
+                         or_nan(u.gpu_memory_used_peak)};
   for (int j = 0; j < k; ++j) table[comm.rank()][j] = row[j];
   comm.all_reduce(table, dist::ReduceOp::sum);
   auto& d = r.dist;
@@ -155,8 +157,13 @@ void gather_ranks(train::RunResult& r, dist::Communicator& comm) {
       return std::isnan(v) ? std::nullopt : std::optional<double>(v);
     };
     rr.cpu_busy_cores = present(7);
-    rr.gpu_busy_fraction = present(8);
-    rr.gpu_energy_j = present(9);
+    rr.gpu.busy_fraction = present(8);
+    rr.gpu.energy_j = present(9);
+    rr.gpu.mean_power_w = present(10);
+    rr.gpu.max_power_w = present(11);
+    rr.gpu.sm_clock_mhz = present(12);
+    rr.gpu.temperature_max_c = present(13);
+    rr.gpu.memory_used_peak_mib = present(14);
     slowest = i == 0 ? rr.step_s_median : std::max(slowest, rr.step_s_median);
     fastest = i == 0 ? rr.step_s_median : std::min(fastest, rr.step_s_median);
     comm_sum += rr.comm_s;
@@ -180,11 +187,11 @@ void gather_ranks(train::RunResult& r, dist::Communicator& comm) {
     r.timed_s = window_max;
     r.events_per_s = static_cast<double>(r.timed_events) / window_max;
   }
-  // The model's rate from that throughput, and the GPUs' energy summed over the ranks.
-  std::vector<std::optional<double>> energies;
-  for (const auto& rr : d.ranks) energies.push_back(rr.gpu_energy_j);
+  // The model's rate from that throughput; the GPUs' energy summed, their other figures over the ranks.
+  std::vector<metrics::RankGpuFigures> gpus;
+  for (const auto& rr : d.ranks) gpus.push_back(rr.gpu);
   metrics::apply_job_figures(r.utilisation, r.events_per_s / world, r.flop_per_event_train,
-                             static_cast<double>(r.timed_events), energies);
+                             static_cast<double>(r.timed_events), gpus);
 }
 
 metrics::UtilisationConfig utilisation_config(const config::RunConfig& c, const torch::Device& device,

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "metrics/formulas.hpp"
 #include "metrics/gpu_peaks.hpp"
 
@@ -124,25 +126,55 @@ UtilisationRecord UtilisationMeters::finish(double timed_events, double events_p
   return u;
 }
 
+namespace {
+// How a per-rank figure becomes the job's.
+enum class OverRanks { sum, mean, largest };
+
+// `f` (rank 0's) becomes the job's from every rank's `pick`; false when a rank has none (then
+// rank 0's stays, and its source says which rank measured none).
+bool combine_over_ranks(Figure& f, const std::vector<RankGpuFigures>& ranks,
+                        std::optional<double> RankGpuFigures::*pick, OverRanks how) {
+  if (ranks.size() < 2 || !f.value) return false;
+  double total = 0, largest = 0;
+  for (size_t r = 0; r < ranks.size(); ++r) {
+    const auto& v = ranks[r].*pick;
+    if (!v) {
+      f.source += std::string(f.source.empty() ? "" : " ") + "(rank 0's alone: rank " + std::to_string(r) +
+                  " measured none)";
+      return false;
+    }
+    total += *v;
+    largest = r == 0 ? *v : std::max(largest, *v);
+  }
+  const std::string n = std::to_string(ranks.size());
+  const double value = how == OverRanks::sum    ? total
+                       : how == OverRanks::mean ? total / static_cast<double>(ranks.size())
+                                                : largest;
+  const std::string over = how == OverRanks::sum    ? "summed over " + n + " ranks"
+                           : how == OverRanks::mean ? "mean over " + n + " ranks"
+                                                    : "largest of " + n + " ranks";
+  f = Figure::of(value, f.unit, f.source.empty() ? over : f.source + ", " + over);
+  return true;
+}
+}  // namespace
+
 void apply_job_figures(UtilisationRecord& u, double events_per_s_per_rank, double flop_per_event,
-                       double timed_events, const std::vector<std::optional<double>>& rank_energy_j) {
+                       double timed_events, const std::vector<RankGpuFigures>& ranks) {
   if (u.model_flop_per_s.value) {
     const double model = model_flop_per_s(flop_per_event, events_per_s_per_rank);
     u.model_flop_per_s = Figure::of(model, "FLOP/s");
     if (u.peak_flop_per_s.value) u.mfu = Figure::maybe(mfu(model, *u.peak_flop_per_s.value), "fraction", "no peak");
   }
-  if (rank_energy_j.size() < 2 || !u.gpu_energy.value) return;
-  double total = 0;
-  for (size_t r = 0; r < rank_energy_j.size(); ++r) {
-    if (!rank_energy_j[r]) {  // events per joule stays rank 0's share of the events over its energy
-      u.gpu_energy.source += " (rank 0's alone: rank " + std::to_string(r) + " measured none)";
-      return;
-    }
-    total += *rank_energy_j[r];
-  }
-  u.gpu_energy = Figure::of(total, "J", u.gpu_energy.source + ", summed over " +
-                                            std::to_string(rank_energy_j.size()) + " ranks");
-  u.events_per_joule = Figure::maybe(events_per_joule(timed_events, total), "events/J", "no energy");
+  // Events per joule: the job's events over the job's energy; with rank 0's energy alone, it
+  // stays rank 0's share of the events over that energy.
+  if (combine_over_ranks(u.gpu_energy, ranks, &RankGpuFigures::energy_j, OverRanks::sum))
+    u.events_per_joule = Figure::maybe(events_per_joule(timed_events, *u.gpu_energy.value), "events/J", "no energy");
+  combine_over_ranks(u.gpu_busy_fraction, ranks, &RankGpuFigures::busy_fraction, OverRanks::mean);
+  combine_over_ranks(u.gpu_mean_power, ranks, &RankGpuFigures::mean_power_w, OverRanks::mean);
+  combine_over_ranks(u.gpu_sm_clock, ranks, &RankGpuFigures::sm_clock_mhz, OverRanks::mean);
+  combine_over_ranks(u.gpu_max_power, ranks, &RankGpuFigures::max_power_w, OverRanks::largest);
+  combine_over_ranks(u.gpu_temperature_max, ranks, &RankGpuFigures::temperature_max_c, OverRanks::largest);
+  combine_over_ranks(u.gpu_memory_used_peak, ranks, &RankGpuFigures::memory_used_peak_mib, OverRanks::largest);
 }
 
 nlohmann::json UtilisationMeters::trace() const {

@@ -47,12 +47,15 @@ struct UtilisationConfig {
 };
 
 // The job's figures of a data-parallel run, once every rank's are known (rank 0 writes them):
-// the model's rate from the job's throughput, per rank (`events_per_s_per_rank`), with MFU
-// against the same peak; and the GPU energy summed over the ranks (`rank_energy_j`, one entry
-// per rank, empty where a rank measured none), with events per joule from it and the job's
-// `timed_events`. When a rank has no energy, rank 0's stays, and its source says so.
+// - the model's rate from the job's throughput, per rank (`events_per_s_per_rank`), with MFU
+//   against the same peak;
+// - from `ranks` (one entry per rank): the GPU energy summed over the ranks, with events per
+//   joule from it and the job's `timed_events`; the per-GPU figures over the ranks: busy
+//   fraction, mean power and SM clock their mean, peak power, temperature and memory their
+//   largest. Each figure's source says so. Where a rank lacks a figure, rank 0's stays, and its
+//   source names the rank.
 void apply_job_figures(UtilisationRecord& u, double events_per_s_per_rank, double flop_per_event,
-                       double timed_events, const std::vector<std::optional<double>>& rank_energy_j);
+                       double timed_events, const std::vector<RankGpuFigures>& ranks);
 
 class UtilisationMeters {
  public:

@@ -3,6 +3,7 @@
 // them). Each Figure has its unit, and a reason where it has no value.
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,14 @@ struct UtilisationRecord {
   Figure gpu_sm_clock = Figure::absent("MHz", kNotMeasured);
   Figure gpu_temperature_max = Figure::absent("degC", kNotMeasured);
   Figure events_per_joule = Figure::absent("events/J", kNotMeasured);
+};
+
+// One rank's figures of its own GPU, gathered so that rank 0 can report the job's
+// (apply_job_figures); each is empty where that rank measured none.
+struct RankGpuFigures {
+  std::optional<double> busy_fraction;      // CUPTI
+  std::optional<double> energy_j;           // NVML, over its window
+  std::optional<double> mean_power_w, max_power_w, sm_clock_mhz, temperature_max_c, memory_used_peak_mib;
 };
 
 }  // namespace hmb::metrics

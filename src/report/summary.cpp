@@ -83,6 +83,7 @@ json data_parallel_block(const train::DistRecord& d) {
   const auto comm_figure = [&](double v, const char* unit) {
     return timed ? figure(v, unit) : json{{"value", nullptr}, {"unit", unit}, {"reason", d.comm_time_absent}};
   };
+  const auto or_null = [](const std::optional<double>& v) { return v ? json(*v) : json(nullptr); };
   json ranks = json::array();
   for (const auto& r : d.ranks)
     ranks.push_back({{"rank", r.rank},
@@ -93,9 +94,14 @@ json data_parallel_block(const train::DistRecord& d) {
                      {"exposed_comm_s", timed ? json(r.exposed_comm_s) : json(nullptr)},
                      {"data_wait_fraction", r.data_wait_fraction},
                      {"peak_host_memory_mb", r.peak_rss_mb},
-                     {"cpu_busy_cores", r.cpu_busy_cores ? json(*r.cpu_busy_cores) : json(nullptr)},
-                     {"gpu_busy_fraction", r.gpu_busy_fraction ? json(*r.gpu_busy_fraction) : json(nullptr)},
-                     {"gpu_energy_j", r.gpu_energy_j ? json(*r.gpu_energy_j) : json(nullptr)}});
+                     {"cpu_busy_cores", or_null(r.cpu_busy_cores)},
+                     {"gpu_busy_fraction", or_null(r.gpu.busy_fraction)},
+                     {"gpu_energy_j", or_null(r.gpu.energy_j)},
+                     {"gpu_mean_power_w", or_null(r.gpu.mean_power_w)},
+                     {"gpu_max_power_w", or_null(r.gpu.max_power_w)},
+                     {"gpu_sm_clock_mhz", or_null(r.gpu.sm_clock_mhz)},
+                     {"gpu_temperature_max_c", or_null(r.gpu.temperature_max_c)},
+                     {"gpu_memory_used_peak_mib", or_null(r.gpu.memory_used_peak_mib)}});
   return {{"launcher", d.launcher},
           {"contract", d.contract},
           {"backend", d.backend},

@@ -66,8 +66,7 @@ struct RankRecord {
   double data_wait_fraction = 0;
   double peak_rss_mb = 0;
   std::optional<double> cpu_busy_cores;     // its process's CPU time ÷ its window (cores)
-  std::optional<double> gpu_busy_fraction;  // CUPTI, its GPU
-  std::optional<double> gpu_energy_j;       // NVML, its GPU over its window
+  metrics::RankGpuFigures gpu;              // its GPU's: busy fraction, energy, power, clock, ...
 };
 
 // How the ranks trained together (one rank: launcher "none", world 1).

@@ -52,7 +52,9 @@ def check_two_ranks(results, launcher):
     assert p["weights_agree"] is True
     assert len(p["per_rank"]) == 2 and all(r["events_per_s"] > 0 for r in p["per_rank"]), p["per_rank"]
     # Every rank's own hardware figures: CPU time on CPU ranks, no GPU figures.
-    assert all(r["cpu_busy_cores"] > 0 and r["gpu_energy_j"] is None and r["gpu_busy_fraction"] is None
+    gpu_keys = ("gpu_busy_fraction", "gpu_energy_j", "gpu_mean_power_w", "gpu_max_power_w", "gpu_sm_clock_mhz",
+                "gpu_temperature_max_c", "gpu_memory_used_peak_mib")
+    assert all(r["cpu_busy_cores"] > 0 and all(k in r and r[k] is None for k in gpu_keys)
                for r in p["per_rank"]), p["per_rank"]
     assert p["allreduce_bytes_per_step"]["value"] > 0
     assert p["global_batch_size"] == 2 * s["report"]["wl-stats"]["batch_size_per_device"]

@@ -331,8 +331,13 @@ TEST_CASE("utilisation: the job's figures of several ranks: model rate from the 
   u.mfu = Figure::of(0.1, "fraction");
   u.gpu_energy = Figure::of(100, "J", "NVML total-energy counter");
   u.events_per_joule = Figure::of(0.5, "events/J");  // rank 0's 50 events over its 100 J
+  const auto energy = [](std::optional<double> j) {
+    RankGpuFigures g;
+    g.energy_j = j;
+    return g;
+  };
   SECTION("every rank measured its energy") {
-    apply_job_figures(u, 30, 1e8, 100, {100.0, 150.0});
+    apply_job_figures(u, 30, 1e8, 100, {energy(100.0), energy(150.0)});
     CHECK(*u.model_flop_per_s.value == Approx(3e9));  // 30 events/s per rank x 1e8 FLOP/event
     CHECK(*u.mfu.value == Approx(0.3));
     CHECK(*u.gpu_energy.value == Approx(250));
@@ -340,7 +345,7 @@ TEST_CASE("utilisation: the job's figures of several ranks: model rate from the 
     CHECK(*u.events_per_joule.value == Approx(100.0 / 250));
   }
   SECTION("a rank without energy leaves rank 0's, and says so") {
-    apply_job_figures(u, 30, 1e8, 100, {100.0, std::nullopt});
+    apply_job_figures(u, 30, 1e8, 100, {energy(100.0), energy(std::nullopt)});
     CHECK(*u.gpu_energy.value == Approx(100));
     CHECK(u.gpu_energy.source == "NVML total-energy counter (rank 0's alone: rank 1 measured none)");
     CHECK(*u.events_per_joule.value == Approx(0.5));
@@ -348,10 +353,53 @@ TEST_CASE("utilisation: the job's figures of several ranks: model rate from the 
   SECTION("a CPU run: no energy anywhere, nothing summed; an absent model rate stays absent") {
     u.gpu_energy = Figure::absent("J", "no GPU");
     u.model_flop_per_s = Figure::absent("FLOP/s", "empty timed window");
-    apply_job_figures(u, 30, 1e8, 100, {std::nullopt, std::nullopt});
+    apply_job_figures(u, 30, 1e8, 100, {energy(std::nullopt), energy(std::nullopt)});
     CHECK_FALSE(u.gpu_energy.value);
     CHECK(u.gpu_energy.reason == "no GPU");
     CHECK_FALSE(u.model_flop_per_s.value);
     CHECK(*u.mfu.value == Approx(0.1));
+  }
+}
+
+TEST_CASE("utilisation: the job's per-GPU figures of several ranks: means, largest values, or rank 0's with the rank "
+          "that measured none", "[metrics][utilisation]") {
+  UtilisationRecord u;
+  u.gpu_busy_fraction = Figure::of(0.8, "fraction");
+  u.gpu_mean_power = Figure::of(300, "W", "NVML, 10 readings");
+  u.gpu_max_power = Figure::of(350, "W");
+  u.gpu_sm_clock = Figure::of(1800, "MHz");
+  u.gpu_temperature_max = Figure::of(60, "degC");
+  u.gpu_memory_used_peak = Figure::of(1000, "MiB");
+  RankGpuFigures r0, r1, r2;
+  r0.busy_fraction = 0.8, r1.busy_fraction = 0.6, r2.busy_fraction = 0.4;
+  r0.mean_power_w = 300, r1.mean_power_w = 200, r2.mean_power_w = 100;
+  r0.max_power_w = 350, r1.max_power_w = 500, r2.max_power_w = 120;
+  r0.sm_clock_mhz = 1800, r1.sm_clock_mhz = 1500, r2.sm_clock_mhz = 1200;
+  r0.temperature_max_c = 60, r1.temperature_max_c = 71, r2.temperature_max_c = 55;
+  r0.memory_used_peak_mib = 1000, r1.memory_used_peak_mib = 900, r2.memory_used_peak_mib = 1200;
+  SECTION("every rank measured them") {
+    apply_job_figures(u, 30, 1e8, 100, {r0, r1, r2});
+    CHECK(*u.gpu_busy_fraction.value == Approx(0.6));
+    CHECK(u.gpu_busy_fraction.source == "mean over 3 ranks");
+    CHECK(*u.gpu_mean_power.value == Approx(200));
+    CHECK(u.gpu_mean_power.source == "NVML, 10 readings, mean over 3 ranks");
+    CHECK(u.gpu_mean_power.unit == "W");
+    CHECK(*u.gpu_sm_clock.value == Approx(1500));
+    CHECK(*u.gpu_max_power.value == Approx(500));
+    CHECK(u.gpu_max_power.source == "largest of 3 ranks");
+    CHECK(*u.gpu_temperature_max.value == Approx(71));
+    CHECK(*u.gpu_memory_used_peak.value == Approx(1200));
+  }
+  SECTION("a rank without a figure leaves rank 0's for that one, and says which rank") {
+    r2.max_power_w.reset();
+    apply_job_figures(u, 30, 1e8, 100, {r0, r1, r2});
+    CHECK(*u.gpu_max_power.value == Approx(350));
+    CHECK(u.gpu_max_power.source == "(rank 0's alone: rank 2 measured none)");
+    CHECK(*u.gpu_mean_power.value == Approx(200));  // the others are still the job's
+  }
+  SECTION("one rank: nothing changes") {
+    apply_job_figures(u, 30, 1e8, 100, {r1});
+    CHECK(*u.gpu_busy_fraction.value == Approx(0.8));
+    CHECK(u.gpu_busy_fraction.source.empty());
   }
 }
