@@ -6,11 +6,13 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 
 #include "app/commands.hpp"
 #include "config/option_table.hpp"
 #include "config/run_config.hpp"
 #include "data/generator.hpp"
+#include "util/atomic_file.hpp"
 #include "util/process.hpp"
 
 namespace hmb::app {
@@ -92,6 +94,8 @@ Command add_generate_command(CLI::App& app) {
             data::GeneratorConfig cfg;
             table->apply(cfg);
             require(!cfg.output.empty(), "generate: --output FILE.h5 is required");
+            output_target(cfg.output, "--output");  // before the events are made: a bad path fails at once
+            if (std::filesystem::exists(cfg.output)) spdlog::info("generate: {} exists; it will be replaced", cfg.output);
             install_stop_handlers();  // a stop while generating writes nothing; while writing, it waits for the file
             const auto t0 = std::chrono::steady_clock::now();
             auto events = data::generate_events(cfg);

@@ -305,11 +305,7 @@ TrainingOutcome run_training(const config::RunConfig& requested, const dist::Lau
                                                 threads_for_rank(cfg.threads, launch), device);
   r.deterministic = det.deterministic;
   r.threads = at::get_num_threads();
-  if (!cfg.trace.empty()) {
-    const auto parent = std::filesystem::absolute(cfg.trace).parent_path();
-    require(std::filesystem::is_directory(parent),
-            "option --trace: folder '" + parent.string() + "' does not exist (create it, or trace into --results)");
-  }
+  if (!cfg.trace.empty()) output_target(cfg.trace, "--trace");  // its folder exists; not a device or FIFO
 
   // ---- how well the hardware is used: the CPU's peak first, on LibTorch's threads ----------
   auto ucfg = utilisation_config(cfg, device, machine);

@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "data/hdf5_util.hpp"
+#include "util/atomic_file.hpp"
 #include "util/error.hpp"
 #include "util/process.hpp"
 #include "util/sha256.hpp"
@@ -79,9 +80,10 @@ void write_attr_int(hid_t obj, const std::string& path, const char* name, std::i
 }
 }  // namespace
 
-void write_event_file(const std::string& path, const EventTable& t, const std::string& source_json) {
+void write_event_file(const std::string& requested, const EventTable& t, const std::string& source_json) {
   std::lock_guard<std::mutex> lock(hdf5_mutex());
   quiet_hdf5();
+  const std::string path = output_target(requested, "--output");  // not a device, FIFO or folder
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   const RemoveOnForcedExit cleanup(tmp);  // a second stop signal leaves no half-written file
   try {

@@ -20,7 +20,44 @@ namespace {
 std::string sys_error() { return std::strerror(errno); }
 }  // namespace
 
-void write_file_atomic(const std::string& path, const std::string& content) {
+std::string output_target(const std::string& path, const std::string& option) {
+  const std::string head = option.empty() ? "" : "option " + option + ": ";
+  const std::string another = "choose another path" + (option.empty() ? std::string() : " with " + option);
+  require(!path.empty(), head + "an empty output path (" + another + ")");
+  std::error_code ec;
+  fs::path target = path;
+  if (fs::is_symlink(fs::symlink_status(target, ec))) {
+    target = fs::weakly_canonical(target, ec);  // the link's end; a dangling link's end is created
+    require(!ec, head + "cannot follow the link '" + path + "': " + ec.message() + " (" + another + ")");
+  }
+  const char* kind = nullptr;
+  switch (fs::status(target, ec).type()) {
+    case fs::file_type::not_found:
+    case fs::file_type::regular: break;
+    case fs::file_type::directory: kind = "a folder"; break;
+    case fs::file_type::character:
+    case fs::file_type::block: kind = "a device"; break;
+    case fs::file_type::fifo: kind = "a FIFO (named pipe)"; break;
+    case fs::file_type::socket: kind = "a socket"; break;
+    default: kind = "not a regular file"; break;
+  }
+  const std::string shown = "'" + path + "'" + (target.string() == path ? "" : " (-> '" + target.string() + "')");
+  if (kind != nullptr)
+    throw Error(head + shown + " is " + kind +
+                ": hep-mlbench writes a file whole and then renames it into place, which would replace it (" + another +
+                ")");
+  const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  const bool exists = fs::exists(folder, ec);
+  require(fs::is_directory(folder, ec), head + "cannot write '" + path + "': its folder '" + folder.string() + "' " +
+                                            (exists ? "is not a folder (" : "does not exist (create it, or ") +
+                                            another + ")");
+  require(::access(folder.c_str(), W_OK) == 0, head + "cannot write '" + path + "': its folder '" + folder.string() +
+                                                   "' is not writable: " + sys_error() + " (" + another + ")");
+  return target.string();
+}
+
+void write_file_atomic(const std::string& requested, const std::string& content) {
+  const std::string path = output_target(requested);
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   const RemoveOnForcedExit cleanup(tmp);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

@@ -5,8 +5,16 @@
 
 namespace hmb {
 
+// The file that writing `path` by write-then-rename replaces: `path` itself or, when it is a
+// symbolic link, the file the link leads to (so that the link stays a link). Throws Error,
+// naming `path` and `option` (the option that chose it, may be empty), when that is not a
+// regular file or a path still free: a folder, a device (/dev/null), a FIFO or a socket, which a
+// rename would silently replace with a plain file; or when its folder does not exist.
+std::string output_target(const std::string& path, const std::string& option = "");
+
 // Writes `content` to `path` atomically: a temporary file beside it, flushed to disk, then
-// renamed over `path`. Throws Error naming the path and what to do when it cannot.
+// renamed over `path` (over output_target(path)). Throws Error naming the path and what to do
+// when it cannot.
 void write_file_atomic(const std::string& path, const std::string& content);
 
 // Creates `dir` (and parents) if needed and checks that hep-mlbench can write there, by

@@ -11,6 +11,7 @@ import atexit
 import hashlib
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -81,4 +82,15 @@ for name, (change, expect) in cases.items():
 p = subprocess.run([BIN, "info", d], capture_output=True, text=True)
 assert p.returncode != 0 and d in p.stderr and "is a folder" in p.stderr, p.stderr
 print("ok: a folder is refused")
+# generate's output: a FIFO there (as /dev/null would be) is refused before any event is made, and
+# stays a FIFO (a write-then-rename would have put a plain file in its place).
+fifo = os.path.join(d, "pipe.h5")
+os.mkfifo(fifo)
+p = subprocess.run([BIN, "generate", "--events", "3", "--output", fifo], capture_output=True, text=True)
+assert p.returncode != 0 and "option --output" in p.stderr and "is a FIFO" in p.stderr, p.stderr
+assert stat.S_ISFIFO(os.lstat(fifo).st_mode), "the FIFO was replaced"
+p = subprocess.run([BIN, "generate", "--events", "3", "--output", os.path.join(d, "no", "x.h5")],
+                   capture_output=True, text=True)
+assert p.returncode != 0 and "does not exist" in p.stderr and "s generating" not in p.stdout + p.stderr, p.stderr
+print("ok: generate refuses a FIFO or a missing folder as its output, at once")
 print("check_event_file: all passed")

@@ -105,3 +105,37 @@ TEST_CASE("log: a log file that is already stderr gets no second sink (each line
   fs::remove(path);
   fs::remove(other);
 }
+
+TEST_CASE("atomic file: a device or FIFO or folder at the path is refused and not replaced - a link keeps its target",
+          "[util]") {
+  auto dir = fs::temp_directory_path() / ("hmb-target-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  // A FIFO stands in for /dev/null: a rename over it would leave a plain file in its place.
+  const auto fifo = dir / "pipe";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  CHECK_THROWS_WITH(hmb::write_file_atomic(fifo.string(), "x"),
+                    Catch::Contains("'" + fifo.string() + "' is a FIFO") && Catch::Contains("would replace it"));
+  CHECK(fs::is_fifo(fifo));
+  CHECK_THROWS_WITH(hmb::output_target("/dev/null", "--output"),
+                    Catch::Contains("option --output: '/dev/null' is a device") &&
+                        Catch::Contains("choose another path with --output"));
+  CHECK_THROWS_WITH(hmb::write_file_atomic(dir.string(), "x"), Catch::Contains("is a folder"));
+  // A link to a file: the file behind it gets the new content, the link stays a link.
+  const auto file = dir / "real.json", link = dir / "link.json";
+  hmb::write_file_atomic(file.string(), "old");
+  fs::create_symlink(file, link);
+  hmb::write_file_atomic(link.string(), "new");
+  CHECK(fs::is_symlink(link));
+  std::ifstream in(file);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK(text == "new");
+  // A link to a FIFO is refused like the FIFO, naming both.
+  const auto to_fifo = dir / "to_pipe";
+  fs::create_symlink(fifo, to_fifo);
+  CHECK_THROWS_WITH(hmb::output_target(to_fifo.string()), Catch::Contains("-> '" + fifo.string() + "'"));
+  // A missing folder is named before anything is written.
+  CHECK_THROWS_WITH(hmb::output_target((dir / "no" / "x.h5").string(), "--output"),
+                    Catch::Contains("does not exist") && Catch::Contains("--output"));
+  CHECK(hmb::output_target((dir / "fresh.h5").string()) == (dir / "fresh.h5").string());
+  fs::remove_all(dir);
+}
