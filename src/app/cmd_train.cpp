@@ -134,31 +134,76 @@ LocalLaunch local_launch_for(const config::RunConfig& cfg) {
 constexpr const char* kFinalWeights = "final_weights.pt";
 constexpr const char* kStepsCsv = "steps.csv";
 constexpr const char* kPage = "report.html";
+constexpr const char* kConfig = "config.yaml";
+constexpr const char* kPrevious = "previous";  // an earlier run's files that a new run set aside
 
-// A results folder that holds an earlier run's files: they are removed before this run starts,
-// so that a run that fails never leaves its report beside the weights or page of another. A file
-// this run reads (--init-weights pointing at the earlier final weights, say) is kept.
-void remove_previous_outputs(const config::RunConfig& cfg) {
+// A results folder that holds an earlier run's files, before this run writes its own (a report
+// that says it failed included): a failed run never leaves its report beside the weights or page
+// of another, and the results of a run that succeeded are never lost to the next one, be it a
+// typo. When the earlier report is of a run that succeeded, its files go to previous/ (whose
+// earlier content goes); otherwise (a failed run's) they are removed. A file this run reads
+// (--init-weights pointing at the earlier final weights, say) stays where it is, and is copied
+// to previous/.
+void set_aside_previous_outputs(const std::string& results, const std::vector<std::string>& inputs) {
   namespace fs = std::filesystem;
   auto is_input = [&](const fs::path& p) {
-    for (const std::string& input : {cfg.init_weights, cfg.data, cfg.trace}) {
+    for (const std::string& input : inputs) {
       std::error_code ec;
       if (!input.empty() && fs::equivalent(p, input, ec)) return true;
     }
     return false;
   };
+  const char* const files[] = {report::kSummaryFile, kFinalWeights, kStepsCsv, kPage, kConfig};
+  std::error_code ec;
+  const fs::path dir = results, summary = dir / report::kSummaryFile;
   bool any = false;
-  for (const char* name : {report::kSummaryFile, kFinalWeights, kStepsCsv, kPage}) {
-    const fs::path p = fs::path(cfg.results) / name;
-    std::error_code ec;
+  for (const char* name : files) any |= fs::exists(dir / name, ec);
+  if (!any) return;
+  bool succeeded = false;
+  {
+    std::ifstream in(summary);
+    try {
+      succeeded = in.good() && nlohmann::json::parse(in).at("report").value("log", "") == "ok";
+    } catch (const std::exception&) {  // not a report that can be read: not one worth keeping
+    }
+  }
+  const fs::path previous = dir / kPrevious;
+  if (succeeded) {
+    fs::remove_all(previous, ec);
+    fs::create_directories(previous, ec);
+    require(fs::is_directory(previous), "results folder '" + results + "': cannot make " + previous.string() +
+                                            " to keep the earlier run's files: " + ec.message() +
+                                            " (choose another folder with --results)");
+  }
+  for (const char* name : files) {
+    const fs::path p = dir / name;
     if (!fs::exists(p, ec)) continue;
     if (is_input(p)) {
       spdlog::info("results: keeping {}: this run reads it", p.string());
-      continue;
+      if (succeeded) fs::copy_file(p, previous / name, fs::copy_options::overwrite_existing, ec);
+    } else if (succeeded) {
+      fs::rename(p, previous / name, ec);
+    } else {
+      fs::remove(p, ec);
     }
-    any |= fs::remove(p, ec);
+    require(!ec, "results folder '" + results + "': cannot set aside the earlier run's " + name + ": " + ec.message() +
+                     " (choose another folder with --results)");
   }
-  if (any) spdlog::info("results: {} held an earlier run's report and files; this run replaces them", cfg.results);
+  if (succeeded)
+    spdlog::info("results: {} held the report of an earlier run that succeeded; its files are now in {}", results,
+                 previous.string());
+  else
+    spdlog::info("results: {} held the files of an earlier run that failed; this run replaces them", results);
+}
+
+// The files a run reads that may lie in its results folder.
+std::vector<std::string> run_inputs(const config::RunConfig& cfg) { return {cfg.init_weights, cfg.data, cfg.trace}; }
+
+// The report that stands until the run writes its own (report::make_unfinished_summary).
+void write_unfinished_report(const std::string& results, const report::RunInfo& info) {
+  auto summary = report::make_unfinished_summary(info);
+  add_machine(summary);
+  report::write_summary(summary, results);
 }
 
 // Where a run's report goes when its command line or options could not be read: --results as
@@ -179,18 +224,19 @@ std::string results_dir_hint(const CLI::App& sub) {
 
 // A run whose command line or options could not be read: the failure report goes where the
 // report would have gone (rank 0 only: the ranks of a launched job share one results folder).
-// A folder that holds an earlier run's report is left as it is: a typo on the command line must
-// not cost the results of a run that did happen (stderr and the exit status say what failed).
+// An earlier run's files there are set aside first: a typo must not cost the results of a run
+// that did happen (they go to previous/).
 int fail_before_run(const std::string& results_dir, const std::string& why) {
   dist::tell_launcher(why);
   if (!dist::reports_for_job()) {
     spdlog::error("{}", why);
     return 1;
   }
-  std::error_code ec;
-  if (std::filesystem::exists(std::filesystem::path(results_dir) / report::kSummaryFile, ec)) {
+  try {
+    set_aside_previous_outputs(results_dir, {});
+  } catch (const Error& e) {
     spdlog::error("{}", why);
-    spdlog::error("this run did not start; the earlier run's report in {} is left as it is", results_dir);
+    spdlog::error("{}", e.what());
     return 1;
   }
   report::RunInfo info;
@@ -242,7 +288,7 @@ Command add_train_command(CLI::App& app) {
               }
               if (local.ranks > 1) {
                 add_log_file(cfg.results + "/launcher.log");
-                remove_previous_outputs(cfg);  // before any rank can fail and amend a report
+                set_aside_previous_outputs(cfg.results, run_inputs(cfg));  // before any rank can fail and amend a report
                 try {
                   return launch_local(local);
                 } catch (const Error& e) {
@@ -257,8 +303,9 @@ Command add_train_command(CLI::App& app) {
             spdlog::info("hep-mlbench train, resolved configuration:");
             for (const auto& [k, v] : table->echo(cfg)) spdlog::info("  {:<18} {}", k, v);
             if (rank0) {
-              remove_previous_outputs(cfg);
-              write_file_atomic(cfg.results + "/config.yaml", table->to_yaml(cfg));
+              set_aside_previous_outputs(cfg.results, run_inputs(cfg));
+              write_file_atomic(cfg.results + "/" + kConfig, table->to_yaml(cfg));
+              write_unfinished_report(cfg.results, info);
             }
 
             // The pipeline: read data -> model and loaders -> trainer -> report -> weights.

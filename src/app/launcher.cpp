@@ -107,7 +107,8 @@ void amend_report(const std::string& results, const std::string& first_failure, 
   if (std::ifstream in(path); in.good()) {
     try {
       j = nlohmann::json::parse(in);
-      have = j.contains("report") && j["report"].is_object();
+      // The report rank 0 writes when it starts (it did not finish) counts as none.
+      have = j.contains("report") && j["report"].is_object() && !report::is_unfinished(j);
     } catch (const std::exception&) {
     }
   }

@@ -76,7 +76,9 @@ nlohmann::json read_copy_summary(const std::string& dir, int copy, int status) {
   std::ifstream in(path);
   if (in.good()) {
     try {
-      return nlohmann::json::parse(in);
+      auto j = nlohmann::json::parse(in);
+      // The report a copy writes when it starts counts as none: how the copy ended says more.
+      if (!report::is_unfinished(j)) return j;
     } catch (const std::exception&) {
     }
   }
@@ -87,7 +89,7 @@ nlohmann::json read_copy_summary(const std::string& dir, int copy, int status) {
   } else {
     why += "exited with status " + std::to_string(WEXITSTATUS(status));
   }
-  why += " and left no summary; see " + dir + "/hep-mlbench.log";
+  why += " and left no summary of its own; see " + dir + "/hep-mlbench.log";
   return report::make_error_summary(why, {});
 }
 }  // namespace

@@ -301,6 +301,21 @@ json make_error_summary(const std::string& reason, const RunInfo& info, const tr
           {"context", context_block()}};
 }
 
+json make_unfinished_summary(const RunInfo& info) {
+  return make_error_summary(std::string(kUnfinished) + ": it started at " + utc_now() +
+                                " and ended before writing its report (killed by SIGKILL, e.g. the out-of-memory "
+                                "killer or a container stopped after its grace period, or by a second stop signal, "
+                                "or it crashed); the log in this folder says how far it came",
+                            info);
+}
+
+bool is_unfinished(const json& summary) {
+  if (!summary.is_object() || !summary.contains("report") || !summary["report"].is_object()) return false;
+  const json& r = summary["report"];
+  return r.value("log", "") == "ERROR" && r.contains("error") && r["error"].is_string() &&
+         r["error"].get<std::string>().rfind(kUnfinished, 0) == 0;
+}
+
 namespace {
 // Figures whose total over the copies is the machine's figure; every other number is averaged.
 bool additive(const std::string& key) {

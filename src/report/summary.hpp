@@ -34,6 +34,14 @@ nlohmann::json make_summary(const train::RunResult& run, const RunInfo& info);
 nlohmann::json make_error_summary(const std::string& reason, const RunInfo& info,
                                   const train::RunResult* partial = nullptr);
 
+// The report a run writes as soon as its results folder is its own, and replaces with its real
+// report at the end: a run killed before then (SIGKILL, the out-of-memory killer, a second stop
+// signal, a crash) still leaves a report that says it failed, and when it started (UTC).
+nlohmann::json make_unfinished_summary(const RunInfo& info);
+// True for such a report (its error starts with kUnfinished).
+inline constexpr const char* kUnfinished = "the run did not finish";
+bool is_unfinished(const nlohmann::json& summary);
+
 // Several copies: scores add up (total throughput of the machine), stats are over copies.
 nlohmann::json combine_copies(const std::vector<nlohmann::json>& copies, const RunInfo& info);
 

@@ -44,7 +44,8 @@ extern "C" void on_stop_signal(int sig) {
   if (static_cast<double>(now - first) < kForceExitAfterSeconds * 1e9) return;  // the same stop, delivered twice
   for (auto& slot : g_temp)
     if (slot.ready.load()) ::unlink(slot.path);
-  static const char msg[] = "hep-mlbench: second stop signal: exiting now, without a report\n";
+  static const char msg[] =
+      "hep-mlbench: second stop signal: exiting now (a run's report says that it did not finish)\n";
   [[maybe_unused]] auto n = ::write(STDERR_FILENO, msg, sizeof msg - 1);
   ::_exit(128 + sig);
 }

@@ -164,7 +164,27 @@ assert p.returncode != 0 and summary(c_again)["report"]["log"] == "ERROR"
 for stale in ("final_weights.pt", "report.html", "steps.csv"):
     assert not os.path.exists(os.path.join(c_again, stale)), stale
 assert not os.path.exists(os.path.join(out, "final_weights.pt")), "an interrupted run wrote final weights"
-print("ok: an earlier run's files are not left beside a failed run's report")
+# ... and they are not lost: the earlier run succeeded, so its files are in previous/.
+prev = os.path.join(c_again, "previous")
+assert summary(prev)["report"]["log"] == "ok", summary(prev)["report"]
+assert stat(summary(prev), "final_weights_checksum") == stat(sc, "final_weights_checksum")
+assert all(os.path.exists(os.path.join(prev, f)) for f in ("final_weights.pt", "report.html", "steps.csv", "config.yaml"))
+# A second failed run removes the first failed run's report, and keeps previous/ as it is.
+train("c", "--batch-size", 0, check=False)
+assert "--batch-size" in summary(c_again)["report"]["error"] and summary(prev)["report"]["log"] == "ok"
+print("ok: an earlier run's files are not left beside a failed run's report; a good run's go to previous/")
+
+# 7b'. A run killed outright (SIGKILL: the out-of-memory killer) leaves the report it wrote when it
+#      started, which says the run did not finish.
+killed = os.path.join(d, "killed")
+rc, _ = stop_while_training(["train", *small, "--epochs", "50", "--results", killed],
+                            [os.path.join(killed, "hep-mlbench.log")], sig=signal.SIGKILL)
+s = summary(killed)
+validate(s)
+assert rc == -signal.SIGKILL, rc
+assert s["report"]["log"] == "ERROR" and s["report"]["error"].startswith("the run did not finish: it started at"), s
+assert s["context"]["system"]["logical_cores"] >= 1
+print("ok: SIGKILL ->", s["report"]["error"][:80], "...")
 
 # 7c. generate stopped while generating: exit 128 + SIGINT, nothing written, no temporary file.
 import subprocess
@@ -236,13 +256,19 @@ validate(s)
 assert stat(s, "preset") == "small" and stat(s, "config")["preset"] == "small", stat(s, "preset")
 assert stat(s, "parameters") > 0 and stat(s, "data_read_time") > 0 and stat(s, "peak_device_memory") is None
 print("ok: preset auto -> small on the CPU")
-# 10. A command line with a typo, into the folder of that good run: the run does not start, and
-#     the earlier run's report and weights are left as they were.
+# 10. A command line with a typo, into the folder of that good run: the run does not start, its
+#     report says why, and the earlier run's report and weights are kept in previous/.
 p = run(["train", *small, "--results", a, "--no-such-option", 1], check=False)
 assert p.returncode != 0 and "no-such-option" in p.stderr, p.stderr
-assert summary(a)["report"]["log"] == "ok" and os.path.exists(os.path.join(a, "final_weights.pt"))
-# A new run into it that starts from those weights: they are read, not removed as an earlier output.
+assert summary(a)["report"]["log"] == "ERROR" and "no-such-option" in summary(a)["report"]["error"]
+assert summary(os.path.join(a, "previous"))["report"]["log"] == "ok"
+assert os.path.exists(os.path.join(a, "previous", "final_weights.pt")) and not os.path.exists(os.path.join(a, "final_weights.pt"))
+# A run from those weights into the same folder, then one from the folder's own final weights: a
+# file the run reads stays where it is (and is copied to previous/).
+run(["train", *small, "--epochs", 1, "--results", a, "--init-weights", os.path.join(a, "previous", "final_weights.pt")])
+assert summary(a)["report"]["log"] == "ok"
 p = run(["train", *small, "--epochs", 1, "--results", a, "--init-weights", os.path.join(a, "final_weights.pt")])
 assert "keeping" in p.stderr and summary(a)["report"]["log"] == "ok", p.stderr[-2000:]
-print("ok: a typo keeps an earlier run's files; --init-weights from the results folder is kept")
+assert os.path.exists(os.path.join(a, "previous", "final_weights.pt"))
+print("ok: a typo keeps an earlier run's files in previous/; --init-weights from the results folder is kept")
 print("test_training: all passed")

@@ -59,6 +59,19 @@ TEST_CASE("summary: a failed run says ERROR and why, with no score", "[report]")
   CHECK(e["report"]["error"] == "data file missing");
 }
 
+TEST_CASE("summary: the report written at the start says the run did not finish, and is told from others",
+          "[report]") {
+  const auto u = hmb::report::make_unfinished_summary({});
+  CHECK(u["report"]["log"] == "ERROR");
+  CHECK(u["report"]["wl-scores"].empty());
+  CHECK_THAT(u["report"]["error"].get<std::string>(),
+             Catch::StartsWith("the run did not finish: it started at 20") && Catch::Contains("SIGKILL"));
+  CHECK(hmb::report::is_unfinished(u));
+  CHECK_FALSE(hmb::report::is_unfinished(hmb::report::make_error_summary("data file missing", {})));
+  CHECK_FALSE(hmb::report::is_unfinished(hmb::report::make_summary(sample_run(), {})));
+  CHECK_FALSE(hmb::report::is_unfinished(nlohmann::json::array()));
+}
+
 TEST_CASE("summary: utilisation figures with units, absent ones with their reason", "[report]") {
   auto run = sample_run();
   run.utilisation.model_flop_per_s = hmb::metrics::Figure::of(2e10, "FLOP/s");
