@@ -211,6 +211,7 @@ void write_unfinished_report(const std::string& results, const report::RunInfo& 
 // used), else the `results` key of the --config file, else the default.
 std::string results_dir_hint(const CLI::App& sub) {
   if (auto given = last_collected(sub, "--results"); !given.empty()) return given;
+  if (auto given = raw_value_of({"--results"}); !given.empty()) return given;  // taken as another option's value
   if (auto file = last_collected(sub, "--config"); !file.empty()) {
     try {
       const auto y = YAML::LoadFile(file);
@@ -252,6 +253,9 @@ Command add_train_command(CLI::App& app) {
   sub->add_flag("--json", *json_only, "print only the summary JSON on stdout");
   table->attach_except(*sub, config::RunConfig{}, {"batch-sizes"});  // that one is sweep's
   Command cmd{sub, [sub, table, json_only] {
+            // First of all: a stop signal from now on is noted and acted on at the first safe point
+            // (the default action would end the process without a report).
+            install_stop_handlers();
             config::RunConfig cfg;
             report::RunInfo info;
             info.containment = detect_containment();  // the same as the workload's merged report
@@ -299,7 +303,6 @@ Command add_train_command(CLI::App& app) {
             const bool rank0 = launch.rank == 0;
             add_log_file(cfg.results + (rank0 ? "/hep-mlbench.log" : "/rank_" + std::to_string(launch.rank) + ".log"));
             if (*json_only || !rank0) spdlog::set_level(spdlog::level::warn);
-            install_stop_handlers();
             spdlog::info("hep-mlbench train, resolved configuration:");
             for (const auto& [k, v] : table->echo(cfg)) spdlog::info("  {:<18} {}", k, v);
             if (rank0) {

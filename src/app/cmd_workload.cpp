@@ -75,8 +75,18 @@ Command add_workload_command(CLI::App& app) {
             } catch (const Error& e) {
               return fail_workload(*opt, e.what());
             }
-            if (!table->was_given("data") && probe.data.empty())
-              opt->train_args.insert(opt->train_args.end(), {"--data", default_sample()});
+            if (!table->was_given("data") && probe.data.empty()) {
+              const std::string sample = default_sample();
+              std::error_code ec;
+              if (!std::filesystem::exists(sample, ec))
+                return fail_workload(*opt, "event file '" + sample + "' (" +
+                                               (std::getenv("HMB_DATA") != nullptr ? "from HMB_DATA"
+                                                                                   : "the image's bundled sample") +
+                                               ") does not exist: give an event file with --data FILE.h5 or the "
+                                               "environment variable HMB_DATA (make one with hep-mlbench generate or "
+                                               "scripts/make_sample.sh)");
+              opt->train_args.insert(opt->train_args.end(), {"--data", sample});
+            }
             return run_workload(*opt, self_exe());
           }};
   // A command line that cannot be read still leaves a summary that says why, in the results
@@ -92,7 +102,11 @@ Command add_workload_command(CLI::App& app) {
       }
     };
     WorkloadOptions o = *opt;
-    if (const auto dir = last_collected(*sub, "-w"); !dir.empty()) o.resultsdir = dir;
+    if (const auto dir = last_collected(*sub, "-w"); !dir.empty()) {
+      o.resultsdir = dir;
+    } else if (const auto raw = raw_value_of({"-w", "--resultsdir"}); !raw.empty()) {
+      o.resultsdir = raw;  // taken as another option's value before CLI11 came to it
+    }
     o.copies = std::max(1, count("-c", o.copies));
     o.threads = count("-t", o.threads);
     o.events = count("-e", static_cast<int>(std::min<long>(o.events, std::numeric_limits<int>::max())));

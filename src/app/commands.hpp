@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace hmb::app {
 
@@ -23,6 +24,26 @@ struct Command {
 inline std::string last_collected(const CLI::App& sub, const std::string& name) {
   const CLI::Option* o = sub.get_option_no_throw(name);
   return o != nullptr && !o->results().empty() ? o->results().back() : std::string();
+}
+
+// The command line as given (main() stores it before parsing). For where a report goes when the
+// command line cannot be read: an option whose value CLI11 never collected (a word before it was
+// taken as another option's value) is still found here.
+inline std::vector<std::string>& raw_arguments() {
+  static std::vector<std::string> args;
+  return args;
+}
+
+// The last value given to any of `names` in raw_arguments() (`-w DIR`, `--results=DIR`), or "".
+inline std::string raw_value_of(const std::vector<std::string>& names) {
+  const auto& args = raw_arguments();
+  std::string value;
+  for (size_t i = 0; i < args.size(); ++i)
+    for (const auto& n : names) {
+      if (args[i] == n && i + 1 < args.size()) value = args[i + 1];
+      if (args[i].rfind(n + "=", 0) == 0) value = args[i].substr(n.size() + 1);
+    }
+  return value;
 }
 
 // Each adds its subcommand to `app`.

@@ -55,6 +55,8 @@ std::string parse_error_text(const CLI::ParseError& e, const std::string& comman
       return "option " + option + " needs a value: " + help + " lists the options";
     if (!option.empty()) return "option " + option + ": " + what + " (" + help + " lists the options)";
   }
+  if (dynamic_cast<const CLI::ValidationError*>(&e) != nullptr && !what.empty() && what[0] == '-')
+    return "option " + what + " (" + help + " lists the options)";  // "--epochs: needs a value: ..."
   if (dynamic_cast<const CLI::RequiredError*>(&e) != nullptr)
     return what + ": " + help + " says what it takes";
   return what + " (" + help + " lists the options)";
@@ -86,6 +88,7 @@ int main(int argc, char** argv) {
       hmb::app::add_workload_command(app),
   };
 
+  hmb::app::raw_arguments().assign(argv + 1, argv + argc);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -80,6 +80,20 @@ class OptionTable {
   // a boolean also as a bare `--name`, meaning true. Values are only collected here; apply()
   // turns them into the config.
   void attach(CLI::App& app, const Cfg& defaults) {
+    // CLI11 takes the word after an option as its value, whatever it is: `--epochs --results x`
+    // would read '--results' as the epochs and leave x unexpected. A value that is an option of
+    // this command (or of the program) is refused as a missing value, naming the option.
+    CLI::App* command = &app;
+    const CLI::Validator not_an_option(
+        [command](std::string& v) -> std::string {
+          if (v.size() < 2 || v[0] != '-') return "";
+          const std::string name = v.substr(0, v.find('='));
+          for (const CLI::App* a = command; a != nullptr; a = a->get_parent())
+            if (a->get_option_no_throw(name) != nullptr)
+              return "needs a value: what follows it, '" + v + "', is an option";
+          return "";
+        },
+        "", "not-an-option");
     for (const auto& o : options_) {
       std::string h = o.help;
       if (!o.allowed.empty()) h += " {" + o.allowed + "}";
@@ -93,7 +107,8 @@ class OptionTable {
                          },
                          h)
                       ->type_name("")
-                      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // repeated: the last wins
+                      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)  // repeated: the last wins
+                      ->check(not_an_option);
       if (o.is_switch) opt->expected(0, 1);
     }
     app.add_option("--config", config_path_, "YAML file of options, one `name: value` per line (flags given on the command line win)")
@@ -114,11 +129,16 @@ class OptionTable {
   void apply_yaml(Cfg& cfg, const YAML::Node& node, const std::string& what = "configuration file") const {
     if (!node.IsDefined() || node.IsNull()) return;
     require(node.IsMap(), what + ": the top level must be a mapping of option: value");
+    std::map<std::string, int> seen;
     for (const auto& kv : node) {
       const auto key = kv.first.as<std::string>();
       const Option* o = try_find(key);
       require(o != nullptr, what + ": unknown option '" + key +
                                 "' (see hep-mlbench <subcommand> --help for the valid keys)");
+      // yaml-cpp keeps both entries of a key given twice; which one meant is not for us to guess.
+      require(++seen[key] == 1, what + ": option '" + key + "' is given twice: keep one");
+      require(!kv.second.IsNull(), what + ": option '" + key + "' has no value (write '" + key +
+                                       ": VALUE', or leave the line out for the default)");
       require(kv.second.IsScalar(), what + ": option '" + key + "' must be a single value");
       try {
         o->set(cfg, kv.second.as<std::string>());

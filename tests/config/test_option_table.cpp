@@ -93,6 +93,26 @@ TEST_CASE("options: bad values name the option and the value", "[config]") {
   CHECK_THROWS_WITH(parse(t5, {}, YAML::Load("batchsize: 3\n")), Catch::Contains("unknown option 'batchsize'"));
   auto t6 = table();
   CHECK_THROWS_AS(parse(t6, {"--lr", "nan"}), hmb::Error);
+  // A key given twice, or without a value, in a YAML file.
+  auto t7 = table();
+  CHECK_THROWS_WITH(parse(t7, {}, YAML::Load("seed: 1\nseed: 2\n")), Catch::Contains("'seed' is given twice"));
+  auto t8 = table();
+  CHECK_THROWS_WITH(parse(t8, {}, YAML::Load("seed:\n")), Catch::Contains("'seed' has no value"));
+}
+
+TEST_CASE("options: an option where a value should be is a missing value, naming the option", "[config]") {
+  // CLI11 would take the next word whatever it is: '--seed' would become the batch size.
+  auto t = table();
+  CHECK_THROWS_WITH(parse(t, {"--batch-size", "--seed", "3"}),
+                    Catch::Contains("--batch-size") && Catch::Contains("needs a value") &&
+                        Catch::Contains("'--seed', is an option"));
+  auto t2 = table();
+  CHECK_THROWS_WITH(parse(t2, {"--precision", "--lr=0.1"}), Catch::Contains("needs a value"));
+  // A negative number or a word starting with '-' that is no option is a value like any other.
+  auto t3 = table();
+  CHECK_THROWS_WITH(parse(t3, {"--seed", "-3"}), !Catch::Contains("needs a value"));
+  auto t4 = table();
+  CHECK(parse(t4, {"--lr", "-0.5"}).lr == -0.5);
 }
 
 TEST_CASE("options: the echo round-trips through YAML", "[config]") {

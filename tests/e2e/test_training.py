@@ -131,6 +131,12 @@ assert p.returncode != 0 and s["report"]["log"] == "ERROR" and "--no-such-option
 # Said as an unknown option, in the order given, with where the options are listed.
 assert "unknown option(s) --no-such-option (given with 3): hep-mlbench train --help" in s["report"]["error"], s["report"]
 assert s["context"]["system"]["logical_cores"] >= 1, s["context"]  # the machine, as in every report
+# An option left without its value takes the next option as one in CLI11: said as a missing value,
+# and the report still goes to the --results that came after it.
+swallowed = os.path.join(d, "swallowed")
+p = run(["train", "--data", data, "--epochs", "--results", swallowed], check=False)
+s = summary(swallowed)
+assert p.returncode != 0 and "option --epochs: needs a value: what follows it, '--results', is an option" in s["report"]["error"], s["report"]
 cfg = os.path.join(d, "bad.yaml")
 with open(cfg, "w") as f:
     f.write("precision: fp8\n")

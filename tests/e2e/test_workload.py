@@ -93,6 +93,15 @@ for n, bad_args in enumerate([["--no-such-option", 1], ["--mop", "some"], ["--ep
     print("ok: unreadable command line ->", s4b["report"]["error"])
 assert "option --epochs needs a value" in s4b["report"]["error"], s4b["report"]["error"]
 
+# 4c. No --data, and no event file where HMB_DATA (or the image's bundled sample) points: the
+#     report names both ways to give one.
+res4c = os.path.join(d, "run4c")
+no_data = [a for i, a in enumerate(args) if a != "--data" and (i == 0 or args[i - 1] != "--data")]
+p = run(["workload", "-W", "-w", res4c, "-t", 1, *no_data], env={"HMB_DATA": os.path.join(d, "gone.h5")}, check=False)
+err = summary(res4c)["report"]["error"]
+assert p.returncode != 0 and "gone.h5" in err and "--data" in err and "HMB_DATA" in err, (p.returncode, err)
+print("ok: no event file ->", err[:120])
+
 # 5. An unwritable results folder: said on stderr, non-zero exit.
 p = run(["workload", "-W", "-w", "/proc/hep-mlbench-results", *args], env=EMPTY_ENV, check=False)
 assert p.returncode != 0 and "/proc/hep-mlbench-results" in p.stderr, p.stderr
