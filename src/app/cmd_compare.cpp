@@ -3,6 +3,9 @@
 // the measured table (docs/tolerances.md), 1 when they do not, 2 when they cannot be compared (a
 // file that cannot be read, a bad tolerance), as diff and cmp tell the two apart. `--tolerance
 // NAME=VALUE` replaces one figure's tolerance.
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -18,12 +21,17 @@ namespace hmb::app {
 
 namespace {
 nlohmann::json read_json(const std::string& path) {
+  std::error_code ec;
+  require(!std::filesystem::is_directory(path, ec),
+          "compare: '" + path + "' is a folder: give its hep-mlbench_summary.json");
   std::ifstream in(path);
-  require(in.good(), "compare: cannot open '" + path + "'");
+  require(in.good(), "compare: cannot open '" + path + "': " + std::strerror(errno));
   try {
     return nlohmann::json::parse(in);
   } catch (const nlohmann::json::parse_error& e) {
     throw Error("compare: '" + path + "' is not valid JSON: " + e.what());
+  } catch (const std::exception& e) {
+    throw Error("compare: '" + path + "' cannot be read: " + e.what());
   }
 }
 }  // namespace
@@ -67,7 +75,13 @@ Command add_compare_command(CLI::App& app) {
                                            : report::Tolerances::from_table(read_json(args->table));
             for (const auto& spec : args->tolerances) tol.override_with(spec);
             if (!args->tolerances.empty()) tol.table += " with tolerances set on the command line";
-            auto r = report::compare_summaries(read_json(args->a), read_json(args->b), tol);
+            const auto a = read_json(args->a), b = read_json(args->b);
+            report::CompareResult r;
+            try {
+              r = report::compare_summaries(a, b, tol);
+            } catch (const Error& e) {
+              throw Error(std::string(e.what()) + " (A: " + args->a + ", B: " + args->b + ")");
+            }
             if (args->json) {
               std::cout << report::comparison_json(r).dump(2) << "\n";
             } else {

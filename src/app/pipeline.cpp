@@ -407,7 +407,9 @@ TrainingOutcome run_training(const config::RunConfig& requested, const dist::Lau
     probe_loader.start_epoch(0);
     if (auto batch = probe_loader.next()) {
       const double t_probe = clock.now();
-      r.reference_step = train::reference_step(net, *batch, device);
+      train::ReferenceStepConfig rc;
+      rc.stop = [] { return stop_requested() != 0; };  // then the stop point below ends the run
+      r.reference_step = train::reference_step(net, *batch, device, rc);
       spdlog::info("reference step: losses {} ({:.1f} s)", r.reference_step["losses"].dump(), clock.now() - t_probe);
     }
   }

@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 
 #include "data/hdf5_util.hpp"
@@ -201,6 +203,9 @@ Reader open_reader(const std::string& path) {
     throw Error("event file '" + path + "' does not exist (make one with `hep-mlbench generate` or scripts/make_sample.sh)");
   if (std::filesystem::is_directory(path))
     throw Error("event file '" + path + "' is a folder: give the path of the .h5 file (e.g. " + path + "/sample.h5)");
+  if (::access(path.c_str(), R_OK) != 0)
+    throw Error("event file '" + path + "' cannot be read: " + std::strerror(errno) +
+                " (check its permissions, and that this user, e.g. a container's, may read it)");
   if (H5Fis_hdf5(path.c_str()) <= 0)
     throw Error("event file '" + path + "' is not an HDF5 file (corrupt or truncated?): make it again");
   r.file = H5Handle(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);

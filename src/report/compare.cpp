@@ -151,6 +151,13 @@ void Tolerances::override_with(const std::string& spec) {
 CompareResult compare_summaries(const json& a, const json& b, const Tolerances& tol) {
   const json& sa = stats_of(a, "A");
   const json& sb = stats_of(b, "B");
+  // A report of a run that succeeded has a number for each validation figure: one without cannot
+  // be compared (an edited or truncated report), which is not the same as two that differ.
+  for (const auto& [s, which] : {std::pair<const json*, const char*>{&sa, "A"}, {&sb, "B"}})
+    for (const char* key : {"validation_accuracy", "validation_accuracy_particles", "validation_loss"})
+      require(std::isfinite(value_of(*s, key)), std::string("compare: report ") + which +
+                                                    " has no number for report.wl-stats." + key +
+                                                    ".value (an edited or damaged summary?): it cannot be compared");
   CompareResult r;
   r.table = tol.table;
 

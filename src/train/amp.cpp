@@ -59,8 +59,8 @@ std::string non_finite_loss_error(std::int64_t step, Precision precision) {
            " with --precision fp16: the forward pass overflowed fp16's range (largest value 65504; the graph "
            "layers sum over up to a bin's elements without degree normalisation, docs/model.md), which loss "
            "scaling cannot mend: use --precision bf16 (fp32's range) or fp32";
-  return "training loss is not finite (NaN or inf) " + where +
-         ": lower --lr, use --precision fp32, or check the event file";
+  return "training loss is not finite (NaN or inf) " + where + ": lower --lr" +
+         (precision == Precision::fp32 ? "" : ", use --precision fp32") + ", or check the event file";
 }
 
 FusedAdamW::FusedAdamW(std::vector<torch::Tensor> params, double lr, double weight_decay, double beta1, double beta2,

@@ -52,6 +52,7 @@ nlohmann::json reference_step(model::MLPF& net, const data::Batch& batch, const 
   nlohmann::json losses = nlohmann::json::array(), grad_norms = nlohmann::json::array();
   try {
     for (int k = 0; k <= cfg.steps; ++k) {
+      if (cfg.stop && cfg.stop()) break;  // a forward and backward pass can take a minute on a slow CPU
       for (auto& p : params) p.mutable_grad() = torch::Tensor();
       const bool last = k == cfg.steps;
       auto out = net->forward(x, m);

@@ -16,6 +16,8 @@
 // training that follows is the same as without the probe.
 #include <nlohmann/json.hpp>
 
+#include <functional>
+
 #include "data/loader.hpp"
 #include "model/mlpf.hpp"
 
@@ -24,6 +26,9 @@ namespace hmb::train {
 struct ReferenceStepConfig {
   int steps = 2;            // K: normalised gradient steps after the first loss
   double step_size = 1e-3;  // rho: each step moves the weights by rho x |w0| (L2 over all parameters)
+  // Asked before each forward pass: true ends the steps early (a stop signal: the caller then
+  // stops the run where all ranks agree). The result then has fewer losses than steps + 1.
+  std::function<bool()> stop = {};
 };
 
 // {"losses": [L0..LK], "grad_norms": [|g0|..|g(K-1)|], "steps": K, "step_size": rho,

@@ -82,6 +82,20 @@ for name, (change, expect) in cases.items():
 p = subprocess.run([BIN, "info", d], capture_output=True, text=True)
 assert p.returncode != 0 and d in p.stderr and "is a folder" in p.stderr, p.stderr
 print("ok: a folder is refused")
+# A file this user may not read: said as such, not as a corrupt file. Root reads everything, so
+# root drops the capability that lets it (setpriv, util-linux).
+unreadable = os.path.join(d, "unreadable.h5")
+shutil.copy(good, unreadable)
+os.chmod(unreadable, 0)
+drop = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search",
+        "--inh-caps", "-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
+if drop and shutil.which("setpriv") is None:
+    print("SKIPPED: the unreadable-file case (running as root, and no setpriv to drop root's file access)")
+else:
+    p = subprocess.run(drop + [BIN, "info", unreadable], capture_output=True, text=True)
+    assert p.returncode != 0 and unreadable in p.stderr and "cannot be read: Permission denied" in p.stderr, p.stderr
+    assert "corrupt" not in p.stderr, p.stderr
+    print("ok: an unreadable file is said to be unreadable")
 # generate's output: a FIFO there (as /dev/null would be) is refused before any event is made, and
 # stays a FIFO (a write-then-rename would have put a plain file in its place).
 fifo = os.path.join(d, "pipe.h5")

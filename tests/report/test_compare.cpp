@@ -163,3 +163,14 @@ TEST_CASE("compare: --tolerance NAME=VALUE replaces one figure's tolerance and r
   CHECK_THROWS_WITH(t.override_with("0.1"), Catch::Contains("is not NAME=VALUE"));
   CHECK_THROWS_WITH(t.override_with(""), Catch::Contains("give NAME=VALUE"));
 }
+
+TEST_CASE("compare: a report whose validation figure is not a number cannot be compared (not: differs)", "[compare]") {
+  auto damaged = summary(0.9, 1, "d");
+  damaged["report"]["wl-stats"]["validation_accuracy"]["value"] = nullptr;
+  CHECK_THROWS_WITH(hmb::report::compare_summaries(summary(0.9, 1, "d"), damaged, tolerances()),
+                    Catch::Contains("report B has no number for report.wl-stats.validation_accuracy.value"));
+  auto no_loss = summary(0.9, 1, "d");
+  no_loss["report"]["wl-stats"].erase("validation_loss");
+  CHECK_THROWS_WITH(hmb::report::compare_summaries(no_loss, summary(0.9, 1, "d"), tolerances()),
+                    Catch::Contains("report A has no number for report.wl-stats.validation_loss.value"));
+}

@@ -97,5 +97,7 @@ TEST_CASE("step outcome: the error names the step, and for fp16 the format's ran
   const auto full = non_finite_loss_error(3, Precision::fp32);
   CHECK_THAT(full, Catch::Contains("at step 3") && Catch::Contains("lower --lr"));
   CHECK_THAT(full, !Catch::Contains("65504"));
-  CHECK_THAT(non_finite_loss_error(0, Precision::bf16), Catch::Contains("on another rank"));
+  CHECK_THAT(full, !Catch::Contains("--precision fp32"));  // it is fp32 already
+  CHECK_THAT(non_finite_loss_error(0, Precision::bf16),
+             Catch::Contains("on another rank") && Catch::Contains("use --precision fp32"));
 }

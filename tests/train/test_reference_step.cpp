@@ -66,6 +66,20 @@ TEST_CASE("reference step: repeatable, weights restored, loss falls along the gr
   CHECK(a["events"] == 2);
 }
 
+TEST_CASE("reference step: a stop asked for ends it before the next pass, weights restored", "[reference_step]") {
+  auto net = fresh_model();
+  const auto batch = batch_of(2);
+  const auto before = train::tensors_checksum(model::state_dict(*net));
+  int asked = 0;
+  train::ReferenceStepConfig cfg;
+  cfg.stop = [&asked] { return ++asked > 1; };  // the signal comes during the first pass
+  const auto r = train::reference_step(net, batch, torch::kCPU, cfg);
+  CHECK(asked == 2);
+  CHECK(numbers(r, "losses").size() == 1);  // L0 only: the two steps were not taken
+  CHECK(train::tensors_checksum(model::state_dict(*net)) == before);
+  CHECK(net->is_training());
+}
+
 TEST_CASE("test fault: a weight scaled by 1.01 or changed by 1e-3 moves the reference step", "[reference_step]") {
   const auto batch = batch_of(2);
   auto clean = fresh_model();
