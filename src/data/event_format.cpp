@@ -176,6 +176,7 @@ struct Reader {
       char* p = nullptr;
       H5Handle mt(H5Tcopy(H5T_C_S1), H5Tclose);
       H5Tset_size(mt.get(), H5T_VARIABLE);
+      H5Tset_cset(mt.get(), H5Tget_cset(type.get()));  // h5py writes str as UTF-8; HDF5 will not convert it to ASCII
       if (H5Aread(a.get(), mt.get(), &p) < 0) fail(std::string("attribute ") + name, "cannot be read");
       s = p ? p : "";
       H5free_memory(p);
@@ -190,6 +191,9 @@ struct Reader {
   std::int64_t attr_int(const char* name) const {
     if (H5Aexists(file.get(), name) <= 0) fail(std::string("attribute ") + name, "missing");
     H5Handle a(H5Aopen(file.get(), name, H5P_DEFAULT), H5Aclose);
+    H5Handle type(H5Aget_type(a.get()), H5Tclose);
+    // HDF5 would convert a float (1.5 -> 1): a version or a count that is not an integer is wrong.
+    if (H5Tget_class(type.get()) != H5T_INTEGER) fail(std::string("attribute ") + name, "is not an integer");
     std::int64_t v = 0;
     if (H5Aread(a.get(), H5T_NATIVE_INT64, &v) < 0) fail(std::string("attribute ") + name, "cannot be read as an integer");
     return v;

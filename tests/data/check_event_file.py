@@ -71,6 +71,8 @@ cases = {
     "notrain": (lambda f: f["split"].__setitem__(slice(None), 1), "has no training events"),
     "offset0": (lambda f: f["offsets"].__setitem__(0, 1), "does not start at 0"),
     "nevents": (lambda f: f.attrs.modify("n_events", 99), "n_events: disagrees"),
+    # HDF5 would convert 1.5 to version 1: a version that is not an integer is refused.
+    "floatversion": (lambda f: f.attrs.__setitem__("format_version", 1.5), "format_version: is not an integer"),
 }
 for name, (change, expect) in cases.items():
     path = damaged(name, change)
@@ -78,6 +80,15 @@ for name, (change, expect) in cases.items():
     assert p.returncode != 0, f"{name}: accepted"
     assert path in p.stderr and expect in p.stderr, f"{name}: {p.stderr}"
     print(f"ok: {name}: {p.stderr.strip().split('] ', 2)[-1][:150]}")
+# A file whose string attributes h5py wrote as variable-length UTF-8 (its default for a str) is
+# read like the fixed-length ASCII ones hep-mlbench writes.
+utf8 = damaged("utf8", lambda f: [f.attrs.__setitem__(k, str(f.attrs[k].decode() if isinstance(f.attrs[k], bytes)
+                                                          else f.attrs[k])) for k in ("format", "checksum_sha256")])
+with h5py.File(utf8, "r") as f:
+    assert h5py.check_string_dtype(f.attrs.get_id("format").dtype).encoding == "utf-8"
+p = subprocess.run([BIN, "info", utf8], capture_output=True, text=True)
+assert p.returncode == 0, p.stderr
+print("ok: variable-length UTF-8 string attributes are read")
 # A folder where the file should be.
 p = subprocess.run([BIN, "info", d], capture_output=True, text=True)
 assert p.returncode != 0 and d in p.stderr and "is a folder" in p.stderr, p.stderr
