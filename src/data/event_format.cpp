@@ -51,7 +51,16 @@ std::string content_checksum(const EventTable& t) {
 // ---------------------------------------------------------------- writing
 namespace {
 void check(herr_t rc, const std::string& path, const std::string& what) {
-  if (rc < 0) throw Error("event file '" + path + "': HDF5 failed to " + what);
+  if (rc >= 0) return;
+  // HDF5 says no more than that it failed; a full disk is the common cause of a failed write.
+  std::error_code ec;
+  const auto folder = std::filesystem::absolute(path, ec).parent_path();
+  const auto space = std::filesystem::space(folder, ec);
+  const std::string free = ec ? std::string()
+                              : " (" + std::to_string(space.available >> 20) + " MiB left on the disk holding '" +
+                                    folder.string() + "')";
+  throw Error("event file '" + path + "': HDF5 failed to " + what + free +
+              ": free space there or choose another --output");
 }
 
 void write_dataset(hid_t file, const std::string& path, const char* name, hid_t type, const void* data,
