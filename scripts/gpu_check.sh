@@ -375,12 +375,18 @@ else
 fi
 
 # train NAME TIMEOUT ARGS...: one training run into RUNS/NAME; its status. Weights files are
-# dropped afterwards so that OUT stays small.
+# dropped afterwards so that OUT stays small. A run killed at its time limit leaves the report it
+# wrote at its start ("the run did not finish"): it is renamed, so that a report there means the
+# run ended by itself, as the checks below read it.
 train() {
   local name="$1" limit="$2"; shift 2
   local rc=0
   run_to "$LOGS/$name.log" "$limit" "$BIN" train --data "$SMALL" --results "$RUNS/$name" "$@" || rc=$?
-  rm -f "$RUNS/$name"/*.pt
+  rm -f "$RUNS/$name"/*.pt "$RUNS/$name"/previous/*.pt
+  local s="$RUNS/$name/hep-mlbench_summary.json"
+  if [[ -f "$s" ]] && grep -q '"error": "the run did not finish' "$s"; then
+    mv -f "$s" "$RUNS/$name/hep-mlbench_summary.unfinished.json"
+  fi
   return $rc
 }
 summary_of() { echo "$RUNS/$1/hep-mlbench_summary.json"; }
