@@ -121,16 +121,18 @@ TEST_CASE("event file: a write that fails names the file and leaves no temporary
   std::ofstream(dir / "plain") << "not a folder";
   const auto under_file = (dir / "plain" / "e.h5").string();
   CHECK_THROWS_WITH(write_event_file(under_file, t, "{}"),
-                    Catch::Contains(under_file) && Catch::Contains("cannot create it") && Catch::Contains("writable"));
-  // Written in full, but it cannot take the place of a folder of that name.
+                    Catch::Contains(under_file) && Catch::Contains("is not a folder") && Catch::Contains("--output"));
+  // A folder of that name: refused before writing, as a rename could not take its place.
   fs::create_directories(dir / "taken.h5" / "inside");
   const auto taken = (dir / "taken.h5").string();
-  CHECK_THROWS_WITH(write_event_file(taken, t, "{}"), Catch::Contains(taken) && Catch::Contains("cannot rename"));
+  CHECK_THROWS_WITH(write_event_file(taken, t, "{}"), Catch::Contains(taken) && Catch::Contains("is a folder"));
   // Fails while writing, as on a full disk.
   const auto full = (dir / "full.h5").string();
   {
     const FileSizeLimit limit(64 * 1024);
-    CHECK_THROWS_WITH(write_event_file(full, t, "{}"), Catch::Contains(full) && Catch::Contains("HDF5 failed"));
+    CHECK_THROWS_WITH(write_event_file(full, t, "{}"), Catch::Contains(full) && Catch::Contains("HDF5 failed") &&
+                                                           Catch::Contains("MiB left on the disk holding") &&
+                                                           Catch::Contains("choose another --output"));
   }
   std::vector<std::string> left;
   for (const auto& e : fs::directory_iterator(dir)) left.push_back(e.path().filename().string());
