@@ -169,6 +169,16 @@ void set_aside_previous_outputs(const std::string& results, const std::vector<st
   }
   const fs::path previous = dir / kPrevious;
   if (succeeded) {
+    // previous/ is about to be replaced: not while this run reads a file in it.
+    for (const std::string& input : inputs) {
+      if (input.empty()) continue;
+      const auto in = fs::weakly_canonical(input, ec), prev = fs::weakly_canonical(previous, ec);
+      const auto rel = in.lexically_relative(prev);
+      require(rel.empty() || *rel.begin() == "..",
+              "results folder '" + results + "': this run reads '" + input + "', which lies in " + previous.string() +
+                  ", where the earlier run that succeeded in '" + results + "' is about to go: copy the file "
+                  "elsewhere first, or choose another folder with --results");
+    }
     fs::remove_all(previous, ec);
     fs::create_directories(previous, ec);
     require(fs::is_directory(previous), "results folder '" + results + "': cannot make " + previous.string() +
@@ -196,8 +206,11 @@ void set_aside_previous_outputs(const std::string& results, const std::vector<st
     spdlog::info("results: {} held the files of an earlier run that failed; this run replaces them", results);
 }
 
-// The files a run reads that may lie in its results folder.
-std::vector<std::string> run_inputs(const config::RunConfig& cfg) { return {cfg.init_weights, cfg.data, cfg.trace}; }
+// The files a run reads that may lie in its results folder: the event file, the initial weights,
+// the --config file (every rank of a job started here reads it again), and the trace's path.
+std::vector<std::string> run_inputs(const config::RunConfig& cfg, const std::string& config_file) {
+  return {cfg.init_weights, cfg.data, cfg.trace, config_file};
+}
 
 // The report that stands until the run writes its own (report::make_unfinished_summary).
 void write_unfinished_report(const std::string& results, const report::RunInfo& info) {
@@ -210,8 +223,10 @@ void write_unfinished_report(const std::string& results, const report::RunInfo& 
 // given (read from what CLI11 collected, since reading may have stopped before the value was
 // used), else the `results` key of the --config file, else the default.
 std::string results_dir_hint(const CLI::App& sub) {
-  if (auto given = last_collected(sub, "--results"); !given.empty()) return given;
-  if (auto given = raw_value_of({"--results"}); !given.empty()) return given;  // taken as another option's value
+  // A value that starts with '-' is an option CLI11 took as the folder (`--results --epochs 3`).
+  if (auto given = last_collected(sub, "--results"); !given.empty() && given[0] != '-') return given;
+  if (auto given = raw_value_of({"--results"}); !given.empty() && given[0] != '-')
+    return given;  // taken as another option's value
   if (auto file = last_collected(sub, "--config"); !file.empty()) {
     try {
       const auto y = YAML::LoadFile(file);
@@ -227,17 +242,20 @@ std::string results_dir_hint(const CLI::App& sub) {
 // report would have gone (rank 0 only: the ranks of a launched job share one results folder).
 // An earlier run's files there are set aside first: a typo must not cost the results of a run
 // that did happen (they go to previous/).
-int fail_before_run(const std::string& results_dir, const std::string& why) {
+// `inputs`: the files the run would have read, when known (none of them is moved). When the
+// earlier files cannot be set aside, nothing is written: stderr says why.
+int fail_before_run(const std::string& results_dir, const std::string& why,
+                    const std::vector<std::string>& inputs = {}) {
   dist::tell_launcher(why);
   if (!dist::reports_for_job()) {
     spdlog::error("{}", why);
     return 1;
   }
   try {
-    set_aside_previous_outputs(results_dir, {});
+    set_aside_previous_outputs(results_dir, inputs);
   } catch (const Error& e) {
-    spdlog::error("{}", why);
-    spdlog::error("{}", e.what());
+    if (e.what() != why) spdlog::error("{}", why);
+    spdlog::error("{}; no report is written, so that the earlier run's stays", e.what());
     return 1;
   }
   report::RunInfo info;
@@ -278,25 +296,31 @@ Command add_train_command(CLI::App& app) {
             try {
               launch = dist::detect_launch();
             } catch (const Error& e) {
-              return fail_before_run(cfg.results, e.what());
+              return fail_before_run(cfg.results, e.what(), run_inputs(cfg, table->config_path()));
             }
             if (launch.multi_rank() && cfg.nproc > 1 && launch.launcher != "hep-mlbench")
-              return fail_before_run(cfg.results, "option --nproc " + std::to_string(cfg.nproc) + ": this process is " +
-                                                      launch.describe() + ", which starts the ranks: leave --nproc out");
+              return fail_before_run(cfg.results,
+                                     "option --nproc " + std::to_string(cfg.nproc) + ": this process is " +
+                                         launch.describe() + ", which starts the ranks: leave --nproc out",
+                                     run_inputs(cfg, table->config_path()));
             if (!launch.multi_rank()) {
               LocalLaunch local;
               try {
                 local = local_launch_for(cfg);  // checks --gpus and --nproc against this node
               } catch (const Error& e) {
-                return fail_before_run(cfg.results, e.what());
+                return fail_before_run(cfg.results, e.what(), run_inputs(cfg, table->config_path()));
               }
               if (local.ranks > 1) {
                 add_log_file(cfg.results + "/launcher.log");
-                set_aside_previous_outputs(cfg.results, run_inputs(cfg));  // before any rank can fail and amend a report
+                try {  // before any rank can fail and amend a report
+                  set_aside_previous_outputs(cfg.results, run_inputs(cfg, table->config_path()));
+                } catch (const Error& e) {
+                  return fail_before_run(cfg.results, e.what(), run_inputs(cfg, table->config_path()));
+                }
                 try {
                   return launch_local(local);
                 } catch (const Error& e) {
-                  return fail_before_run(cfg.results, e.what());  // no rank started
+                  return fail_before_run(cfg.results, e.what(), run_inputs(cfg, table->config_path()));  // no rank started
                 }
               }
             }
@@ -306,7 +330,11 @@ Command add_train_command(CLI::App& app) {
             spdlog::info("hep-mlbench train, resolved configuration:");
             for (const auto& [k, v] : table->echo(cfg)) spdlog::info("  {:<18} {}", k, v);
             if (rank0) {
-              set_aside_previous_outputs(cfg.results, run_inputs(cfg));
+              try {
+                set_aside_previous_outputs(cfg.results, run_inputs(cfg, table->config_path()));
+              } catch (const Error& e) {
+                return fail_before_run(cfg.results, e.what(), run_inputs(cfg, table->config_path()));
+              }
               write_file_atomic(cfg.results + "/" + kConfig, table->to_yaml(cfg));
               write_unfinished_report(cfg.results, info);
             }
@@ -345,7 +373,10 @@ Command add_train_command(CLI::App& app) {
             try {
               path = report::write_summary(summary, cfg.results);
             } catch (const Error& e) {
-              // The measurement is not lost: the summary goes to stdout instead.
+              // The measurement is not lost: the summary goes to stdout instead. The report written
+              // at the start would say the run was killed: it goes, if it can.
+              std::error_code ignored;
+              std::filesystem::remove(std::filesystem::path(cfg.results) / report::kSummaryFile, ignored);
               spdlog::error("{}; the summary follows on stdout", e.what());
               std::cout << summary.dump(2) << std::endl;
               if (launch.multi_rank()) return finish_rank(result, launch, 3);
@@ -376,6 +407,7 @@ Command add_sweep_command(CLI::App& app) {
   auto* sub = app.add_subcommand("sweep", "The training measurement over a list of batch sizes (--batch-sizes 1,2,4,8), one row each");
   table->attach(*sub, config::RunConfig{});
   Command cmd{sub, [sub, table] {
+            install_stop_handlers();  // first: as train
             config::RunConfig base;
             std::vector<int> sizes;
             try {
@@ -392,7 +424,8 @@ Command add_sweep_command(CLI::App& app) {
             }
             ensure_writable_dir(base.results);
             add_log_file(base.results + "/hep-mlbench.log");
-            install_stop_handlers();
+            // An earlier failed start's report here would outlive this sweep (which reports per batch size).
+            set_aside_previous_outputs(base.results, run_inputs(base, table->config_path()));
             nlohmann::json rows = nlohmann::json::array();
             std::ostringstream csv;
             csv << "batch_size,events_per_s,step_ms_median,data_wait_fraction,padding_fraction,peak_rss_mb,status\n";
@@ -404,7 +437,12 @@ Command add_sweep_command(CLI::App& app) {
               ensure_writable_dir(cfg.results);
               train::RunResult r;
               nlohmann::json summary;
+              bool folder_ours = false;  // an earlier run's report there that could not be set aside stays
               try {
+                // As train: an earlier sweep's files set aside, and a report until this one's is written.
+                set_aside_previous_outputs(cfg.results, run_inputs(cfg, table->config_path()));
+                folder_ours = true;
+                write_unfinished_report(cfg.results, {});
                 r = run_training(cfg).result;
                 summary = report::make_summary(r, {});
               } catch (const std::exception& e) {
@@ -416,7 +454,7 @@ Command add_sweep_command(CLI::App& app) {
                 r.error = why;
                 spdlog::error("sweep: batch size {}: {}", b, why);
               }
-              report::write_summary(summary, cfg.results);
+              if (folder_ours) report::write_summary(summary, cfg.results);
               std::vector<double> step_ms;
               for (const auto& st : r.steps)
                 if (st.timed) step_ms.push_back(st.step_s * 1e3);

@@ -102,9 +102,10 @@ Command add_workload_command(CLI::App& app) {
       }
     };
     WorkloadOptions o = *opt;
-    if (const auto dir = last_collected(*sub, "-w"); !dir.empty()) {
+    // A value that starts with '-' is an option CLI11 took as the folder (`-w --epochs 3`).
+    if (const auto dir = last_collected(*sub, "-w"); !dir.empty() && dir[0] != '-') {
       o.resultsdir = dir;
-    } else if (const auto raw = raw_value_of({"-w", "--resultsdir"}); !raw.empty()) {
+    } else if (const auto raw = raw_value_of({"-w", "--resultsdir"}); !raw.empty() && raw[0] != '-') {
       o.resultsdir = raw;  // taken as another option's value before CLI11 came to it
     }
     o.copies = std::max(1, count("-c", o.copies));

@@ -98,14 +98,22 @@ int main(int argc, char** argv) {
       if (c.sub->parsed()) command = c.sub->get_name();
     // A first word that is not a command and not an option: named, even with --help (which
     // would otherwise print the general help and exit 0 as if the command existed).
-    const bool not_a_command = !any_command && argc > 1 && argv[1][0] != '-';
+    // The first word after the program's own flags (-q, -d) is where the command should be.
+    std::string first_word;
+    for (int i = 1; i < argc; ++i) {
+      const std::string a = argv[i];
+      if (a == "-q" || a == "--quiet" || a == "-d" || a == "--debug") continue;
+      first_word = a;
+      break;
+    }
+    const bool not_a_command = !any_command && !first_word.empty() && first_word[0] != '-';
     std::string why = e.what();
     int code = 0;
     if (not_a_command) {
       std::string names;
       for (const auto& c : commands) names += (names.empty() ? "" : ", ") + c.sub->get_name();
-      why = "'" + std::string(argv[1]) + "' is not a command; the commands are " + names + " (hep-mlbench --help)" +
-            (std::string(argv[1]) == "convert" ? ". Pickles are converted by scripts/convert_pickles.py" : "");
+      why = "'" + first_word + "' is not a command; the commands are " + names + " (hep-mlbench --help)" +
+            (first_word == "convert" ? ". Pickles are converted by scripts/convert_pickles.py" : "");
       std::fprintf(stderr, "hep-mlbench: %s\n", why.c_str());
       code = static_cast<int>(CLI::ExitCodes::ExtrasError);
     } else if (e.get_exit_code() == 0) {

@@ -54,7 +54,10 @@ int threads_for_rank(int requested, const dist::LaunchInfo& launch) {
 }  // namespace detail
 
 namespace {
+using detail::kRankColumns;
 using detail::lr_factor;
+using detail::rank_record;
+using detail::rank_row;
 using detail::threads_for_rank;
 
 // Below these, the timed window is reported as too short to be a steady figure.
@@ -112,58 +115,26 @@ double median(std::vector<double> v) {
 // Every rank's figures, gathered on all (an all-reduce of a world x k table, one row each; NaN
 // marks a figure a rank does not have). Then the job's figures that need them all.
 void gather_ranks(train::RunResult& r, dist::Communicator& comm) {
-  constexpr int k = 15;
+  constexpr int k = kRankColumns;
   const int world = comm.world();
-  std::vector<double> step_s, comm_s, exposed_s;
   double bytes = 0;
+  int timed_steps = 0;
   for (const auto& st : r.steps) {
     if (!st.timed) continue;
-    step_s.push_back(st.step_s);
-    comm_s.push_back(st.comm_s);
-    exposed_s.push_back(st.exposed_comm_s);
     bytes += st.comm_bytes;
+    ++timed_steps;
   }
-  auto mean = [](const std::vector<double>& v) {
-    double s = 0;
-    for (double x : v) s += x;
-    return v.empty() ? 0.0 : s / static_cast<double>(v.size());
-  };
   auto table = torch::zeros({world, k}, torch::kDouble);
-  const double own_events = static_cast<double>(r.timed_events) / world;
-  const auto& u = r.utilisation;
-  const auto or_nan = [](const metrics::Figure& f) { return f.value.value_or(std::nan("")); };
-  const double row[k] = {r.timed_s > 0 ? own_events / r.timed_s : 0.0, r.timed_s, median(step_s), mean(comm_s),
-                         mean(exposed_s), r.data_wait_fraction, r.peak_rss_mb, or_nan(u.cpu_busy_cores),
-                         or_nan(u.gpu_busy_fraction), or_nan(u.gpu_energy), or_nan(u.gpu_mean_power),
-                         or_nan(u.gpu_max_power), or_nan(u.gpu_sm_clock), or_nan(u.gpu_temperature_max),
-                         or_nan(u.gpu_memory_used_peak)};
-  for (int j = 0; j < k; ++j) table[comm.rank()][j] = row[j];
+  const auto row = rank_row(r, world);
+  for (int j = 0; j < k; ++j) table[comm.rank()][j] = row[static_cast<size_t>(j)];
   comm.all_reduce(table, dist::ReduceOp::sum);
   auto& d = r.dist;
   d.ranks.clear();
   double slowest = 0, fastest = 0, comm_sum = 0, exposed_sum = 0, window_max = 0, exposed_frac = 0;
   for (int i = 0; i < world; ++i) {
-    train::RankRecord rr;
-    rr.rank = i;
-    rr.events_per_s = table[i][0].item<double>();
-    rr.timed_s = table[i][1].item<double>();
-    rr.step_s_median = table[i][2].item<double>();
-    rr.comm_s = table[i][3].item<double>();
-    rr.exposed_comm_s = table[i][4].item<double>();
-    rr.data_wait_fraction = table[i][5].item<double>();
-    rr.peak_rss_mb = table[i][6].item<double>();
-    const auto present = [&](int j) {
-      const double v = table[i][j].item<double>();
-      return std::isnan(v) ? std::nullopt : std::optional<double>(v);
-    };
-    rr.cpu_busy_cores = present(7);
-    rr.gpu.busy_fraction = present(8);
-    rr.gpu.energy_j = present(9);
-    rr.gpu.mean_power_w = present(10);
-    rr.gpu.max_power_w = present(11);
-    rr.gpu.sm_clock_mhz = present(12);
-    rr.gpu.temperature_max_c = present(13);
-    rr.gpu.memory_used_peak_mib = present(14);
+    std::array<double, kRankColumns> got{};
+    for (int j = 0; j < k; ++j) got[static_cast<size_t>(j)] = table[i][j].item<double>();
+    const train::RankRecord rr = rank_record(i, got);
     slowest = i == 0 ? rr.step_s_median : std::max(slowest, rr.step_s_median);
     fastest = i == 0 ? rr.step_s_median : std::min(fastest, rr.step_s_median);
     comm_sum += rr.comm_s;
@@ -180,7 +151,7 @@ void gather_ranks(train::RunResult& r, dist::Communicator& comm) {
     d.comm_time_absent =
         "not measured with NCCL: its all-reduces finish on the GPU after the host has moved on, so host clocks "
         "see only their launch; gpu_communication_time (CUPTI) is the device time of NCCL's kernels";
-  d.comm_bytes_per_step = step_s.empty() ? 0 : bytes / static_cast<double>(step_s.size());
+  d.comm_bytes_per_step = timed_steps == 0 ? 0 : bytes / timed_steps;
   // The job's throughput: all ranks' trained events over the longest timed window.
   // The job's window is its longest rank's: the job has trained its events only when all have.
   if (window_max > 0) {
@@ -487,5 +458,52 @@ TrainingOutcome run_training(const config::RunConfig& requested, const dist::Lau
   }
   return out;
 }
+
+namespace detail {
+std::array<double, kRankColumns> rank_row(const train::RunResult& r, int world) {
+  std::vector<double> step_s, comm_s, exposed_s;
+  for (const auto& st : r.steps) {
+    if (!st.timed) continue;
+    step_s.push_back(st.step_s);
+    comm_s.push_back(st.comm_s);
+    exposed_s.push_back(st.exposed_comm_s);
+  }
+  auto mean = [](const std::vector<double>& v) {
+    double s = 0;
+    for (double x : v) s += x;
+    return v.empty() ? 0.0 : s / static_cast<double>(v.size());
+  };
+  const double own_events = static_cast<double>(r.timed_events) / world;
+  const auto& u = r.utilisation;
+  const auto or_nan = [](const metrics::Figure& f) { return f.value.value_or(std::nan("")); };
+  return {r.timed_s > 0 ? own_events / r.timed_s : 0.0, r.timed_s, median(step_s), mean(comm_s),
+          mean(exposed_s), r.data_wait_fraction, r.peak_rss_mb, or_nan(u.cpu_busy_cores),
+          or_nan(u.gpu_busy_fraction), or_nan(u.gpu_energy), or_nan(u.gpu_mean_power),
+          or_nan(u.gpu_max_power), or_nan(u.gpu_sm_clock), or_nan(u.gpu_temperature_max),
+          or_nan(u.gpu_memory_used_peak)};
+}
+
+train::RankRecord rank_record(int rank, const std::array<double, kRankColumns>& row) {
+  train::RankRecord rr;
+  rr.rank = rank;
+  rr.events_per_s = row[0];
+  rr.timed_s = row[1];
+  rr.step_s_median = row[2];
+  rr.comm_s = row[3];
+  rr.exposed_comm_s = row[4];
+  rr.data_wait_fraction = row[5];
+  rr.peak_rss_mb = row[6];
+  const auto present = [&row](size_t j) { return std::isnan(row[j]) ? std::nullopt : std::optional<double>(row[j]); };
+  rr.cpu_busy_cores = present(7);
+  rr.gpu.busy_fraction = present(8);
+  rr.gpu.energy_j = present(9);
+  rr.gpu.mean_power_w = present(10);
+  rr.gpu.max_power_w = present(11);
+  rr.gpu.sm_clock_mhz = present(12);
+  rr.gpu.temperature_max_c = present(13);
+  rr.gpu.memory_used_peak_mib = present(14);
+  return rr;
+}
+}  // namespace detail
 
 }  // namespace hmb::app

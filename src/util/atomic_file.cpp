@@ -26,9 +26,13 @@ std::string output_target(const std::string& path, const std::string& option) {
   require(!path.empty(), head + "an empty output path (" + another + ")");
   std::error_code ec;
   fs::path target = path;
-  if (fs::is_symlink(fs::symlink_status(target, ec))) {
-    target = fs::weakly_canonical(target, ec);  // the link's end; a dangling link's end is created
+  // A link is followed to its end, which is what gets written (a dangling link's end is created
+  // there), so that the link stays a link.
+  for (int hops = 0; fs::is_symlink(fs::symlink_status(target, ec)); ++hops) {
+    require(hops < 40, head + "'" + path + "': too many levels of symbolic links (" + another + ")");
+    const fs::path next = fs::read_symlink(target, ec);
     require(!ec, head + "cannot follow the link '" + path + "': " + ec.message() + " (" + another + ")");
+    target = (next.is_absolute() ? next : target.parent_path() / next).lexically_normal();
   }
   const char* kind = nullptr;
   switch (fs::status(target, ec).type()) {
@@ -47,10 +51,15 @@ std::string output_target(const std::string& path, const std::string& option) {
                 ": hep-mlbench writes a file whole and then renames it into place, which would replace it (" + another +
                 ")");
   const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  const bool exists = fs::exists(folder, ec);
-  require(fs::is_directory(folder, ec), head + "cannot write '" + path + "': its folder '" + folder.string() + "' " +
-                                            (exists ? "is not a folder (" : "does not exist (create it, or ") +
-                                            another + ")");
+  const auto folder_status = fs::status(folder, ec);
+  if (ec && ec != std::errc::no_such_file_or_directory)  // e.g. a folder on the way this user may not enter
+    throw Error(head + "cannot write '" + path + "': its folder '" + folder.string() + "': " + ec.message() + " (" +
+                another + ")");
+  require(fs::is_directory(folder_status), head + "cannot write '" + path + "': its folder '" + folder.string() +
+                                               "' " +
+                                               (fs::exists(folder_status) ? "is not a folder ("
+                                                                          : "does not exist (create it, or ") +
+                                               another + ")");
   require(::access(folder.c_str(), W_OK) == 0, head + "cannot write '" + path + "': its folder '" + folder.string() +
                                                    "' is not writable: " + sys_error() + " (" + another + ")");
   return target.string();

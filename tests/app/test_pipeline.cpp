@@ -109,3 +109,49 @@ TEST_CASE("pipeline: a rank's CPU threads are --threads, else its share of the c
     CHECK(pinned == CPU_COUNT(&fewer));
   }
 }
+
+TEST_CASE("pipeline: a rank's row of the gathered table reads back as its record, figure by figure", "[app][pipeline]") {
+  using hmb::metrics::Figure;
+  hmb::train::RunResult r;
+  r.timed_events = 40;  // over 2 ranks: 20 of them this rank's
+  r.timed_s = 4.0;
+  r.data_wait_fraction = 0.25;
+  r.peak_rss_mb = 512;
+  for (int i = 0; i < 3; ++i) {
+    hmb::train::StepRecord st;
+    st.timed = true;
+    st.step_s = 1.0 + i;
+    st.comm_s = 0.1 * (i + 1);
+    st.exposed_comm_s = 0.01 * (i + 1);
+    r.steps.push_back(st);
+  }
+  auto& u = r.utilisation;
+  u.cpu_busy_cores = Figure::of(1.5, "cores");
+  u.gpu_busy_fraction = Figure::of(0.8, "fraction");
+  u.gpu_energy = Figure::of(900, "J");
+  u.gpu_mean_power = Figure::of(300, "W");
+  u.gpu_max_power = Figure::of(350, "W");
+  u.gpu_sm_clock = Figure::of(1800, "MHz");
+  u.gpu_temperature_max = Figure::of(61, "degC");
+  u.gpu_memory_used_peak = Figure::of(2048, "MiB");
+  const auto rr = hmb::app::detail::rank_record(1, hmb::app::detail::rank_row(r, 2));
+  CHECK(rr.rank == 1);
+  CHECK(rr.events_per_s == Approx(5.0));  // 20 events in 4 s
+  CHECK(rr.timed_s == Approx(4.0));
+  CHECK(rr.step_s_median == Approx(2.0));
+  CHECK(rr.comm_s == Approx(0.2));
+  CHECK(rr.exposed_comm_s == Approx(0.02));
+  CHECK(rr.data_wait_fraction == Approx(0.25));
+  CHECK(rr.peak_rss_mb == Approx(512));
+  CHECK(*rr.cpu_busy_cores == Approx(1.5));
+  CHECK(*rr.gpu.busy_fraction == Approx(0.8));
+  CHECK(*rr.gpu.energy_j == Approx(900));
+  CHECK(*rr.gpu.mean_power_w == Approx(300));
+  CHECK(*rr.gpu.max_power_w == Approx(350));
+  CHECK(*rr.gpu.sm_clock_mhz == Approx(1800));
+  CHECK(*rr.gpu.temperature_max_c == Approx(61));
+  CHECK(*rr.gpu.memory_used_peak_mib == Approx(2048));
+  // A figure the rank does not have travels as NaN and comes back absent.
+  u.gpu_sm_clock = Figure::absent("MHz", "no GPU");
+  CHECK_FALSE(hmb::app::detail::rank_record(0, hmb::app::detail::rank_row(r, 2)).gpu.sm_clock_mhz);
+}

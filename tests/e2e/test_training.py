@@ -276,5 +276,13 @@ assert summary(a)["report"]["log"] == "ok"
 p = run(["train", *small, "--epochs", 1, "--results", a, "--init-weights", os.path.join(a, "final_weights.pt")])
 assert "keeping" in p.stderr and summary(a)["report"]["log"] == "ok", p.stderr[-2000:]
 assert os.path.exists(os.path.join(a, "previous", "final_weights.pt"))
-print("ok: a typo keeps an earlier run's files in previous/; --init-weights from the results folder is kept")
+# The folder's own config.yaml as --config (every rank of a job started here reads it again): kept.
+p = run(["train", "--config", os.path.join(a, "config.yaml"), "--results", a, "--epochs", 1])
+assert "keeping" in p.stderr and summary(a)["report"]["log"] == "ok", p.stderr[-2000:]
+# A file in previous/ while previous/ is about to take the earlier good run: refused, nothing lost.
+p = run(["train", *small, "--epochs", 1, "--results", a, "--init-weights", os.path.join(a, "previous", "final_weights.pt")],
+        check=False)
+assert p.returncode != 0 and "lies in" in p.stderr and "copy the file elsewhere" in p.stderr, p.stderr[-2000:]
+assert os.path.exists(os.path.join(a, "previous", "final_weights.pt"))
+print("ok: a typo keeps an earlier run's files in previous/; --init-weights and --config from the results folder are kept")
 print("test_training: all passed")

@@ -129,6 +129,12 @@ TEST_CASE("atomic file: a device or FIFO or folder at the path is refused and no
   std::ifstream in(file);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   CHECK(text == "new");
+  // A link whose file does not exist yet (relative, as `ln -s` makes it): the file is made there.
+  const auto dangling = dir / "dangling.json";
+  fs::create_symlink("made.json", dangling);
+  hmb::write_file_atomic(dangling.string(), "made");
+  CHECK(fs::is_symlink(dangling));
+  CHECK(fs::is_regular_file(dir / "made.json"));
   // A link to a FIFO is refused like the FIFO, naming both.
   const auto to_fifo = dir / "to_pipe";
   fs::create_symlink(fifo, to_fifo);
