@@ -286,6 +286,7 @@ Command add_train_command(CLI::App& app) {
             } catch (const Error& e) {
               return fail_before_run(results_dir_hint(*sub), e.what());
             }
+            const auto inputs = run_inputs(cfg, table->config_path());  // never moved aside
             info.threads_per_copy = cfg.threads;
             info.events_per_thread = cfg.max_train_events;
             // Nothing can be reported without a writable results folder: that error goes to stderr.
@@ -296,31 +297,31 @@ Command add_train_command(CLI::App& app) {
             try {
               launch = dist::detect_launch();
             } catch (const Error& e) {
-              return fail_before_run(cfg.results, e.what(), run_inputs(cfg, table->config_path()));
+              return fail_before_run(cfg.results, e.what(), inputs);
             }
             if (launch.multi_rank() && cfg.nproc > 1 && launch.launcher != "hep-mlbench")
               return fail_before_run(cfg.results,
                                      "option --nproc " + std::to_string(cfg.nproc) + ": this process is " +
                                          launch.describe() + ", which starts the ranks: leave --nproc out",
-                                     run_inputs(cfg, table->config_path()));
+                                     inputs);
             if (!launch.multi_rank()) {
               LocalLaunch local;
               try {
                 local = local_launch_for(cfg);  // checks --gpus and --nproc against this node
               } catch (const Error& e) {
-                return fail_before_run(cfg.results, e.what(), run_inputs(cfg, table->config_path()));
+                return fail_before_run(cfg.results, e.what(), inputs);
               }
               if (local.ranks > 1) {
                 add_log_file(cfg.results + "/launcher.log");
                 try {  // before any rank can fail and amend a report
-                  set_aside_previous_outputs(cfg.results, run_inputs(cfg, table->config_path()));
+                  set_aside_previous_outputs(cfg.results, inputs);
                 } catch (const Error& e) {
-                  return fail_before_run(cfg.results, e.what(), run_inputs(cfg, table->config_path()));
+                  return fail_before_run(cfg.results, e.what(), inputs);
                 }
                 try {
                   return launch_local(local);
                 } catch (const Error& e) {
-                  return fail_before_run(cfg.results, e.what(), run_inputs(cfg, table->config_path()));  // no rank started
+                  return fail_before_run(cfg.results, e.what(), inputs);  // no rank started
                 }
               }
             }
@@ -331,9 +332,9 @@ Command add_train_command(CLI::App& app) {
             for (const auto& [k, v] : table->echo(cfg)) spdlog::info("  {:<18} {}", k, v);
             if (rank0) {
               try {
-                set_aside_previous_outputs(cfg.results, run_inputs(cfg, table->config_path()));
+                set_aside_previous_outputs(cfg.results, inputs);
               } catch (const Error& e) {
-                return fail_before_run(cfg.results, e.what(), run_inputs(cfg, table->config_path()));
+                return fail_before_run(cfg.results, e.what(), inputs);
               }
               write_file_atomic(cfg.results + "/" + kConfig, table->to_yaml(cfg));
               write_unfinished_report(cfg.results, info);
