@@ -37,11 +37,12 @@ assert table["version"] == "tol-ci" and set(table["metrics"]) >= {"validation_ac
 assert os.path.getsize(os.path.join(out, "table.md")) > 0
 
 # The perturbations really perturb: the members' reference losses are not all bit-identical,
-# else the ensemble measured nothing.
+# else the ensemble measured nothing. (On these small PU20 events, 2 threads and MKL's generic
+# path may round as the base does; the scalar kernels do not.)
 runs = os.path.join(out, "runs")
 ref = {m: summary(os.path.join(runs, m))["report"]["wl-stats"]["reference_step"]["losses"]
        for m in ("base", "threads2", "kernels-scalar", "mkl-compatible", "fault-scale")}
-assert ref["base"] != ref["mkl-compatible"] or ref["base"] != ref["threads2"], ref
+assert any(ref["base"] != ref[m] for m in ("threads2", "kernels-scalar", "mkl-compatible")), ref
 
 # Another vector width (scalar kernels, as on a CPU without AVX2's code path) starts from the
 # same initial weights: the seeded initialisation does not depend on LibTorch's kernels.
