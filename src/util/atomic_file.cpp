@@ -34,9 +34,15 @@ std::string output_target(const std::string& path, const std::string& option) {
     require(!ec, head + "cannot follow the link '" + path + "': " + ec.message() + " (" + another + ")");
     target = (next.is_absolute() ? next : target.parent_path() / next).lexically_normal();
   }
+  // What the kernel finds at the end of the links comes first: a link of /proc (/dev/stdout ->
+  // /proc/self/fd/1 -> "pipe:[…]") names no path that can be followed by hand.
+  const auto at_target = fs::status(target, ec);
+  auto found = fs::status(path, ec);
+  if (found.type() == fs::file_type::not_found) found = at_target;
   const char* kind = nullptr;
-  switch (fs::status(target, ec).type()) {
+  switch (found.type()) {
     case fs::file_type::not_found:
+    case fs::file_type::none:  // not found out (a folder on the way this user may not enter): said below
     case fs::file_type::regular: break;
     case fs::file_type::directory: kind = "a folder"; break;
     case fs::file_type::character:
@@ -45,7 +51,8 @@ std::string output_target(const std::string& path, const std::string& option) {
     case fs::file_type::socket: kind = "a socket"; break;
     default: kind = "not a regular file"; break;
   }
-  const std::string shown = "'" + path + "'" + (target.string() == path ? "" : " (-> '" + target.string() + "')");
+  const std::string shown =
+      "'" + path + "'" + (target.string() == path || !fs::exists(at_target) ? "" : " (-> '" + target.string() + "')");
   if (kind != nullptr)
     throw Error(head + shown + " is " + kind +
                 ": hep-mlbench writes a file whole and then renames it into place, which would replace it (" + another +

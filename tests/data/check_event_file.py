@@ -107,6 +107,14 @@ else:
     assert p.returncode != 0 and unreadable in p.stderr and "cannot be read: Permission denied" in p.stderr, p.stderr
     assert "corrupt" not in p.stderr, p.stderr
     print("ok: an unreadable file is said to be unreadable")
+    # An output folder behind one this user may not enter: named with the reason, before any event.
+    locked = os.path.join(d, "locked")
+    os.mkdir(locked, 0o600)
+    p = subprocess.run(drop + [BIN, "generate", "--events", "3", "--output", os.path.join(locked, "sub", "x.h5")],
+                       capture_output=True, text=True)
+    assert p.returncode != 0 and f"its folder '{locked}/sub': Permission denied" in p.stderr, p.stderr
+    assert "choose another path with --output" in p.stderr, p.stderr
+    print("ok: a folder that cannot be entered is named")
 # generate's output: a FIFO there (as /dev/null would be) is refused before any event is made, and
 # stays a FIFO (a write-then-rename would have put a plain file in its place).
 fifo = os.path.join(d, "pipe.h5")

@@ -139,6 +139,15 @@ TEST_CASE("atomic file: a device or FIFO or folder at the path is refused and no
   const auto to_fifo = dir / "to_pipe";
   fs::create_symlink(fifo, to_fifo);
   CHECK_THROWS_WITH(hmb::output_target(to_fifo.string()), Catch::Contains("-> '" + fifo.string() + "'"));
+  // A descriptor through /proc, as /dev/stdout is (its link reads "pipe:[…]", no path): what the
+  // kernel finds there is refused (it said "cannot create" the made-up path, after "exists").
+  int ends[2];
+  REQUIRE(::pipe(ends) == 0);
+  const std::string fd_link = "/proc/self/fd/" + std::to_string(ends[1]);
+  CHECK_THROWS_WITH(hmb::output_target(fd_link, "--output"),
+                    Catch::Contains("'" + fd_link + "' is a FIFO") && !Catch::Contains("pipe:["));
+  ::close(ends[0]);
+  ::close(ends[1]);
   // A missing folder is named before anything is written.
   CHECK_THROWS_WITH(hmb::output_target((dir / "no" / "x.h5").string(), "--output"),
                     Catch::Contains("does not exist") && Catch::Contains("--output"));
