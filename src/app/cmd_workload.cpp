@@ -108,6 +108,9 @@ Command add_workload_command(CLI::App& app) {
     } else if (const auto raw = raw_value_of({"-w", "--resultsdir"}); !raw.empty() && raw[0] != '-') {
       o.resultsdir = raw;  // taken as another option's value before CLI11 came to it
     }
+    // -W as typed: CLI11 may have stopped before it came to the flag.
+    const auto& raw = raw_arguments();
+    o.write_in_place = o.write_in_place || std::find(raw.begin(), raw.end(), "-W") != raw.end();
     o.copies = std::max(1, count("-c", o.copies));
     o.threads = count("-t", o.threads);
     o.events = count("-e", static_cast<int>(std::min<long>(o.events, std::numeric_limits<int>::max())));

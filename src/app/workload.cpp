@@ -142,8 +142,12 @@ int write_failure_report(const std::string& dir, const std::string& why, const r
   return 1;
 }
 
+std::string workload_run_dir(const WorkloadOptions& opt) {
+  return opt.write_in_place ? opt.resultsdir : (fs::path(opt.resultsdir) / ("hep-mlbench-" + timestamp())).string();
+}
+
 int fail_workload(const WorkloadOptions& opt, const std::string& reason) {
-  return write_failure_report(opt.resultsdir, reason, workload_run_info(opt));
+  return write_failure_report(workload_run_dir(opt), reason, workload_run_info(opt));
 }
 
 int run_workload(const WorkloadOptions& opt, const std::string& self_exe) {
@@ -157,8 +161,7 @@ int run_workload(const WorkloadOptions& opt, const std::string& self_exe) {
     spdlog::error("{}", e.what());
     return 3;
   }
-  const std::string run_dir = opt.write_in_place ? opt.resultsdir
-                                                 : (fs::path(opt.resultsdir) / ("hep-mlbench-" + timestamp())).string();
+  const std::string run_dir = workload_run_dir(opt);
   const auto sharing = gpu_sharing_warning(opt.copies, opt.train_args, static_cast<int>(torch::cuda::device_count()));
   if (sharing) spdlog::warn("workload: {}", *sharing);
   std::vector<nlohmann::json> summaries;

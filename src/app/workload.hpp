@@ -42,7 +42,12 @@ void add_machine(nlohmann::json& summary);
 int write_failure_report(const std::string& dir, const std::string& why, const report::RunInfo& info,
                          const std::string& dir_option = "-w/--resultsdir");
 
-// write_failure_report() into the workload's results folder, before any copy started.
+// Where the workload's summary goes: the results folder itself under -W (as HEPscore runs it),
+// else a new folder in it, hep-mlbench-<UTC date-time>.
+std::string workload_run_dir(const WorkloadOptions& opt);
+
+// write_failure_report() into workload_run_dir(), before any copy started: a failed start leaves
+// its report where a run's would be.
 int fail_workload(const WorkloadOptions& opt, const std::string& reason);
 
 // Copies that train on GPUs all use GPU 0 of what they see, so several copies share one GPU

@@ -76,6 +76,15 @@ p = run(["workload", "-W", "-w", res4, *args, "--precision", "fp8"], env=EMPTY_E
 s4 = summary(res4)
 assert p.returncode != 0 and s4["report"]["log"] == "ERROR" and "--precision" in s4["report"]["error"]
 print("ok: bad option ->", s4["report"]["error"])
+# ... and without -W (a run of its own goes into a new hep-mlbench-<date-time> folder in -w), the
+# failed start's report goes there too, not to the top of -w. Twice: a bad value, an unreadable line.
+for n, bad_args in enumerate([["--precision", "fp8"], ["--no-such-option", 1]]):
+    res4w = os.path.join(d, f"run4-no-W-{n}")
+    p = run(["workload", "-w", res4w, *args, *bad_args], env=EMPTY_ENV, check=False)
+    made = os.listdir(res4w)
+    assert p.returncode != 0 and len(made) == 1 and made[0].startswith("hep-mlbench-"), (p.returncode, made)
+    assert summary(os.path.join(res4w, made[0]))["report"]["log"] == "ERROR"
+print("ok: without -W a failed start reports in", made[0])
 
 # 4b. A command line that cannot be read (an unknown option, a value not allowed, a missing
 #     value): HEPscore still finds a summary that says why, and a non-zero exit.
