@@ -7,8 +7,9 @@ import csv
 import json
 import os
 import signal
+import subprocess
 
-from common import generate, run, stat, stop_while_training, summary, validate, workdir
+from common import BIN, generate, run, stat, stop_while_training, summary, validate, wait_for_stop_handler, workdir
 
 d = workdir("train")
 data = generate(os.path.join(d, "events.h5"), 30)
@@ -118,6 +119,22 @@ assert va["value"] is None and "epoch" in va.get("reason", ""), va
 assert s["report"]["wl-stats"]["epochs"][-1]["validation_accuracy"] is None, s["report"]["wl-stats"]["epochs"][-1]
 print("ok: SIGTERM ->", s["report"]["error"], "| validation:", va["reason"])
 
+# 6a. A stop signal before training (as soon as the handlers are in place, while the CPU peak is
+#     measured): the run stops at the next phase boundary with a report that says where, and
+#     the placeholder report ("did not finish") is gone.
+early = os.path.join(d, "early")
+proc = subprocess.Popen([BIN, "train", *map(str, small), "--epochs", "50", "--results", early],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+wait_for_stop_handler(proc, signal.SIGTERM)
+proc.send_signal(signal.SIGTERM)
+rc = proc.wait(timeout=120)
+s = summary(early)
+validate(s)
+assert rc == 128 + signal.SIGTERM, rc
+assert s["report"]["log"] == "ERROR" and "before training" in s["report"]["error"], s["report"]["error"]
+assert "did not finish" not in s["report"]["error"] and not s["report"].get("wl-stats", {}).get("epochs"), s["report"]
+print("ok: SIGTERM before training ->", s["report"]["error"])
+
 # 7. Bad option values and bad files are refused with a failed report.
 bad, p = train("badopt", "--batch-size", 0, check=False)
 assert p.returncode != 0 and "--batch-size" in p.stderr, p.stderr
@@ -193,8 +210,6 @@ assert s["context"]["system"]["logical_cores"] >= 1
 print("ok: SIGKILL ->", s["report"]["error"][:80], "...")
 
 # 7c. generate stopped while generating: exit 128 + SIGINT, nothing written, no temporary file.
-import subprocess
-from common import BIN, wait_for_stop_handler
 gen_out = os.path.join(d, "stopped.h5")
 proc = subprocess.Popen([BIN, "generate", "--events", "20000", "--threads", "1", "--output", gen_out],
                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -209,11 +224,16 @@ page = open(os.path.join(a, "report.html")).read()
 assert page.count("<svg") == 4 and "<polyline" in page and "events/s" in page
 sweep = os.path.join(d, "sweep")
 run(["sweep", *small, "--epochs", 1, "--max-train-events", 8, "--batch-sizes", "2,4", "--results", sweep])
-import json
 rows = json.load(open(os.path.join(sweep, "sweep.json")))
 assert [r["batch_size"] for r in rows] == [2, 4] and all(r["status"] == "ok" and r["events_per_s"] > 0 for r in rows), rows
 validate(summary(os.path.join(sweep, "bs4")))
-print("ok: report.html and sweep")
+# A second sweep into the same folder keeps the first one's run of that batch size in bsN/previous/.
+first_bs2 = open(os.path.join(sweep, "bs2", "hep-mlbench_summary.json")).read()
+run(["sweep", *small, "--epochs", 1, "--max-train-events", 8, "--batch-sizes", "2", "--results", sweep])
+assert open(os.path.join(sweep, "bs2", "previous", "hep-mlbench_summary.json")).read() == first_bs2
+assert summary(os.path.join(sweep, "bs2"))["report"]["log"] == "ok"
+assert [r["batch_size"] for r in json.load(open(os.path.join(sweep, "sweep.json")))] == [2]
+print("ok: report.html and sweep; a second sweep keeps the first in bs2/previous/")
 
 # 8b. A sweep whose runs fail, or whose options are bad, reports why like train (it crashed on a
 #     failed run's report, and wrote none for a bad option).
