@@ -96,17 +96,24 @@ Command add_generate_command(CLI::App& app) {
             require(!cfg.output.empty(), "generate: --output FILE.h5 is required");
             output_target(cfg.output, "--output");  // before the events are made: a bad path fails at once
             if (std::filesystem::exists(cfg.output)) spdlog::info("generate: {} exists; it will be replaced", cfg.output);
-            install_stop_handlers();  // a stop while generating writes nothing; while writing, it waits for the file
+            // A stop while generating writes nothing; while writing, the file is finished (it is
+            // complete and checked) and the command still exits as stopped, so that a script's
+            // next step does not run.
+            install_stop_handlers();
             const auto t0 = std::chrono::steady_clock::now();
             auto events = data::generate_events(cfg);
             const double gen_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
             data::write_event_file(cfg.output, events, data::generator_source_json(cfg));
-            if (stop_requested() != 0) spdlog::warn("generate: stop signal {} came while writing; the file is complete", stop_requested());
             const double all_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
             print_stats(events, "generate");
             spdlog::info("generate: {:.1f} s generating ({:.1f} events/s), {:.1f} s in all", gen_s,
                          static_cast<double>(cfg.events) / gen_s, all_s);
             spdlog::info("generate: wrote {} checksum {}", cfg.output, data::content_checksum(events));
+            if (stop_requested() != 0) {
+              spdlog::error("generate: stopped by signal {} while writing; {} was finished first and is complete",
+                            stop_requested(), cfg.output);
+              return 128 + stop_requested();
+            }
             return 0;
           }};
 }

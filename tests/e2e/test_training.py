@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 
 from common import BIN, generate, run, stat, stop_while_training, summary, validate, wait_for_stop_handler, workdir
 
@@ -219,6 +220,21 @@ rc = proc.wait(timeout=120)
 left = [f for f in os.listdir(d) if f.startswith("stopped.h5")]
 assert rc == 128 + signal.SIGINT and not left, (rc, left, proc.stdout.read())
 print("ok: generate stopped -> exit", rc, "and no file")
+# 7d. ... stopped while writing: the file is finished and complete, and the exit still says stopped.
+gen_out = os.path.join(d, "stopped_writing.h5")
+proc = subprocess.Popen([BIN, "generate", "--events", "4000", "--threads", "2", "--pileup", "20", "--output", gen_out],
+                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+deadline = time.time() + 120
+while not [f for f in os.listdir(d) if f.startswith("stopped_writing.h5.tmp.")] and time.time() < deadline:
+    time.sleep(0.01)
+proc.send_signal(signal.SIGINT)
+rc = proc.wait(timeout=120)
+out = proc.stdout.read()
+left = [f for f in os.listdir(d) if f.startswith("stopped_writing.h5.tmp.")]
+assert rc == 128 + signal.SIGINT and not left, (rc, left, out[-2000:])
+assert "while writing" in out and "is complete" in out, out[-2000:]
+assert "(verified)" in run(["info", gen_out]).stdout
+print("ok: generate stopped while writing -> exit", rc, "and a complete file")
 # 8. The picture of the run and the batch-size sweep.
 page = open(os.path.join(a, "report.html")).read()
 assert page.count("<svg") == 4 and "<polyline" in page and "events/s" in page
