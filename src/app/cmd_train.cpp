@@ -431,7 +431,14 @@ Command add_sweep_command(CLI::App& app) {
             std::ostringstream csv;
             csv << "batch_size,events_per_s,step_ms_median,data_wait_fraction,padding_fraction,peak_rss_mb,status\n";
             bool all_ok = true;
+            bool own_peaks = true;
             for (int b : sizes) {
+              // Each batch size's peak memory its own (the process's peak starts again here).
+              if (own_peaks && !reset_peak_rss()) {
+                own_peaks = false;
+                spdlog::warn("sweep: the kernel does not let the peak memory start again (/proc/self/clear_refs); "
+                             "each batch size's peak_rss_mb is the sweep's peak so far");
+              }
               config::RunConfig cfg = base;
               cfg.batch_size = b;
               cfg.results = base.results + "/bs" + std::to_string(b);

@@ -72,31 +72,50 @@ std::string output_target(const std::string& path, const std::string& option) {
   return target.string();
 }
 
+namespace {
+// What to do about a write that failed with `err`, in the words of the user's remedy.
+std::string write_failure_hint(int err) {
+  switch (err) {
+    case ENOSPC: return " (the file system is full: free space there, or choose another folder)";
+    case EDQUOT: return " (this user's disk quota is used up: free space, or choose another folder)";
+    case EFBIG: return " (over this process's file-size limit, `ulimit -f`: raise it)";
+    default: return " (check the disk and the folder)";
+  }
+}
+}  // namespace
+
 void write_file_atomic(const std::string& requested, const std::string& content) {
   const std::string path = output_target(requested);
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   const RemoveOnForcedExit cleanup(tmp);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
+    const int err = errno;
     throw Error("cannot write '" + path + "': " + sys_error() +
-                " (check that the folder exists and is writable)");
+                (err == ENOSPC || err == EDQUOT ? write_failure_hint(err)
+                                                : " (check that the folder exists and is writable)"));
   }
   size_t done = 0;
   while (done < content.size()) {
     ssize_t n = ::write(fd, content.data() + done, content.size() - done);
     if (n < 0) {
       if (errno == EINTR) continue;
+      const int err = errno;
       const std::string why = sys_error();
       ::close(fd);
       ::unlink(tmp.c_str());
-      throw Error("cannot write '" + path + "': " + why + " (disk full?)");
+      throw Error("cannot write '" + path + "': " + why + write_failure_hint(err));
     }
     done += static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+  // A network file system may report a full disk only here. The descriptor is closed either way.
+  int err = ::fsync(fd) != 0 ? errno : 0;
+  if (::close(fd) != 0 && err == 0) err = errno;
+  if (err != 0) {
+    errno = err;
     const std::string why = sys_error();
     ::unlink(tmp.c_str());
-    throw Error("cannot write '" + path + "': " + why);
+    throw Error("cannot write '" + path + "': " + why + write_failure_hint(err));
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     const std::string why = sys_error();

@@ -6,8 +6,15 @@
 
 namespace hmb {
 
-// Peak resident set size of this process so far, in MiB (getrusage).
+// Peak resident set size of this process in MiB: since it started, or since the last
+// reset_peak_rss() that succeeded (the kernel's VmHWM; getrusage's maximum where /proc cannot
+// be read).
 double peak_rss_mb();
+
+// Starts a new peak at the current resident set size (Linux: "5" written to
+// /proc/self/clear_refs), so that one process can measure several runs' peaks in turn. False,
+// with nothing changed, where the kernel does not allow it.
+bool reset_peak_rss();
 
 // This machine's host name ("unknown" when it cannot be read).
 std::string host_name();

@@ -6,6 +6,7 @@ usage: test_training.py HEP_MLBENCH_BINARY
 import csv
 import json
 import os
+import resource
 import signal
 import subprocess
 import time
@@ -210,6 +211,29 @@ assert s["report"]["log"] == "ERROR" and s["report"]["error"].startswith("the ru
 assert s["context"]["system"]["logical_cores"] >= 1
 print("ok: SIGKILL ->", s["report"]["error"][:80], "...")
 
+# 7b''. A full disk at the end (here: a file-size limit the start's small report fits under, the
+#       weights and the final report do not): the summary goes to stdout, exit 3, and the report
+#       written at the start (which would say the run was killed) is removed; no temporary file.
+full = os.path.join(d, "disk_full")
+
+
+def small_files_only():
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG
+    resource.setrlimit(resource.RLIMIT_FSIZE, (12000, 12000))
+
+
+p = subprocess.run([BIN, "train", *map(str, small), "--results", full], preexec_fn=small_files_only,
+                   capture_output=True, text=True, timeout=300)
+left = sorted(os.listdir(full))
+assert p.returncode == 3, (p.returncode, p.stderr[-2000:])
+assert "hep-mlbench_summary.json" not in left and not [f for f in left if ".tmp" in f], left
+s = json.loads(p.stdout)
+validate(s)
+assert s["report"]["log"] == "ERROR" and "final_weights.pt" in s["report"]["error"], s["report"]
+assert "ulimit -f" in s["report"]["error"], s["report"]["error"]  # what to do, for this cause
+assert "the summary follows on stdout" in p.stderr, p.stderr[-2000:]
+print("ok: final report unwritable -> exit 3, summary on stdout, no stale report:", left)
+
 # 7c. generate stopped while generating: exit 128 + SIGINT, nothing written, no temporary file.
 gen_out = os.path.join(d, "stopped.h5")
 proc = subprocess.Popen([BIN, "generate", "--events", "20000", "--threads", "1", "--output", gen_out],
@@ -243,6 +267,12 @@ run(["sweep", *small, "--epochs", 1, "--max-train-events", 8, "--batch-sizes", "
 rows = json.load(open(os.path.join(sweep, "sweep.json")))
 assert [r["batch_size"] for r in rows] == [2, 4] and all(r["status"] == "ok" and r["events_per_s"] > 0 for r in rows), rows
 validate(summary(os.path.join(sweep, "bs4")))
+for r in rows:  # each row is its batch size's report, digested (docs/report.md, the sweep)
+    s = summary(os.path.join(sweep, f"bs{r['batch_size']}"))
+    assert r["peak_rss_mb"] == stat(s, "peak_host_memory") and r["events_per_s"] == stat(s, "throughput"), (r, s)
+with open(os.path.join(sweep, "sweep.csv")) as f:
+    table = list(csv.DictReader(f))
+assert [int(t["batch_size"]) for t in table] == [2, 4] and {t["status"] for t in table} == {"ok"}, table
 # A second sweep into the same folder keeps the first one's run of that batch size in bsN/previous/.
 first_bs2 = open(os.path.join(sweep, "bs2", "hep-mlbench_summary.json")).read()
 run(["sweep", *small, "--epochs", 1, "--max-train-events", 8, "--batch-sizes", "2", "--results", sweep])

@@ -2,9 +2,12 @@
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 
@@ -23,6 +26,40 @@ TEST_CASE("atomic file: replaces the old content whole and leaves no temporary",
   std::ifstream in(path);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   CHECK(text == "new content");
+  int files = 0;
+  for (const auto& e : fs::directory_iterator(dir)) { (void)e; ++files; }
+  CHECK(files == 1);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("atomic file: a write that runs out of room says why and what to do, keeps the old file, leaves no temporary",
+          "[util]") {
+  auto dir = fs::temp_directory_path() / ("hmb-atomic-full-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const auto path = (dir / "summary.json").string();
+  hmb::write_file_atomic(path, "old");
+  // In a child process under a 16-byte file-size limit (this process's own limit is left alone):
+  // exit 0 when the error named the limit, 1 when the write did not fail, 2 when it said something else.
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    std::signal(SIGXFSZ, SIG_IGN);  // a write past the limit then fails with EFBIG
+    const rlimit small{16, 16};
+    ::setrlimit(RLIMIT_FSIZE, &small);
+    try {
+      hmb::write_file_atomic(path, std::string(100, 'x'));
+    } catch (const hmb::Error& e) {
+      const std::string what = e.what();
+      ::_exit(what.find("summary.json") != std::string::npos && what.find("ulimit -f") != std::string::npos ? 0 : 2);
+    }
+    ::_exit(1);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK(text == "old");
   int files = 0;
   for (const auto& e : fs::directory_iterator(dir)) { (void)e; ++files; }
   CHECK(files == 1);

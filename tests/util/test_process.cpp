@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <thread>
+#include <vector>
 
 #include "util/error.hpp"
 #include "util/process.hpp"
@@ -78,4 +79,22 @@ TEST_CASE("process: one stop signal never ends the process by itself", "[util][s
   });
   REQUIRE(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 7);
+}
+
+TEST_CASE("process: reset_peak_rss starts a new peak, which peak_rss_mb then reports", "[util]") {
+  // In a child process, so that this process's own peak is left alone. Exit 0: as expected.
+  const int status = in_child([] {
+    const double before = hmb::peak_rss_mb();
+    {
+      std::vector<char> block(std::size_t{256} << 20);
+      for (std::size_t i = 0; i < block.size(); i += 4096) block[i] = 1;  // resident, page by page
+      if (hmb::peak_rss_mb() < before + 250) ::_exit(1);
+    }  // freed: a block this large goes back to the kernel at once
+    const double high = hmb::peak_rss_mb();
+    if (!hmb::reset_peak_rss()) ::_exit(2);
+    if (hmb::peak_rss_mb() > high - 200) ::_exit(3);
+  });
+  INFO("child exit status " << WEXITSTATUS(status) << " (1: no peak seen, 2: reset refused, 3: peak not reset)");
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
 }
