@@ -10,6 +10,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include "util/atomic_file.hpp"
 #include "util/error.hpp"
@@ -17,18 +18,24 @@
 
 namespace fs = std::filesystem;
 
+namespace {
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+int files_in(const fs::path& dir) {
+  return static_cast<int>(std::distance(fs::directory_iterator(dir), fs::directory_iterator{}));
+}
+}  // namespace
+
 TEST_CASE("atomic file: replaces the old content whole and leaves no temporary", "[util]") {
   auto dir = fs::temp_directory_path() / ("hmb-atomic-" + std::to_string(::getpid()));
   fs::create_directories(dir);
   auto path = (dir / "summary.json").string();
   hmb::write_file_atomic(path, "old");
   hmb::write_file_atomic(path, "new content");
-  std::ifstream in(path);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  CHECK(text == "new content");
-  int files = 0;
-  for (const auto& e : fs::directory_iterator(dir)) { (void)e; ++files; }
-  CHECK(files == 1);
+  CHECK(read_text(path) == "new content");
+  CHECK(files_in(dir) == 1);
   fs::remove_all(dir);
 }
 
@@ -57,12 +64,8 @@ TEST_CASE("atomic file: a write that runs out of room says why and what to do, k
   ::waitpid(pid, &status, 0);
   REQUIRE(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
-  std::ifstream in(path);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  CHECK(text == "old");
-  int files = 0;
-  for (const auto& e : fs::directory_iterator(dir)) { (void)e; ++files; }
-  CHECK(files == 1);
+  CHECK(read_text(path) == "old");  // kept whole
+  CHECK(files_in(dir) == 1);          // no temporary left
   fs::remove_all(dir);
 }
 
@@ -134,8 +137,7 @@ TEST_CASE("log: a log file that is already stderr gets no second sink (each line
   ::close(fd);
   hmb::setup_logging(hmb::LogMode::normal);
   CHECK_FALSE(added);
-  std::ifstream in(path);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string text = read_text(path);
   size_t count = 0;
   for (size_t at = text.find("one line"); at != std::string::npos; at = text.find("one line", at + 1)) ++count;
   CHECK(count == 1);
@@ -163,9 +165,7 @@ TEST_CASE("atomic file: a device or FIFO or folder at the path is refused and no
   fs::create_symlink(file, link);
   hmb::write_file_atomic(link.string(), "new");
   CHECK(fs::is_symlink(link));
-  std::ifstream in(file);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  CHECK(text == "new");
+  CHECK(read_text(file.string()) == "new");
   // A link whose file does not exist yet (relative, as `ln -s` makes it): the file is made there.
   const auto dangling = dir / "dangling.json";
   fs::create_symlink("made.json", dangling);
