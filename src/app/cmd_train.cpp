@@ -14,6 +14,7 @@
 #include "app/commands.hpp"
 #include "app/launcher.hpp"
 #include "app/pipeline.hpp"
+#include "app/results_folder.hpp"
 #include "app/workload.hpp"
 #include "config/run_config.hpp"
 #include "dist/launch.hpp"
@@ -130,81 +131,6 @@ LocalLaunch local_launch_for(const config::RunConfig& cfg) {
   return l;
 }
 
-// What a run writes into its results folder besides the summary, the configuration and the log.
-constexpr const char* kFinalWeights = "final_weights.pt";
-constexpr const char* kStepsCsv = "steps.csv";
-constexpr const char* kPage = "report.html";
-constexpr const char* kConfig = "config.yaml";
-constexpr const char* kPrevious = "previous";  // an earlier run's files that a new run set aside
-
-// A results folder that holds an earlier run's files, before this run writes its own (a report
-// that says it failed included): a failed run never leaves its report beside the weights or page
-// of another, and the results of a run that succeeded are never lost to the next one, be it a
-// typo. When the earlier report is of a run that succeeded, its files go to previous/ (whose
-// earlier content goes); otherwise (a failed run's) they are removed. A file this run reads
-// (--init-weights pointing at the earlier final weights, say) stays where it is, and is copied
-// to previous/.
-void set_aside_previous_outputs(const std::string& results, const std::vector<std::string>& inputs) {
-  namespace fs = std::filesystem;
-  auto is_input = [&](const fs::path& p) {
-    for (const std::string& input : inputs) {
-      std::error_code ec;
-      if (!input.empty() && fs::equivalent(p, input, ec)) return true;
-    }
-    return false;
-  };
-  const char* const files[] = {report::kSummaryFile, kFinalWeights, kStepsCsv, kPage, kConfig};
-  std::error_code ec;
-  const fs::path dir = results, summary = dir / report::kSummaryFile;
-  bool any = false;
-  for (const char* name : files) any |= fs::exists(dir / name, ec);
-  if (!any) return;
-  bool succeeded = false;
-  {
-    std::ifstream in(summary);
-    try {
-      succeeded = in.good() && nlohmann::json::parse(in).at("report").value("log", "") == "ok";
-    } catch (const std::exception&) {  // not a report that can be read: not one worth keeping
-    }
-  }
-  const fs::path previous = dir / kPrevious;
-  if (succeeded) {
-    // previous/ is about to be replaced: not while this run reads a file in it.
-    for (const std::string& input : inputs) {
-      if (input.empty()) continue;
-      const auto in = fs::weakly_canonical(input, ec), prev = fs::weakly_canonical(previous, ec);
-      const auto rel = in.lexically_relative(prev);
-      require(rel.empty() || *rel.begin() == "..",
-              "results folder '" + results + "': this run reads '" + input + "', which lies in " + previous.string() +
-                  ", where the earlier run that succeeded in '" + results + "' is about to go: copy the file "
-                  "elsewhere first, or choose another folder with --results");
-    }
-    fs::remove_all(previous, ec);
-    fs::create_directories(previous, ec);
-    require(fs::is_directory(previous), "results folder '" + results + "': cannot make " + previous.string() +
-                                            " to keep the earlier run's files: " + ec.message() +
-                                            " (choose another folder with --results)");
-  }
-  for (const char* name : files) {
-    const fs::path p = dir / name;
-    if (!fs::exists(p, ec)) continue;
-    if (is_input(p)) {
-      spdlog::info("results: keeping {}: this run reads it", p.string());
-      if (succeeded) fs::copy_file(p, previous / name, fs::copy_options::overwrite_existing, ec);
-    } else if (succeeded) {
-      fs::rename(p, previous / name, ec);
-    } else {
-      fs::remove(p, ec);
-    }
-    require(!ec, "results folder '" + results + "': cannot set aside the earlier run's " + name + ": " + ec.message() +
-                     " (choose another folder with --results)");
-  }
-  if (succeeded)
-    spdlog::info("results: {} held the report of an earlier run that succeeded; its files are now in {}", results,
-                 previous.string());
-  else
-    spdlog::info("results: {} held the files of an earlier run that failed; this run replaces them", results);
-}
 
 // The files a run reads that may lie in its results folder: the event file, the initial weights,
 // the --config file (every rank of a job started here reads it again), and the trace's path.
@@ -245,14 +171,15 @@ std::string results_dir_hint(const CLI::App& sub) {
 // `inputs`: the files the run would have read, when known (none of them is moved). When the
 // earlier files cannot be set aside, nothing is written: stderr says why.
 int fail_before_run(const std::string& results_dir, const std::string& why,
-                    const std::vector<std::string>& inputs = {}) {
+                    const std::vector<std::string>& inputs = {},
+                    const std::vector<std::string>& outputs = train_outputs()) {
   dist::tell_launcher(why);
   if (!dist::reports_for_job()) {
     spdlog::error("{}", why);
     return 1;
   }
   try {
-    set_aside_previous_outputs(results_dir, inputs);
+    set_aside_previous_outputs(results_dir, inputs, outputs);
   } catch (const Error& e) {
     if (e.what() != why) spdlog::error("{}", why);
     spdlog::error("{}; no report is written, so that the earlier run's stays", e.what());
@@ -314,7 +241,7 @@ Command add_train_command(CLI::App& app) {
               if (local.ranks > 1) {
                 add_log_file(cfg.results + "/launcher.log");
                 try {  // before any rank can fail and amend a report
-                  set_aside_previous_outputs(cfg.results, inputs);
+                  set_aside_previous_outputs(cfg.results, inputs, train_outputs());
                 } catch (const Error& e) {
                   return fail_before_run(cfg.results, e.what(), inputs);
                 }
@@ -332,7 +259,7 @@ Command add_train_command(CLI::App& app) {
             for (const auto& [k, v] : table->echo(cfg)) spdlog::info("  {:<18} {}", k, v);
             if (rank0) {
               try {
-                set_aside_previous_outputs(cfg.results, inputs);
+                set_aside_previous_outputs(cfg.results, inputs, train_outputs());
               } catch (const Error& e) {
                 return fail_before_run(cfg.results, e.what(), inputs);
               }
@@ -419,14 +346,32 @@ Command add_sweep_command(CLI::App& app) {
               for (std::string item; std::getline(list, item, ',');) {
                 sizes.push_back(config::parse_value<int>("batch-sizes", item));
                 require(sizes.back() >= 1, "option --batch-sizes: '" + item + "' must be at least 1");
+                for (size_t k = 0; k + 1 < sizes.size(); ++k)
+                  require(sizes[k] != sizes.back(), "option --batch-sizes: " + item + " is listed twice");
+              }
+              // One process on one device: what would start several ranks is refused rather than ignored.
+              require(base.nproc <= 1, "sweep: runs one process: --nproc " + std::to_string(base.nproc) +
+                                           " is for train (sweep one rank, or run train per batch size)");
+              if (table->was_given("gpus")) {
+                const int visible = base.gpus == "cpu" || base.gpus == "0" ? 0 : static_cast<int>(torch::cuda::device_count());
+                require(train::choose_device(base.gpus, visible).num_gpus <= 1,
+                        "sweep: runs on one device: --gpus " + base.gpus + " picks several (give --gpus 1, or run train "
+                        "per batch size)");
               }
             } catch (const Error& e) {
-              return fail_before_run(results_dir_hint(*sub), e.what());
+              return fail_before_run(results_dir_hint(*sub), e.what(), {}, sweep_outputs());
             }
-            ensure_writable_dir(base.results);
-            add_log_file(base.results + "/hep-mlbench.log");
-            // An earlier failed start's report here would outlive this sweep (which reports per batch size).
-            set_aside_previous_outputs(base.results, run_inputs(base, table->config_path()));
+            try {
+              ensure_writable_dir(base.results);
+              add_log_file(base.results + "/hep-mlbench.log");
+              if (table->was_given("batch-size"))  // a configuration shared with train may well have one
+                spdlog::warn("sweep: --batch-size {} is not used: each run takes its batch size from --batch-sizes",
+                             base.batch_size);
+              // An earlier sweep's rows, or a failed start's report, would outlive this sweep.
+              set_aside_previous_outputs(base.results, run_inputs(base, table->config_path()), sweep_outputs());
+            } catch (const Error& e) {
+              return fail_before_run(base.results, e.what(), run_inputs(base, table->config_path()), sweep_outputs());
+            }
             nlohmann::json rows = nlohmann::json::array();
             std::ostringstream csv;
             csv << "batch_size,events_per_s,step_ms_median,data_wait_fraction,padding_fraction,peak_rss_mb,status\n";
@@ -442,13 +387,13 @@ Command add_sweep_command(CLI::App& app) {
               config::RunConfig cfg = base;
               cfg.batch_size = b;
               cfg.results = base.results + "/bs" + std::to_string(b);
-              ensure_writable_dir(cfg.results);
               train::RunResult r;
               nlohmann::json summary;
               bool folder_ours = false;  // an earlier run's report there that could not be set aside stays
               try {
                 // As train: an earlier sweep's files set aside, and a report until this one's is written.
-                set_aside_previous_outputs(cfg.results, run_inputs(cfg, table->config_path()));
+                ensure_writable_dir(cfg.results);
+                set_aside_previous_outputs(cfg.results, run_inputs(cfg, table->config_path()), train_outputs());
                 folder_ours = true;
                 write_unfinished_report(cfg.results, {});
                 r = run_training(cfg).result;
@@ -460,9 +405,22 @@ Command add_sweep_command(CLI::App& app) {
                 add_machine(summary);
                 r.status = dynamic_cast<const Interrupted*>(&e) ? "interrupted" : "failed";
                 r.error = why;
-                spdlog::error("sweep: batch size {}: {}", b, why);
               }
-              if (folder_ours) report::write_summary(summary, cfg.results);
+              if (folder_ours) {
+                try {
+                  report::write_summary(summary, cfg.results);
+                } catch (const Error& e) {
+                  // As train: the report written at the start would say the run was killed.
+                  std::error_code ignored;
+                  std::filesystem::remove(std::filesystem::path(cfg.results) / report::kSummaryFile, ignored);
+                  if (r.status == "ok") r.status = "failed";
+                  r.error = r.error.empty() ? e.what() : r.error + "; and " + e.what();
+                }
+              }
+              if (r.status == "interrupted")
+                spdlog::warn("sweep: batch size {} interrupted: {}", b, r.error);
+              else if (r.status != "ok")
+                spdlog::error("sweep: batch size {} failed: {}", b, r.error);
               std::vector<double> step_ms;
               for (const auto& st : r.steps)
                 if (st.timed) step_ms.push_back(st.step_s * 1e3);
@@ -473,10 +431,22 @@ Command add_sweep_command(CLI::App& app) {
               csv << b << "," << r.events_per_s << "," << median << "," << r.data_wait_fraction << ","
                   << r.padding_fraction << "," << r.peak_rss_mb << "," << r.status << "\n";
               all_ok &= r.status == "ok";
-              if (r.status == "interrupted") break;
+              if (r.status == "interrupted") {
+                std::string not_run;
+                for (size_t k = rows.size(); k < sizes.size(); ++k)
+                  not_run += (not_run.empty() ? "" : ",") + std::to_string(sizes[k]);
+                if (!not_run.empty()) spdlog::warn("sweep: stopped; batch sizes not run: {}", not_run);
+                break;
+              }
             }
-            write_file_atomic(base.results + "/sweep.csv", csv.str());
-            write_file_atomic(base.results + "/sweep.json", rows.dump(2) + "\n");
+            try {
+              write_file_atomic(base.results + "/" + kSweepCsv, csv.str());
+              write_file_atomic(base.results + "/" + kSweepJson, rows.dump(2) + "\n");
+            } catch (const Error& e) {
+              spdlog::error("{}; the rows follow on stdout", e.what());
+              std::cout << rows.dump(2) << std::endl;
+              return 3;
+            }
             std::printf("# batch_size  events/s    ms/step(median)  data-wait  padding  peak RSS MiB  status\n");
             for (const auto& row : rows)
               std::printf("  %10d  %9.3f  %15.1f  %8.2f%%  %6.1f%%  %12.0f  %s\n", row["batch_size"].get<int>(),
@@ -486,7 +456,7 @@ Command add_sweep_command(CLI::App& app) {
             if (stop_requested() != 0) return 128 + stop_requested();
             return all_ok ? 0 : 1;
           }};
-  cmd.on_parse_error = [sub](const std::string& why) { fail_before_run(results_dir_hint(*sub), "command line: " + why); };
+  cmd.on_parse_error = [sub](const std::string& why) { fail_before_run(results_dir_hint(*sub), "command line: " + why, {}, sweep_outputs()); };
   return cmd;
 }
 

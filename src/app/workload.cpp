@@ -1,6 +1,6 @@
 #include "app/workload.hpp"
 
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <fcntl.h>
@@ -13,8 +13,11 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
+#include <limits>
 #include <thread>
 
+#include "app/results_folder.hpp"
 #include "sys/context.hpp"
 #include "util/atomic_file.hpp"
 #include "util/error.hpp"
@@ -53,22 +56,38 @@ std::string timestamp() {
   return buf;
 }
 
-// Starts `self train ...` for one copy with stdout+stderr into <dir>/hep-mlbench.log.
+// Starts `self train ...` for one copy with stdout+stderr into <dir>/hep-mlbench.log. The copy
+// gets SIGTERM when the workload dies (SIGKILL, the out-of-memory killer, a second stop signal):
+// it then stops after its current step and reports that, instead of training on unwatched.
 pid_t start_copy(const std::string& self, const std::vector<std::string>& args, const std::string& dir) {
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
   const std::string log = dir + "/hep-mlbench.log";
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
   std::vector<char*> argv;
   argv.push_back(const_cast<char*>(self.c_str()));
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
-  pid_t pid = 0;
-  int rc = posix_spawn(&pid, self.c_str(), &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  require(rc == 0, "workload: cannot start '" + self + "': " + std::string(std::strerror(rc)));
+  const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  require(fd >= 0, "workload: cannot open the copy's log '" + log + "': " + std::strerror(errno));
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid == 0) {  // only async-signal-safe calls from here to exec
+    if (::prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || ::getppid() != parent) ::_exit(128 + SIGTERM);
+    if (::dup2(fd, 1) < 0 || ::dup2(fd, 2) < 0) ::_exit(127);
+    ::execve(self.c_str(), argv.data(), environ);
+    ::_exit(127);
+  }
+  const int err = errno;
+  ::close(fd);
+  require(pid > 0, "workload: cannot start '" + self + "': " + std::strerror(err));
   return pid;
+}
+
+// The files named on the copies' command line (what a copy reads, which must not be moved).
+std::vector<std::string> file_arguments(const std::vector<std::string>& args) {
+  std::vector<std::string> files;
+  for (size_t i = 0; i + 1 < args.size(); ++i)
+    if (args[i] == "--data" || args[i] == "--init-weights" || args[i] == "--config" || args[i] == "--trace")
+      files.push_back(args[i + 1]);
+  return files;
 }
 
 nlohmann::json read_copy_summary(const std::string& dir, int copy, int status) {
@@ -143,11 +162,29 @@ int write_failure_report(const std::string& dir, const std::string& why, const r
 }
 
 std::string workload_run_dir(const WorkloadOptions& opt) {
-  return opt.write_in_place ? opt.resultsdir : (fs::path(opt.resultsdir) / ("hep-mlbench-" + timestamp())).string();
+  if (opt.write_in_place) return opt.resultsdir;
+  const fs::path base = fs::path(opt.resultsdir) / ("hep-mlbench-" + timestamp());
+  // Made here, and only by this run: two workloads started in the same second get two folders.
+  std::error_code ec;
+  fs::create_directories(opt.resultsdir, ec);
+  for (int k = 1; k < 1000; ++k) {
+    const fs::path dir = k == 1 ? base : fs::path(base.string() + "-" + std::to_string(k));
+    if (fs::create_directory(dir, ec)) return dir.string();
+    if (ec) break;  // not a folder that exists already: write_failure_report / run_workload say why
+  }
+  return base.string();
 }
 
 int fail_workload(const WorkloadOptions& opt, const std::string& reason) {
-  return write_failure_report(workload_run_dir(opt), reason, workload_run_info(opt));
+  const std::string dir = workload_run_dir(opt);
+  try {  // a typo must not cost the results of a run that did happen (-W: the same folder)
+    set_aside_previous_outputs(dir, {}, workload_outputs(dir));
+  } catch (const Error& e) {
+    spdlog::error("{}", reason);
+    spdlog::error("{}; no report is written, so that the earlier run's stays", e.what());
+    return 1;
+  }
+  return write_failure_report(dir, reason, workload_run_info(opt));
 }
 
 int run_workload(const WorkloadOptions& opt, const std::string& self_exe) {
@@ -161,13 +198,30 @@ int run_workload(const WorkloadOptions& opt, const std::string& self_exe) {
     spdlog::error("{}", e.what());
     return 3;
   }
+  // Training events per copy: -e per thread times its threads, within what a count can hold.
+  if (opt.events > 0 && opt.events > std::numeric_limits<std::int64_t>::max() / std::max(1, info.threads_per_copy))
+    return fail_workload(opt, "option -e/--events: " + std::to_string(opt.events) + " events per thread times " +
+                                  std::to_string(info.threads_per_copy) +
+                                  " threads is more than any sample holds: give a smaller -e, or 0 for the whole sample");
   const std::string run_dir = workload_run_dir(opt);
   const auto sharing = gpu_sharing_warning(opt.copies, opt.train_args, static_cast<int>(torch::cuda::device_count()));
   if (sharing) spdlog::warn("workload: {}", *sharing);
   std::vector<nlohmann::json> summaries;
   bool copy_killed = false;  // a copy ended by SIGKILL: most likely the out-of-memory killer
+  // An earlier run's report and copies here (-W) set aside first (or nothing is written, so
+  // that they stay); then a report that stands until the merged one is written, so that a
+  // workload killed outright still leaves one.
   try {
     fs::create_directories(run_dir);
+    set_aside_previous_outputs(run_dir, file_arguments(opt.train_args), workload_outputs(run_dir));
+    auto unfinished = report::make_unfinished_summary(info);
+    add_machine(unfinished);
+    report::write_summary(unfinished, run_dir);
+  } catch (const std::exception& e) {
+    spdlog::error("workload: {}; no report is written, so that an earlier one stays", e.what());
+    return 3;
+  }
+  try {
     std::vector<std::pair<pid_t, std::string>> running;
     for (int i = 0; i < opt.copies; ++i) {
       const std::string dir = (fs::path(run_dir) / ("proc_" + std::to_string(i))).string();
@@ -218,7 +272,12 @@ int run_workload(const WorkloadOptions& opt, const std::string& self_exe) {
     const std::string path = report::write_summary(merged, run_dir);
     spdlog::info("workload: summary {}", path);
   } catch (const Error& e) {
-    spdlog::error("{}", e.what());
+    // As train: the measurement goes to stdout, and the report written at the start (which
+    // would say the workload was killed) goes, if it can.
+    std::error_code ignored;
+    fs::remove(fs::path(run_dir) / report::kSummaryFile, ignored);
+    spdlog::error("{}; the summary follows on stdout", e.what());
+    std::cout << merged.dump(2) << std::endl;
     return 3;
   }
   if (opt.mop == "all") {

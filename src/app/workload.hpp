@@ -43,11 +43,12 @@ int write_failure_report(const std::string& dir, const std::string& why, const r
                          const std::string& dir_option = "-w/--resultsdir");
 
 // Where the workload's summary goes: the results folder itself under -W (as HEPscore runs it),
-// else a new folder in it, hep-mlbench-<UTC date-time>.
+// else a new folder in it, hep-mlbench-<UTC date-time> (with -2, -3, … when a run started in
+// the same second has it), made here so that no other run takes it.
 std::string workload_run_dir(const WorkloadOptions& opt);
 
 // write_failure_report() into workload_run_dir(), before any copy started: a failed start leaves
-// its report where a run's would be.
+// its report where a run's would be, an earlier run's files there set aside first (-W).
 int fail_workload(const WorkloadOptions& opt, const std::string& reason);
 
 // Copies that train on GPUs all use GPU 0 of what they see, so several copies share one GPU

@@ -293,7 +293,14 @@ assert s["report"]["log"] == "ERROR" and "missing.h5" in s["report"]["error"], s
 assert "system" in s["context"], s["context"]
 rows = json.load(open(os.path.join(bad_sweep, "sweep.json")))
 assert rows[0]["status"] == "failed" and "missing.h5" in rows[0]["error"], rows
-for args, named in ((["--batch-sizes", "2,-1"], "--batch-sizes"), (["--batch-sizes", "2", "--no-such-option", "1"], "no-such-option")):
+assert "sweep: batch size 2 failed: " in p.stderr, p.stderr[-2000:]  # said as it happens, not only in the rows
+# ... and that failed sweep, into the folder of the good one: the good one's rows go to previous/.
+good_rows = open(os.path.join(sweep, "sweep.json")).read()
+p = run(["sweep", *small, "--data", os.path.join(d, "missing.h5"), "--batch-sizes", "2", "--results", sweep], check=False)
+assert p.returncode == 1 and open(os.path.join(sweep, "previous", "sweep.json")).read() == good_rows
+assert json.load(open(os.path.join(sweep, "sweep.json")))[0]["status"] == "failed"
+for args, named in ((["--batch-sizes", "2,-1"], "--batch-sizes"), (["--batch-sizes", "2", "--no-such-option", "1"], "no-such-option"),
+                    (["--batch-sizes", "2,4,2"], "listed twice"), (["--batch-sizes", "2", "--nproc", "2", "--gpus", "cpu"], "--nproc 2")):
     bad_opt = os.path.join(d, "sweep-badopt-" + named.strip("-"))
     p = run(["sweep", *small, *args, "--results", bad_opt], check=False)
     s = summary(bad_opt)

@@ -6,6 +6,7 @@ usage: test_workload.py HEP_MLBENCH_BINARY
 """
 import os
 import signal
+import time
 
 from common import generate, run, stat, stop_while_training, summary, validate, workdir
 
@@ -129,6 +130,52 @@ assert rc == 128 + signal.SIGTERM, (rc, output)
 assert s6["report"]["log"] == "ERROR" and "interrupted" in s6["report"]["error"], s6["report"]
 assert all("interrupted" in c["report"]["error"] for c in s6["report"]["copies"]), s6["report"]["copies"]
 print("ok: SIGTERM ->", s6["report"]["error"][:120])
+
+# 6b. The workload killed outright (SIGKILL: the out-of-memory killer): its folder still has a
+#     summary, the one written at the start that says it did not finish, and its copy, told by
+#     the kernel (SIGTERM), stops after its current step and says so, instead of training on.
+res6b = os.path.join(d, "run6b")
+os.makedirs(res6b)
+copy_log = os.path.join(res6b, "proc_0", "hep-mlbench.log")
+rc, _ = stop_while_training(["workload", "-W", "-w", res6b, "-t", 1, *args, "--epochs", 50, "--log-every", 1],
+                            [copy_log], env=EMPTY_ENV, sig=signal.SIGKILL)
+deadline = time.time() + 60
+while "report: " not in open(copy_log).read() and time.time() < deadline:
+    time.sleep(0.2)
+s6b = summary(res6b)
+validate(s6b)
+assert rc == -signal.SIGKILL, rc
+assert s6b["report"]["log"] == "ERROR" and s6b["report"]["error"].startswith("the run did not finish"), s6b["report"]
+c6b = summary(os.path.join(res6b, "proc_0"))
+assert c6b["report"]["error"].startswith(f"interrupted: stopped by signal {signal.SIGTERM}"), c6b["report"]
+print("ok: workload killed ->", s6b["report"]["error"][:60], "...; its copy:", c6b["report"]["error"][:50])
+
+# 6c. -W into the folder of a run that succeeded, with a typo: the earlier run (summary and
+#     copies) goes to previous/, and the failed start's report is alone at the top.
+p = run(["workload", "-W", "-w", res, *args, "--no-such-option", 1], env=EMPTY_ENV, check=False)
+assert p.returncode != 0 and summary(res)["report"]["log"] == "ERROR", p.returncode
+assert summary(os.path.join(res, "previous"))["report"]["log"] == "ok"
+assert os.path.isdir(os.path.join(res, "previous", "proc_0")) and not os.path.exists(os.path.join(res, "proc_0"))
+print("ok: a typo into a good run's folder keeps it in previous/")
+
+# 6d. Without -W, a run's folder is its own even when another run started in the same second
+#     has that name: here the names of the next seconds are taken before it starts.
+res6d = os.path.join(d, "run6d")
+now = time.time()
+taken = {time.strftime("hep-mlbench-%Y%m%d-%H%M%S", time.gmtime(now + k)) for k in range(0, 30)}
+for name in taken:
+    os.makedirs(os.path.join(res6d, name))
+run(["workload", "-w", res6d, "-t", 1, *args], env=EMPTY_ENV)
+made = [n for n in os.listdir(res6d) if n not in taken]
+assert len(made) == 1 and made[0].endswith("-2") and summary(os.path.join(res6d, made[0]))["report"]["log"] == "ok", made
+assert all(not os.listdir(os.path.join(res6d, n)) for n in taken), "a taken folder was written into"
+print("ok: the same second's folder taken ->", made[0])
+
+# 6e. -e times the threads past what a count holds: refused, naming -e (it became -2 before).
+res6e = os.path.join(d, "run6e")
+p = run(["workload", "-W", "-w", res6e, "-t", 2, "-e", 2**63 - 1, *args], env=EMPTY_ENV, check=False)
+assert p.returncode != 0 and summary(res6e)["report"]["error"].startswith("option -e/--events"), summary(res6e)["report"]
+print("ok: -e overflow ->", summary(res6e)["report"]["error"][:70])
 
 # 7. --help works and exits 0.
 p = run(["workload", "--help"])

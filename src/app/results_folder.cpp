@@ -1,0 +1,119 @@
+#include "app/results_folder.hpp"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+#include "report/summary.hpp"
+#include "util/error.hpp"
+
+namespace hmb::app {
+
+namespace fs = std::filesystem;
+
+std::vector<std::string> train_outputs() { return {report::kSummaryFile, kFinalWeights, kStepsCsv, kPage, kConfig}; }
+
+std::vector<std::string> sweep_outputs() { return {report::kSummaryFile, kSweepCsv, kSweepJson}; }
+
+std::vector<std::string> workload_outputs(const std::string& results) {
+  std::vector<std::string> out = {report::kSummaryFile};
+  std::error_code ec;
+  std::vector<std::string> copies;
+  for (const auto& e : fs::directory_iterator(results, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("proc_", 0) == 0 && e.is_directory(ec)) copies.push_back(name);
+  }
+  std::sort(copies.begin(), copies.end());
+  out.insert(out.end(), copies.begin(), copies.end());
+  return out;
+}
+
+namespace {
+// Whether `path` is `input` or holds it.
+bool holds(const fs::path& path, const std::string& input) {
+  if (input.empty()) return false;
+  std::error_code ec;
+  if (fs::equivalent(path, input, ec)) return true;
+  const auto rel = fs::weakly_canonical(input, ec).lexically_relative(fs::weakly_canonical(path, ec));
+  return !rel.empty() && *rel.begin() != ".." && *rel.begin() != ".";
+}
+
+// The earlier run in `dir` succeeded: its report says so, or (a sweep, which writes none of
+// its own) every row of its sweep.json does.
+bool earlier_run_succeeded(const fs::path& dir) {
+  std::error_code ec;
+  try {
+    if (fs::exists(dir / report::kSummaryFile, ec)) {
+      std::ifstream in(dir / report::kSummaryFile);
+      return nlohmann::json::parse(in).at("report").value("log", "") == "ok";
+    }
+    if (fs::exists(dir / kSweepJson, ec)) {
+      std::ifstream in(dir / kSweepJson);
+      const auto rows = nlohmann::json::parse(in);
+      if (!rows.is_array() || rows.empty()) return false;
+      for (const auto& row : rows)
+        if (row.value("status", "") != "ok") return false;
+      return true;
+    }
+  } catch (const std::exception&) {  // not a report that can be read: not one worth keeping
+  }
+  return false;
+}
+}  // namespace
+
+void set_aside_previous_outputs(const std::string& results, const std::vector<std::string>& inputs,
+                                const std::vector<std::string>& outputs) {
+  auto is_input = [&](const fs::path& p) {
+    for (const std::string& input : inputs)
+      if (holds(p, input)) return true;
+    return false;
+  };
+  std::error_code ec;
+  const fs::path dir = results;
+  bool any = false;
+  for (const auto& name : outputs) any |= fs::exists(dir / name, ec);
+  if (!any) return;
+  const bool succeeded = earlier_run_succeeded(dir);
+  const fs::path previous = dir / kPrevious;
+  if (succeeded) {
+    // previous/ is about to be replaced: not while this run reads a file in it.
+    for (const std::string& input : inputs) {
+      if (input.empty()) continue;
+      require(!holds(previous, input),
+              "results folder '" + results + "': this run reads '" + input + "', which lies in " + previous.string() +
+                  ", where the earlier run that succeeded in '" + results + "' is about to go: copy the file "
+                  "elsewhere first, or choose another results folder");
+    }
+    fs::remove_all(previous, ec);
+    fs::create_directories(previous, ec);
+    require(fs::is_directory(previous), "results folder '" + results + "': cannot make " + previous.string() +
+                                            " to keep the earlier run's files: " + ec.message() +
+                                            " (choose another results folder)");
+  }
+  for (const auto& name : outputs) {
+    const fs::path p = dir / name;
+    if (!fs::exists(p, ec)) continue;
+    const bool folder = fs::is_directory(p, ec);
+    if (is_input(p)) {
+      spdlog::info("results: keeping {}: this run reads it", p.string());
+      if (succeeded)
+        fs::copy(p, previous / name, fs::copy_options::overwrite_existing | fs::copy_options::recursive, ec);
+    } else if (succeeded) {
+      fs::rename(p, previous / name, ec);
+    } else if (!folder) {
+      fs::remove(p, ec);
+    }
+    require(!ec, "results folder '" + results + "': cannot set aside the earlier run's " + name + ": " + ec.message() +
+                     " (choose another results folder)");
+  }
+  if (succeeded)
+    spdlog::info("results: {} held the report of an earlier run that succeeded; its files are now in {}", results,
+                 previous.string());
+  else
+    spdlog::info("results: {} held the files of an earlier run that failed; this run replaces them", results);
+}
+
+}  // namespace hmb::app

@@ -1,0 +1,37 @@
+#pragma once
+// A results folder that already holds an earlier run's files, before a new run (or a failed
+// start) writes its own: what a run writes there, and how the earlier run's files are set aside.
+#include <string>
+#include <vector>
+
+namespace hmb::app {
+
+// What `train` writes into its results folder besides the log.
+inline constexpr const char* kFinalWeights = "final_weights.pt";
+inline constexpr const char* kStepsCsv = "steps.csv";
+inline constexpr const char* kPage = "report.html";
+inline constexpr const char* kConfig = "config.yaml";
+// What `sweep` writes at the top of its folder (each batch size's run goes into bsN/).
+inline constexpr const char* kSweepCsv = "sweep.csv";
+inline constexpr const char* kSweepJson = "sweep.json";
+// Where the files of an earlier run that succeeded go.
+inline constexpr const char* kPrevious = "previous";
+
+// The outputs of each command, as names in its results folder (the summary first). The
+// workload's are its summary and the copies' folders proc_<i>/ found there.
+std::vector<std::string> train_outputs();
+std::vector<std::string> sweep_outputs();
+std::vector<std::string> workload_outputs(const std::string& results);
+
+// Sets aside the earlier run's `outputs` found in `results`, so that a failed run never leaves
+// its report beside the weights or page of another, and the results of a run that succeeded are
+// never lost to the next one, be it a typo. The earlier run succeeded when its report says so
+// (a sweep, which has none, when every row of its sweep.json does): its outputs then go to
+// previous/, whose earlier content goes. Otherwise its files are removed and its folders left
+// (a copy's folder is set aside by that copy, its log kept). An output that this run reads
+// (--init-weights pointing at the earlier final weights, say), or a folder holding one, stays
+// where it is and is copied to previous/. Throws Error naming the folder and what to do.
+void set_aside_previous_outputs(const std::string& results, const std::vector<std::string>& inputs,
+                                const std::vector<std::string>& outputs);
+
+}  // namespace hmb::app
