@@ -18,12 +18,15 @@ usage: convert_pickles.py --input 'tev14_*.pkl.bz2' --output FILE.h5 [--max-even
 """
 import argparse
 import bz2
+import contextlib
 import glob
 import hashlib
+import io
 import json
 import math
 import os
 import pickle
+import resource
 import sys
 
 import h5py
@@ -118,19 +121,31 @@ def main():
               "files": [os.path.basename(p) for p in used], "train_fraction": a.train_fraction,
               "max_events": a.max_events}
     tmp = f"{a.output}.tmp.{os.getpid()}"
-    with h5py.File(tmp, "w", libver="earliest", track_order=False) as f:
-        for name, arr in (("X", X), ("ygen", Y), ("offsets", offsets), ("split", split)):
-            f.create_dataset(name, data=arr, track_times=False)
-        f.attrs["format"] = np.bytes_(FORMAT)
-        f.attrs["format_version"] = np.int64(VERSION)
-        f.attrs["n_events"] = np.int64(len(events))
-        f.attrs["n_train"] = np.int64((split == 0).sum())
-        f.attrs["n_validation"] = np.int64((split == 1).sum())
-        f.attrs["n_elements"] = np.int64(len(X))
-        f.attrs["source"] = np.bytes_(json.dumps(source))
-        f.attrs["checksum_sha256"] = np.bytes_(h.hexdigest())
-        f.attrs["checksum_definition"] = np.bytes_(CHECKSUM_DEFINITION)
-    os.replace(tmp, a.output)
+    # h5py reports each failed write again, as a traceback, while it closes the file: held back
+    # here, since the one error below says it all.
+    try:
+        with contextlib.redirect_stderr(io.StringIO()), h5py.File(tmp, "w", libver="earliest", track_order=False) as f:
+            for name, arr in (("X", X), ("ygen", Y), ("offsets", offsets), ("split", split)):
+                f.create_dataset(name, data=arr, track_times=False)
+            f.attrs["format"] = np.bytes_(FORMAT)
+            f.attrs["format_version"] = np.int64(VERSION)
+            f.attrs["n_events"] = np.int64(len(events))
+            f.attrs["n_train"] = np.int64((split == 0).sum())
+            f.attrs["n_validation"] = np.int64((split == 1).sum())
+            f.attrs["n_elements"] = np.int64(len(X))
+            f.attrs["source"] = np.bytes_(json.dumps(source))
+            f.attrs["checksum_sha256"] = np.bytes_(h.hexdigest())
+            f.attrs["checksum_definition"] = np.bytes_(CHECKSUM_DEFINITION)
+        os.replace(tmp, a.output)
+    except (OSError, RuntimeError, ValueError) as e:
+        # A full disk, a quota or the file-size limit: nothing half-written is left, and an
+        # earlier file at --output stays as it was.
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        fail(f"cannot write {a.output}: {e} (free space there, or choose another --output"
+             + ("" if limit == resource.RLIM_INFINITY else f"; the file-size limit, ulimit -f, is {limit} bytes")
+             + ")")
     print(f"convert_pickles: {len(used)} of {len(files)} files, {len(events)} events ({(split == 0).sum()} train), "
           f"{len(X)} elements -> {a.output}, checksum {h.hexdigest()}")
 

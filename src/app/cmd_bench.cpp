@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <sstream>
 
 #include "app/commands.hpp"
 #include "data/generator.hpp"
@@ -16,6 +17,7 @@
 #include "model/cost_model.hpp"
 #include "model/loss.hpp"
 #include "model/mlpf.hpp"
+#include "util/atomic_file.hpp"
 #include "util/error.hpp"
 #include "util/process.hpp"
 
@@ -103,8 +105,12 @@ void bench_step(const std::string& preset, int batch, std::int64_t elements, con
   if (!trace.empty()) {
     // One more step under LibTorch's profiler: a Chrome trace (chrome://tracing, Perfetto) of
     // every operator, to see where the time outside the matrix products goes.
-    torch::autograd::profiler::RecordProfile guard(trace);
-    step();
+    std::ostringstream events;
+    {
+      torch::autograd::profiler::RecordProfile guard(events);
+      step();
+    }
+    write_file_atomic(trace, events.str());  // whole or not at all, like every file hep-mlbench writes
   }
   double step_s = 1e30;
   for (int rep = 0; rep < 3; ++rep) {

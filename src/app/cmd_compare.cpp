@@ -15,6 +15,7 @@
 
 #include "app/commands.hpp"
 #include "report/compare.hpp"
+#include "util/atomic_file.hpp"
 #include "util/error.hpp"
 
 namespace hmb::app {
@@ -82,11 +83,7 @@ Command add_compare_command(CLI::App& app) {
             } catch (const Error& e) {
               throw Error(std::string(e.what()) + " (A: " + args->a + ", B: " + args->b + ")");
             }
-            if (args->json) {
-              std::cout << report::comparison_json(r).dump(2) << "\n";
-            } else {
-              std::cout << report::format_comparison(r);
-            }
+            write_stdout(args->json ? report::comparison_json(r).dump(2) + "\n" : report::format_comparison(r));
             return r.ok() ? 0 : 1;
            } catch (const Error& e) {
             spdlog::error("{}", e.what());

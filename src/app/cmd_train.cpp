@@ -263,8 +263,12 @@ Command add_train_command(CLI::App& app) {
               } catch (const Error& e) {
                 return fail_before_run(cfg.results, e.what(), inputs);
               }
-              write_file_atomic(cfg.results + "/" + kConfig, table->to_yaml(cfg));
-              write_unfinished_report(cfg.results, info);
+              try {
+                write_file_atomic(cfg.results + "/" + kConfig, table->to_yaml(cfg));
+                write_unfinished_report(cfg.results, info);
+              } catch (const Error& e) {  // no room for even these: the failure report says so where it can
+                return fail_before_run(cfg.results, e.what(), inputs);
+              }
             }
 
             // The pipeline: read data -> model and loaders -> trainer -> report -> weights.
@@ -293,6 +297,18 @@ Command add_train_command(CLI::App& app) {
               }
               summary = report::make_error_summary(why, info, result.steps.empty() ? nullptr : &result);
               add_machine(summary);
+              // Weights, steps and page are kept only beside the report of a run that succeeded
+              // (a write that failed after the weights were saved leaves them alone otherwise).
+              for (const char* name : {kFinalWeights, kStepsCsv, kPage}) {
+                const std::string file = cfg.results + "/" + name;
+                bool read_by_run = false;
+                for (const auto& input : inputs) {
+                  std::error_code ec;
+                  read_by_run |= !input.empty() && std::filesystem::equivalent(file, input, ec);
+                }
+                std::error_code ignored;
+                if (!read_by_run) std::filesystem::remove(file, ignored);
+              }
               result.status = dynamic_cast<const Interrupted*>(&e) ? "interrupted" : "failed";
               result.error = why;
               if (result.status == "failed") spdlog::error("{}", why);
@@ -306,12 +322,24 @@ Command add_train_command(CLI::App& app) {
               std::error_code ignored;
               std::filesystem::remove(std::filesystem::path(cfg.results) / report::kSummaryFile, ignored);
               spdlog::error("{}; the summary follows on stdout", e.what());
-              std::cout << summary.dump(2) << std::endl;
+              try {
+                write_stdout(summary.dump(2) + "\n");
+              } catch (const Error& also) {
+                spdlog::error("{}", also.what());
+              }
               if (launch.multi_rank()) return finish_rank(result, launch, 3);
               return 3;
             }
             if (!result.steps.empty()) print_summary_block(result);
-            if (*json_only) std::cout << summary.dump(2) << std::endl;
+            bool stdout_lost = false;  // --json asked for the summary there
+            if (*json_only) {
+              try {
+                write_stdout(summary.dump(2) + "\n");
+              } catch (const Error& e) {
+                spdlog::error("{}; the report is {}", e.what(), path);
+                stdout_lost = true;
+              }
+            }
             spdlog::info("report: {}", path);
             int code = 1;
             if (result.status == "ok") {
@@ -322,6 +350,7 @@ Command add_train_command(CLI::App& app) {
             } else if (!result.steps.empty()) {
               spdlog::error("run failed: {}", result.error);
             }
+            if (code == 0 && stdout_lost) code = 3;
             if (launch.multi_rank()) return finish_rank(result, launch, code);
             if (code != 0) dist::tell_launcher(result.error);
             return code;
@@ -444,7 +473,11 @@ Command add_sweep_command(CLI::App& app) {
               write_file_atomic(base.results + "/" + kSweepJson, rows.dump(2) + "\n");
             } catch (const Error& e) {
               spdlog::error("{}; the rows follow on stdout", e.what());
-              std::cout << rows.dump(2) << std::endl;
+              try {
+                write_stdout(rows.dump(2) + "\n");
+              } catch (const Error& also) {
+                spdlog::error("{}", also.what());
+              }
               return 3;
             }
             std::printf("# batch_size  events/s    ms/step(median)  data-wait  padding  peak RSS MiB  status\n");

@@ -219,7 +219,7 @@ int launch_local(const LocalLaunch& L) {
       if (getppid() != parent) _exit(1);
       if (!cores.empty()) sched_setaffinity(0, sizeof set, &set);
       if (r > 0 && !L.results.empty()) {
-        const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
           dup2(fd, 1);
           dup2(fd, 2);

@@ -407,12 +407,16 @@ TrainingOutcome run_training(const config::RunConfig& requested, const dist::Lau
     if (u.mfu.value)
       spdlog::info("utilisation: MFU {:.2f}% of {:.3g} FLOP/s ({})", 100 * *u.mfu.value, *u.peak_flop_per_s.value,
                    u.peak_flop_per_s.source);
-    if (!cfg.trace.empty()) {
-      write_file_atomic(cfg.trace, utilisation.trace().dump() + "\n");
-      spdlog::info("trace: {} ({} timed steps)", cfg.trace, cfg.trace_steps);
-    }
   } catch (const std::exception& e) {
     warn(std::string("utilisation figures: ") + e.what());
+  }
+  if (!cfg.trace.empty()) {  // a measurement: its loss is a warning, not a failed run
+    try {
+      write_file_atomic(cfg.trace, utilisation.trace().dump() + "\n");
+      spdlog::info("trace: {} ({} timed steps)", cfg.trace, cfg.trace_steps);
+    } catch (const std::exception& e) {
+      warn(std::string("--trace: ") + e.what() + "; a file already at that path is not this run's");
+    }
   }
   r.peak_rss_mb = peak_rss_mb();
   try {

@@ -148,14 +148,19 @@ void add_machine(nlohmann::json& summary) {
 int write_failure_report(const std::string& dir, const std::string& why, const report::RunInfo& info,
                          const std::string& dir_option) {
   spdlog::error("{}", why);
+  auto summary = report::make_error_summary(why, info);
+  add_machine(summary);
   try {
     ensure_writable_dir(dir, dir_option);
-    auto summary = report::make_error_summary(why, info);
-    add_machine(summary);
     const auto path = report::write_summary(summary, dir);
     spdlog::info("report (failed run): {}", path);
   } catch (const Error& e) {
-    spdlog::error("{}", e.what());
+    spdlog::error("{}; the summary follows on stdout", e.what());
+    try {
+      write_stdout(summary.dump(2) + "\n");
+    } catch (const Error& also) {
+      spdlog::error("{}", also.what());
+    }
     return 3;
   }
   return 1;
@@ -277,7 +282,11 @@ int run_workload(const WorkloadOptions& opt, const std::string& self_exe) {
     std::error_code ignored;
     fs::remove(fs::path(run_dir) / report::kSummaryFile, ignored);
     spdlog::error("{}; the summary follows on stdout", e.what());
-    std::cout << merged.dump(2) << std::endl;
+    try {
+      write_stdout(merged.dump(2) + "\n");
+    } catch (const Error& also) {
+      spdlog::error("{}", also.what());
+    }
     return 3;
   }
   if (opt.mop == "all") {

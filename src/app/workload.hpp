@@ -38,7 +38,7 @@ void add_machine(nlohmann::json& summary);
 // A run that failed before it started (a command line that cannot be read, a bad option
 // value): logs `why`, writes a summary with log "ERROR" and that reason into `dir`, and
 // returns the exit status: 1, or 3 when `dir` cannot take the summary (also logged, naming
-// `dir_option`, the option that chose it).
+// `dir_option`, the option that chose it; the summary then goes to stdout).
 int write_failure_report(const std::string& dir, const std::string& why, const report::RunInfo& info,
                          const std::string& dir_option = "-w/--resultsdir");
 

@@ -52,7 +52,12 @@ std::string content_checksum(const EventTable& t) {
 namespace {
 void check(herr_t rc, const std::string& path, const std::string& what) {
   if (rc >= 0) return;
-  // HDF5 says no more than that it failed; a full disk is the common cause of a failed write.
+  // HDF5 says no more than that it failed. Its POSIX driver's failed write leaves errno: a full
+  // disk, a quota or the file-size limit are then named as such.
+  const int err = errno;
+  if (err == ENOSPC || err == EDQUOT || err == EFBIG)
+    throw Error("event file '" + path + "': HDF5 failed to " + what + ": " + std::strerror(err) +
+                write_failure_hint(err));
   std::error_code ec;
   const auto folder = std::filesystem::absolute(path, ec).parent_path();
   const auto space = std::filesystem::space(folder, ec);
@@ -98,11 +103,17 @@ void write_event_file(const std::string& requested, const EventTable& t, const s
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   const RemoveOnForcedExit cleanup(tmp);  // a second stop signal leaves no half-written file
   try {
+    errno = 0;  // check() reads what HDF5's failed write leaves
     H5Handle fcpl(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
     H5Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
     H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_EARLIEST, H5F_LIBVER_LATEST);
     H5Handle file(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get()), H5Fclose);
-    if (!file.valid()) throw Error("event file '" + path + "': cannot create it (is the folder writable?)");
+    if (!file.valid()) {
+      const int err = errno;
+      throw Error("event file '" + path + "': cannot create it" +
+                  (err != 0 ? ": " + std::string(std::strerror(err)) + write_failure_hint(err)
+                            : std::string(" (is the folder writable?)")));
+    }
     const auto n_el = static_cast<hsize_t>(t.n_elements());
     write_dataset(file.get(), path, "X", H5T_IEEE_F32LE, t.X.data(), {n_el, kXColumns});
     write_dataset(file.get(), path, "ygen", H5T_IEEE_F32LE, t.ygen.data(), {n_el, kYColumns});

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <iostream>
 
 #include "util/error.hpp"
 #include "util/process.hpp"
@@ -72,8 +73,6 @@ std::string output_target(const std::string& path, const std::string& option) {
   return target.string();
 }
 
-namespace {
-// What to do about a write that failed with `err`, in the words of the user's remedy.
 std::string write_failure_hint(int err) {
   switch (err) {
     case ENOSPC: return " (the file system is full: free space there, or choose another folder)";
@@ -82,7 +81,6 @@ std::string write_failure_hint(int err) {
     default: return " (check the disk and the folder)";
   }
 }
-}  // namespace
 
 void write_file_atomic(const std::string& requested, const std::string& content) {
   const std::string path = output_target(requested);
@@ -121,6 +119,19 @@ void write_file_atomic(const std::string& requested, const std::string& content)
     const std::string why = sys_error();
     ::unlink(tmp.c_str());
     throw Error("cannot rename '" + tmp + "' to '" + path + "': " + why);
+  }
+}
+
+void write_stdout(const std::string& text) {
+  errno = 0;
+  std::cout << text;
+  std::cout.flush();
+  if (!std::cout) {
+    const int err = errno;
+    std::cout.clear();
+    const bool no_room = err == ENOSPC || err == EDQUOT || err == EFBIG;
+    throw Error("cannot write to standard output: " + std::string(err != 0 ? std::strerror(err) : "write failed") +
+                (no_room ? write_failure_hint(err) : std::string(" (check where it is redirected)")));
   }
 }
 

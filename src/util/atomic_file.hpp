@@ -12,10 +12,18 @@ namespace hmb {
 // rename would silently replace with a plain file; or when its folder does not exist.
 std::string output_target(const std::string& path, const std::string& option = "");
 
+// What to do about a write that failed with errno `err`, as " (…)": a full file system, a
+// used-up quota, the file-size limit (`ulimit -f`), else a general word.
+std::string write_failure_hint(int err);
+
 // Writes `content` to `path` atomically: a temporary file beside it, flushed to disk, then
 // renamed over `path` (over output_target(path)). Throws Error naming the path and what to do
 // when it cannot.
 void write_file_atomic(const std::string& path, const std::string& content);
+
+// Writes `text` to standard output and flushes it. Throws Error saying so when it cannot (a
+// redirection into a full disk, a closed pipe): output that was asked for and lost is a failure.
+void write_stdout(const std::string& text);
 
 // Creates `dir` (and parents) if needed and checks that hep-mlbench can write there, by
 // creating and removing a probe file. Throws Error naming the folder, and `option` (the one

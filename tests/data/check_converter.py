@@ -58,6 +58,23 @@ with h5py.File(out) as f:
     assert f["offsets"][1] == len(first_x)
 print("ok: converted 5 pickles, hep-mlbench verifies the file")
 
+# No room to write (here a 4 kB file-size limit): an error that says what to do, no temporary
+# file, and the earlier file at --output untouched (it was a traceback and a left-over .tmp).
+before = open(out, "rb").read()
+
+
+def small_files_only():
+    import resource
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+
+p = subprocess.run([sys.executable, CONVERTER, "--output", out, os.path.join(d, "tev14_*.pkl.bz2")],
+                   capture_output=True, text=True, preexec_fn=small_files_only)
+assert p.returncode != 0 and "cannot write" in p.stderr and "ulimit -f" in p.stderr, (p.returncode, p.stderr)
+assert "Traceback" not in p.stderr, p.stderr
+assert open(out, "rb").read() == before and not [f for f in os.listdir(d) if ".tmp." in f], os.listdir(d)
+print("ok: no room to write ->", p.stderr.strip()[:100])
+
 # The command line of cli.md, --input GLOB: the same file; no input at all is refused by name.
 by_option = os.path.join(d, "by-option.h5")
 subprocess.run([sys.executable, CONVERTER, "--input", os.path.join(d, "tev14_*.pkl.bz2"), "--output", by_option],

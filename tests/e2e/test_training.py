@@ -217,13 +217,25 @@ print("ok: SIGKILL ->", s["report"]["error"][:80], "...")
 full = os.path.join(d, "disk_full")
 
 
-def small_files_only():
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG
-    resource.setrlimit(resource.RLIMIT_FSIZE, (12000, 12000))
+def files_up_to(size):
+    """For preexec_fn: no file written larger than `size` bytes, as on a disk that is full."""
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+    return limit
 
 
-p = subprocess.run([BIN, "train", *map(str, small), "--results", full], preexec_fn=small_files_only,
-                   capture_output=True, text=True, timeout=300)
+def limited(size, *args, stdout_to=None):
+    out = open(stdout_to, "w") if stdout_to else subprocess.PIPE
+    try:
+        return subprocess.run([BIN, *map(str, args)], preexec_fn=files_up_to(size), stdout=out,
+                              stderr=subprocess.PIPE, text=True, timeout=300)
+    finally:
+        if stdout_to:
+            out.close()
+
+
+p = limited(12000, "train", *small, "--results", full)
 left = sorted(os.listdir(full))
 assert p.returncode == 3, (p.returncode, p.stderr[-2000:])
 assert "hep-mlbench_summary.json" not in left and not [f for f in left if ".tmp" in f], left
@@ -233,6 +245,24 @@ assert s["report"]["log"] == "ERROR" and "final_weights.pt" in s["report"]["erro
 assert "ulimit -f" in s["report"]["error"], s["report"]["error"]  # what to do, for this cause
 assert "the summary follows on stdout" in p.stderr, p.stderr[-2000:]
 print("ok: final report unwritable -> exit 3, summary on stdout, no stale report:", left)
+# ... no room even for the first files (the configuration, the report written at the start): the
+# failure report goes to stdout, exit 3 (it was exit 1 and nothing).
+full0 = os.path.join(d, "disk_full_at_once")
+p = limited(0, "train", *small, "--results", full0)
+assert p.returncode == 3 and json.loads(p.stdout)["report"]["log"] == "ERROR", (p.returncode, p.stderr[-2000:])
+assert not [f for f in os.listdir(full0) if f != "hep-mlbench.log"], os.listdir(full0)
+# ... output asked for on stdout and lost there is a failure, not a silent exit 0: compare --json
+# (exit 2: could not compare) and train --json (exit 3, the report in its folder).
+p = limited(500, "compare", "--json", sa_path, os.path.join(b, "hep-mlbench_summary.json"),
+            stdout_to=os.path.join(d, "cmp.json"))
+assert p.returncode == 2 and "cannot write to standard output" in p.stderr and "ulimit -f" in p.stderr, (p.returncode, p.stderr)
+json_out = os.path.join(d, "json_out")
+os.makedirs(json_out)
+p = subprocess.run([BIN, "train", *map(str, small), "--json", "--results", json_out], stdout=open("/dev/full", "w"),
+                   stderr=subprocess.PIPE, text=True, timeout=300)
+assert p.returncode == 3 and "cannot write to standard output" in p.stderr, (p.returncode, p.stderr[-2000:])
+assert summary(json_out)["report"]["log"] == "ok"
+print("ok: no room at the start, and stdout lost: each said, with a non-zero exit")
 
 # 7c. generate stopped while generating: exit 128 + SIGINT, nothing written, no temporary file.
 gen_out = os.path.join(d, "stopped.h5")
