@@ -321,12 +321,7 @@ Command add_train_command(CLI::App& app) {
               // at the start would say the run was killed: it goes, if it can.
               std::error_code ignored;
               std::filesystem::remove(std::filesystem::path(cfg.results) / report::kSummaryFile, ignored);
-              spdlog::error("{}; the summary follows on stdout", e.what());
-              try {
-                write_stdout(summary.dump(2) + "\n");
-              } catch (const Error& also) {
-                spdlog::error("{}", also.what());
-              }
+              report_on_stdout(e.what(), summary);
               if (launch.multi_rank()) return finish_rank(result, launch, 3);
               return 3;
             }
@@ -472,12 +467,7 @@ Command add_sweep_command(CLI::App& app) {
               write_file_atomic(base.results + "/" + kSweepCsv, csv.str());
               write_file_atomic(base.results + "/" + kSweepJson, rows.dump(2) + "\n");
             } catch (const Error& e) {
-              spdlog::error("{}; the rows follow on stdout", e.what());
-              try {
-                write_stdout(rows.dump(2) + "\n");
-              } catch (const Error& also) {
-                spdlog::error("{}", also.what());
-              }
+              report_on_stdout(e.what(), rows, "the rows");
               return 3;
             }
             std::printf("# batch_size  events/s    ms/step(median)  data-wait  padding  peak RSS MiB  status\n");

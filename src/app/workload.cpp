@@ -155,15 +155,19 @@ int write_failure_report(const std::string& dir, const std::string& why, const r
     const auto path = report::write_summary(summary, dir);
     spdlog::info("report (failed run): {}", path);
   } catch (const Error& e) {
-    spdlog::error("{}; the summary follows on stdout", e.what());
-    try {
-      write_stdout(summary.dump(2) + "\n");
-    } catch (const Error& also) {
-      spdlog::error("{}", also.what());
-    }
+    report_on_stdout(e.what(), summary);
     return 3;
   }
   return 1;
+}
+
+void report_on_stdout(const std::string& why, const nlohmann::json& report, const std::string& what) {
+  spdlog::error("{}; {} follows on stdout", why, what);
+  try {
+    write_stdout(report.dump(2) + "\n");
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+  }
 }
 
 std::string workload_run_dir(const WorkloadOptions& opt) {
@@ -281,12 +285,7 @@ int run_workload(const WorkloadOptions& opt, const std::string& self_exe) {
     // would say the workload was killed) goes, if it can.
     std::error_code ignored;
     fs::remove(fs::path(run_dir) / report::kSummaryFile, ignored);
-    spdlog::error("{}; the summary follows on stdout", e.what());
-    try {
-      write_stdout(merged.dump(2) + "\n");
-    } catch (const Error& also) {
-      spdlog::error("{}", also.what());
-    }
+    report_on_stdout(e.what(), merged);
     return 3;
   }
   if (opt.mop == "all") {

@@ -35,6 +35,10 @@ report::RunInfo workload_run_info(const WorkloadOptions& opt);
 // `context.system`, as every other report has it. Never throws.
 void add_machine(nlohmann::json& summary);
 
+// When a report cannot be written: logs `why` and that `what` follows on stdout, and writes
+// `report` there (that failing is logged too), so that the measurement is not lost. Never throws.
+void report_on_stdout(const std::string& why, const nlohmann::json& report, const std::string& what = "the summary");
+
 // A run that failed before it started (a command line that cannot be read, a bad option
 // value): logs `why`, writes a summary with log "ERROR" and that reason into `dir`, and
 // returns the exit status: 1, or 3 when `dir` cannot take the summary (also logged, naming
