@@ -178,6 +178,11 @@ int fail_before_run(const std::string& results_dir, const std::string& why,
     spdlog::error("{}", why);
     return 1;
   }
+  if (folder_locked_by_another(results_dir)) {  // its report and files are that run's
+    spdlog::error("{}", why);
+    spdlog::error("results folder '{}' is in use by another hep-mlbench run: no report is written there", results_dir);
+    return 1;
+  }
   try {
     set_aside_previous_outputs(results_dir, inputs, outputs);
   } catch (const Error& e) {
@@ -225,6 +230,18 @@ Command add_train_command(CLI::App& app) {
               launch = dist::detect_launch();
             } catch (const Error& e) {
               return fail_before_run(cfg.results, e.what(), inputs);
+            }
+            // One run at a time in a results folder: taken by the process that writes the report
+            // (one process, the local launcher, or rank 0 under another launcher).
+            FolderLock folder_lock;
+            if (!launch.multi_rank() || (launch.launcher != "hep-mlbench" && launch.rank == 0)) {
+              try {
+                folder_lock = FolderLock(cfg.results, "--results");
+              } catch (const Error& e) {
+                spdlog::error("{}", e.what());
+                dist::tell_launcher(e.what());
+                return 1;
+              }
             }
             if (launch.multi_rank() && cfg.nproc > 1 && launch.launcher != "hep-mlbench")
               return fail_before_run(cfg.results,
@@ -385,8 +402,10 @@ Command add_sweep_command(CLI::App& app) {
             } catch (const Error& e) {
               return fail_before_run(results_dir_hint(*sub), e.what(), {}, sweep_outputs());
             }
+            FolderLock folder_lock;
             try {
               ensure_writable_dir(base.results);
+              folder_lock = FolderLock(base.results, "--results");
               add_log_file(base.results + "/hep-mlbench.log");
               if (table->was_given("batch-size"))  // a configuration shared with train may well have one
                 spdlog::warn("sweep: --batch-size {} is not used: each run takes its batch size from --batch-sizes",

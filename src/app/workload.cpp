@@ -186,6 +186,11 @@ std::string workload_run_dir(const WorkloadOptions& opt) {
 
 int fail_workload(const WorkloadOptions& opt, const std::string& reason) {
   const std::string dir = workload_run_dir(opt);
+  if (folder_locked_by_another(dir)) {  // its report and copies are that run's
+    spdlog::error("{}", reason);
+    spdlog::error("results folder '{}' is in use by another hep-mlbench run: no report is written there", dir);
+    return 1;
+  }
   try {  // a typo must not cost the results of a run that did happen (-W: the same folder)
     set_aside_previous_outputs(dir, {}, workload_outputs(dir));
   } catch (const Error& e) {
@@ -217,6 +222,13 @@ int run_workload(const WorkloadOptions& opt, const std::string& self_exe) {
   if (sharing) spdlog::warn("workload: {}", *sharing);
   std::vector<nlohmann::json> summaries;
   bool copy_killed = false;  // a copy ended by SIGKILL: most likely the out-of-memory killer
+  FolderLock folder_lock;  // one run at a time in a folder (-W: HEPscore's, reused)
+  try {
+    folder_lock = FolderLock(run_dir, "-w/--resultsdir");
+  } catch (const Error& e) {
+    spdlog::error("workload: {}", e.what());
+    return 1;
+  }
   // An earlier run's report and copies here (-W) set aside first (or nothing is written, so
   // that they stay); then a report that stands until the merged one is written, so that a
   // workload killed outright still leaves one.

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,6 +10,8 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <mutex>
+#include <set>
 
 #include "util/error.hpp"
 #include "util/process.hpp"
@@ -133,6 +136,84 @@ void write_stdout(const std::string& text) {
     throw Error("cannot write to standard output: " + std::string(err != 0 ? std::strerror(err) : "write failed") +
                 (no_room ? write_failure_hint(err) : std::string(" (check where it is redirected)")));
   }
+}
+
+namespace {
+// The folders this process holds a FolderLock on (canonical paths).
+std::set<std::string>& held_folders() {
+  static std::set<std::string> held;
+  return held;
+}
+std::mutex& held_mutex() {
+  static std::mutex m;
+  return m;
+}
+std::string canonical_folder(const std::string& dir) {
+  std::error_code ec;
+  const auto p = fs::weakly_canonical(dir, ec);
+  return ec ? dir : p.string();
+}
+// A new descriptor on `dir` locked exclusively; -1 with errno set when it is not.
+int lock_folder(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    ::close(fd);
+    errno = err;
+    return -1;
+  }
+  return fd;
+}
+}  // namespace
+
+FolderLock::FolderLock(const std::string& dir, const std::string& option) : dir_(canonical_folder(dir)) {
+  fd_ = lock_folder(dir);
+  if (fd_ < 0) {
+    if (errno == EWOULDBLOCK)
+      throw Error("results folder '" + dir + "' is in use by another hep-mlbench run, which is writing there: wait " +
+                  "for it to end, or choose another folder with " + option + " (nothing was written there)");
+    spdlog::debug("results folder '{}': no lock taken ({}): two runs there at once would not be noticed", dir,
+                  std::strerror(errno));
+    return;
+  }
+  std::lock_guard<std::mutex> guard(held_mutex());
+  held_folders().insert(dir_);
+}
+
+FolderLock::FolderLock(FolderLock&& other) noexcept : fd_(other.fd_), dir_(std::move(other.dir_)) { other.fd_ = -1; }
+
+FolderLock& FolderLock::operator=(FolderLock&& other) noexcept {
+  if (this != &other) {
+    this->~FolderLock();
+    fd_ = other.fd_;
+    dir_ = std::move(other.dir_);
+    other.fd_ = -1;
+  }
+  return *this;
+}
+
+FolderLock::~FolderLock() {
+  if (fd_ < 0) return;
+  {
+    std::lock_guard<std::mutex> guard(held_mutex());
+    held_folders().erase(dir_);
+  }
+  ::close(fd_);  // releases the lock
+  fd_ = -1;
+}
+
+bool folder_locked_by_another(const std::string& dir) {
+  {
+    std::lock_guard<std::mutex> guard(held_mutex());
+    if (held_folders().count(canonical_folder(dir)) != 0) return false;
+  }
+  const int fd = lock_folder(dir);
+  if (fd >= 0) {
+    ::close(fd);
+    return false;
+  }
+  return errno == EWOULDBLOCK;
 }
 
 void ensure_writable_dir(const std::string& dir, const std::string& option) {

@@ -36,6 +36,31 @@ void write_stdout(const std::string& text);
 // emptied only by their writer or root.
 void ensure_writable_dir(const std::string& dir, const std::string& option = "--results");
 
+// An exclusive lock on a results folder for as long as it lives, so that two hep-mlbench runs
+// never write into one folder at once: flock(2) on the folder itself (no file is made there),
+// released when the process ends, however it ends. Throws Error naming the folder, `option`
+// (the way to choose another) and what to do when another process holds it. Where the file
+// system offers no such locks (some network file systems) it holds none, and the debug log
+// says so.
+class FolderLock {
+ public:
+  FolderLock() = default;
+  FolderLock(const std::string& dir, const std::string& option);
+  FolderLock(FolderLock&& other) noexcept;
+  FolderLock& operator=(FolderLock&& other) noexcept;
+  FolderLock(const FolderLock&) = delete;
+  FolderLock& operator=(const FolderLock&) = delete;
+  ~FolderLock();
+
+ private:
+  int fd_ = -1;
+  std::string dir_;
+};
+
+// Whether another process holds a FolderLock on `dir` (false when this process holds it, or
+// when nobody does, or when locks cannot be taken there).
+bool folder_locked_by_another(const std::string& dir);
+
 // The umask for writing into a folder owned by `folder_owner`, for a process of effective user
 // `me` whose umask is `current`: 0 when they differ, `current` otherwise.
 unsigned umask_for_folder(unsigned folder_owner, unsigned me, unsigned current);

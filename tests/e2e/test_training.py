@@ -211,6 +211,27 @@ assert s["report"]["log"] == "ERROR" and s["report"]["error"].startswith("the ru
 assert s["context"]["system"]["logical_cores"] >= 1
 print("ok: SIGKILL ->", s["report"]["error"][:80], "...")
 
+# 7b-busy. One run at a time in a results folder: while a run trains there, another train, a
+#          typo, a sweep or a workload into that folder is refused (exit 1) and writes nothing there.
+busy = os.path.join(d, "busy")
+first = subprocess.Popen([BIN, "train", *map(str, small), "--epochs", "400", "--log-every", "1", "--results", busy],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+deadline = time.time() + 120
+while time.time() < deadline and not (os.path.exists(os.path.join(busy, "hep-mlbench.log")) and
+                                      "step 2/" in open(os.path.join(busy, "hep-mlbench.log")).read()):
+    time.sleep(0.2)
+before = {f: open(os.path.join(busy, f), "rb").read() for f in os.listdir(busy) if f != "hep-mlbench.log"}
+for second in (["train", *small, "--results", busy], ["train", *small, "--epochs", "x", "--results", busy],
+               ["sweep", *small, "--batch-sizes", "2", "--results", busy], ["workload", "-W", "-w", busy, *small]):
+    p = run(second, check=False)
+    assert p.returncode == 1 and "is in use by another hep-mlbench run" in p.stderr, (second, p.returncode, p.stderr[-1500:])
+    now = {f: open(os.path.join(busy, f), "rb").read() for f in os.listdir(busy) if f != "hep-mlbench.log"}
+    assert now == before, (second, sorted(now), sorted(before))
+first.send_signal(signal.SIGTERM)
+assert first.wait(timeout=120) == 128 + signal.SIGTERM
+assert "stopped by signal" in summary(busy)["report"]["error"]
+print("ok: a results folder in use is refused to train, a typo, sweep and workload, and left alone")
+
 # 7b''. A full disk at the end (here: a file-size limit the start's small report fits under, the
 #       weights and the final report do not): the summary goes to stdout, exit 3, and the report
 #       written at the start (which would say the run was killed) is removed; no temporary file.

@@ -191,3 +191,34 @@ TEST_CASE("atomic file: a device or FIFO or folder at the path is refused and no
   CHECK(hmb::output_target((dir / "fresh.h5").string()) == (dir / "fresh.h5").string());
   fs::remove_all(dir);
 }
+
+TEST_CASE("folder lock: one holder at a time, across processes; the holder itself is not kept out", "[util]") {
+  const auto dir = fs::temp_directory_path() / ("hmb-lock-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  int ready[2];
+  REQUIRE(::pipe(ready) == 0);
+  const pid_t holder = ::fork();
+  if (holder == 0) {  // holds the lock until killed
+    const hmb::FolderLock lock(dir.string(), "--results");
+    (void)!::write(ready[1], "x", 1);
+    ::pause();
+    ::_exit(0);
+  }
+  char c = 0;
+  REQUIRE(::read(ready[0], &c, 1) == 1);
+  CHECK(hmb::folder_locked_by_another(dir.string()));
+  CHECK_THROWS_WITH(hmb::FolderLock(dir.string(), "--results"),
+                    Catch::Contains(dir.string()) && Catch::Contains("in use by another hep-mlbench run") &&
+                        Catch::Contains("--results"));
+  CHECK(files_in(dir) == 0);  // nothing made there
+  ::kill(holder, SIGKILL);
+  ::waitpid(holder, nullptr, 0);
+  CHECK_FALSE(hmb::folder_locked_by_another(dir.string()));  // released by the holder's end
+  {
+    const hmb::FolderLock mine(dir.string(), "--results");
+    CHECK_FALSE(hmb::folder_locked_by_another(dir.string()));  // this process holds it
+  }
+  ::close(ready[0]);
+  ::close(ready[1]);
+  fs::remove_all(dir);
+}
