@@ -396,11 +396,13 @@ json combine_copies(const std::vector<json>& copies, const RunInfo& info) {
   double total = 0;
   std::vector<json> good;
   std::string errors;
-  for (const auto& c : copies) {
-    const auto& r = c.at("report");
+  for (size_t i = 0; i < copies.size(); ++i) {
+    const auto& r = copies[i].at("report");
     if (r.value("log", "ERROR") != "ok") {
       ok = false;
-      errors += (errors.empty() ? "" : "; ") + r.value("error", std::string("unknown error"));
+      // With several copies, each error says whose it is (its folder is proc_<i>/).
+      const std::string whose = copies.size() > 1 ? "copy " + std::to_string(i) + ": " : "";
+      errors += (errors.empty() ? "" : "; ") + whose + r.value("error", std::string("unknown error"));
       continue;
     }
     total += r.at("wl-scores").at(kScoreKey).get<double>();
