@@ -171,20 +171,30 @@ std::string results_dir_hint(const CLI::App& sub) {
 // `inputs`: the files the run would have read, when known (none of them is moved). When the
 // earlier files cannot be set aside, nothing is written: stderr says why.
 int fail_before_run(const std::string& results_dir, const std::string& why,
-                    const std::vector<std::string>& inputs = {},
-                    const std::vector<std::string>& outputs = train_outputs()) {
+                    const std::vector<std::string>& inputs = {}) {
   dist::tell_launcher(why);
   if (!dist::reports_for_job()) {
     spdlog::error("{}", why);
     return 1;
   }
-  if (folder_locked_by_another(results_dir)) {  // its report and files are that run's
-    spdlog::error("{}", why);
-    spdlog::error("results folder '{}' is in use by another hep-mlbench run: no report is written there", results_dir);
-    return 1;
+  // Held while the earlier files are set aside and the report written (not by a rank of
+  // hep-mlbench's own launcher, which holds it for the job).
+  FolderLock folder_lock;
+  const char* launcher = std::getenv("HMB_LAUNCHER");
+  if (launcher == nullptr || std::string(launcher) != "hep-mlbench") {
+    std::error_code ec;
+    if (std::filesystem::is_directory(results_dir, ec)) {
+      try {
+        folder_lock = FolderLock(results_dir, "--results");
+      } catch (const Error& e) {  // another run's folder: its report and files are that run's
+        spdlog::error("{}", why);
+        spdlog::error("{}", e.what());
+        return 1;
+      }
+    }
   }
   try {
-    set_aside_previous_outputs(results_dir, inputs, outputs);
+    set_aside_previous_outputs(results_dir, inputs);
   } catch (const Error& e) {
     if (e.what() != why) spdlog::error("{}", why);
     spdlog::error("{}; no report is written, so that the earlier run's stays", e.what());
@@ -258,7 +268,7 @@ Command add_train_command(CLI::App& app) {
               if (local.ranks > 1) {
                 add_log_file(cfg.results + "/launcher.log");
                 try {  // before any rank can fail and amend a report
-                  set_aside_previous_outputs(cfg.results, inputs, train_outputs());
+                  set_aside_previous_outputs(cfg.results, inputs);
                 } catch (const Error& e) {
                   return fail_before_run(cfg.results, e.what(), inputs);
                 }
@@ -276,7 +286,7 @@ Command add_train_command(CLI::App& app) {
             for (const auto& [k, v] : table->echo(cfg)) spdlog::info("  {:<18} {}", k, v);
             if (rank0) {
               try {
-                set_aside_previous_outputs(cfg.results, inputs, train_outputs());
+                set_aside_previous_outputs(cfg.results, inputs);
               } catch (const Error& e) {
                 return fail_before_run(cfg.results, e.what(), inputs);
               }
@@ -314,17 +324,17 @@ Command add_train_command(CLI::App& app) {
               }
               summary = report::make_error_summary(why, info, result.steps.empty() ? nullptr : &result);
               add_machine(summary);
-              // Weights, steps and page are kept only beside the report of a run that succeeded
-              // (a write that failed after the weights were saved leaves them alone otherwise).
-              for (const char* name : {kFinalWeights, kStepsCsv, kPage}) {
-                const std::string file = cfg.results + "/" + name;
+              // Final weights are kept only beside the report of a run that succeeded: a write
+              // that failed after they were saved (no room for the page, say) takes them away.
+              {
+                const std::string weights = cfg.results + "/" + kFinalWeights;
                 bool read_by_run = false;
                 for (const auto& input : inputs) {
                   std::error_code ec;
-                  read_by_run |= !input.empty() && std::filesystem::equivalent(file, input, ec);
+                  read_by_run |= !input.empty() && std::filesystem::equivalent(weights, input, ec);
                 }
                 std::error_code ignored;
-                if (!read_by_run) std::filesystem::remove(file, ignored);
+                if (!read_by_run) std::filesystem::remove(weights, ignored);
               }
               result.status = dynamic_cast<const Interrupted*>(&e) ? "interrupted" : "failed";
               result.error = why;
@@ -400,7 +410,7 @@ Command add_sweep_command(CLI::App& app) {
                         "per batch size)");
               }
             } catch (const Error& e) {
-              return fail_before_run(results_dir_hint(*sub), e.what(), {}, sweep_outputs());
+              return fail_before_run(results_dir_hint(*sub), e.what());
             }
             FolderLock folder_lock;
             try {
@@ -411,9 +421,9 @@ Command add_sweep_command(CLI::App& app) {
                 spdlog::warn("sweep: --batch-size {} is not used: each run takes its batch size from --batch-sizes",
                              base.batch_size);
               // An earlier sweep's rows, or a failed start's report, would outlive this sweep.
-              set_aside_previous_outputs(base.results, run_inputs(base, table->config_path()), sweep_outputs());
+              set_aside_previous_outputs(base.results, run_inputs(base, table->config_path()));
             } catch (const Error& e) {
-              return fail_before_run(base.results, e.what(), run_inputs(base, table->config_path()), sweep_outputs());
+              return fail_before_run(base.results, e.what(), run_inputs(base, table->config_path()));
             }
             nlohmann::json rows = nlohmann::json::array();
             std::ostringstream csv;
@@ -436,7 +446,7 @@ Command add_sweep_command(CLI::App& app) {
               try {
                 // As train: an earlier sweep's files set aside, and a report until this one's is written.
                 ensure_writable_dir(cfg.results);
-                set_aside_previous_outputs(cfg.results, run_inputs(cfg, table->config_path()), train_outputs());
+                set_aside_previous_outputs(cfg.results, run_inputs(cfg, table->config_path()));
                 folder_ours = true;
                 write_unfinished_report(cfg.results, {});
                 r = run_training(cfg).result;
@@ -498,7 +508,7 @@ Command add_sweep_command(CLI::App& app) {
             if (stop_requested() != 0) return 128 + stop_requested();
             return all_ok ? 0 : 1;
           }};
-  cmd.on_parse_error = [sub](const std::string& why) { fail_before_run(results_dir_hint(*sub), "command line: " + why, {}, sweep_outputs()); };
+  cmd.on_parse_error = [sub](const std::string& why) { fail_before_run(results_dir_hint(*sub), "command line: " + why); };
   return cmd;
 }
 

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <csignal>
 #include <cstdio>
 #include <exception>
 #include <iostream>
@@ -64,6 +65,11 @@ std::string parse_error_text(const CLI::ParseError& e, const std::string& comman
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A write past the file-size limit (ulimit -f) or into a closed pipe is an error that the
+  // code reports (naming the file, the limit, stdout), not a signal that kills the process and
+  // leaves half-written files behind.
+  std::signal(SIGXFSZ, SIG_IGN);
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"hep-mlbench " + hmb::version() +
                ": trains the MLPF gnn_lsh particle-flow network and measures how fast and how "
                "well this machine does it."};

@@ -14,12 +14,8 @@ namespace hmb::app {
 
 namespace fs = std::filesystem;
 
-std::vector<std::string> train_outputs() { return {report::kSummaryFile, kFinalWeights, kStepsCsv, kPage, kConfig}; }
-
-std::vector<std::string> sweep_outputs() { return {report::kSummaryFile, kSweepCsv, kSweepJson}; }
-
-std::vector<std::string> workload_outputs(const std::string& results) {
-  std::vector<std::string> out = {report::kSummaryFile};
+std::vector<std::string> run_outputs(const std::string& results) {
+  std::vector<std::string> out = {report::kSummaryFile, kFinalWeights, kStepsCsv, kPage, kConfig, kSweepCsv, kSweepJson};
   std::error_code ec;
   std::vector<std::string> copies;
   for (const auto& e : fs::directory_iterator(results, ec)) {
@@ -42,30 +38,32 @@ bool holds(const fs::path& path, const std::string& input) {
 }
 
 // The earlier run in `dir` succeeded: its report says so, or (a sweep, which writes none of
-// its own) every row of its sweep.json does.
+// its own) every row of its sweep.json does. What cannot be read is not worth keeping.
 bool earlier_run_succeeded(const fs::path& dir) {
-  std::error_code ec;
-  try {
-    if (fs::exists(dir / report::kSummaryFile, ec)) {
-      std::ifstream in(dir / report::kSummaryFile);
-      return nlohmann::json::parse(in).at("report").value("log", "") == "ok";
+  auto read = [](const fs::path& file) -> nlohmann::json {
+    std::error_code ec;
+    if (!fs::exists(file, ec)) return nullptr;
+    try {
+      std::ifstream in(file);
+      return nlohmann::json::parse(in);
+    } catch (const std::exception&) {
+      return nullptr;
     }
-    if (fs::exists(dir / kSweepJson, ec)) {
-      std::ifstream in(dir / kSweepJson);
-      const auto rows = nlohmann::json::parse(in);
-      if (!rows.is_array() || rows.empty()) return false;
-      for (const auto& row : rows)
-        if (row.value("status", "") != "ok") return false;
-      return true;
-    }
-  } catch (const std::exception&) {  // not a report that can be read: not one worth keeping
-  }
-  return false;
+  };
+  const auto summary = read(dir / report::kSummaryFile);
+  if (summary.is_object() && summary.contains("report") && summary["report"].is_object() &&
+      summary["report"].value("log", "") == "ok")
+    return true;
+  const auto rows = read(dir / kSweepJson);
+  if (!rows.is_array() || rows.empty()) return false;
+  for (const auto& row : rows)
+    if (!row.is_object() || row.value("status", "") != "ok") return false;
+  return true;
 }
 }  // namespace
 
-void set_aside_previous_outputs(const std::string& results, const std::vector<std::string>& inputs,
-                                const std::vector<std::string>& outputs) {
+void set_aside_previous_outputs(const std::string& results, const std::vector<std::string>& inputs) {
+  const std::vector<std::string> outputs = run_outputs(results);
   auto is_input = [&](const fs::path& p) {
     for (const std::string& input : inputs)
       if (holds(p, input)) return true;

@@ -17,13 +17,12 @@ inline constexpr const char* kSweepJson = "sweep.json";
 // Where the files of an earlier run that succeeded go.
 inline constexpr const char* kPrevious = "previous";
 
-// The outputs of each command, as names in its results folder (the summary first). The
-// workload's are its summary and the copies' folders proc_<i>/ found there.
-std::vector<std::string> train_outputs();
-std::vector<std::string> sweep_outputs();
-std::vector<std::string> workload_outputs(const std::string& results);
+// What any run (train, sweep, the workload) writes into a results folder, as names there: the
+// summary, train's files, the sweep's rows and the workload's copy folders proc_<i>/ found
+// there. Every command sets aside all of them, whichever command wrote them.
+std::vector<std::string> run_outputs(const std::string& results);
 
-// Sets aside the earlier run's `outputs` found in `results`, so that a failed run never leaves
+// Sets aside the earlier run's `outputs` (run_outputs()) found in `results`, so that a failed run never leaves
 // its report beside the weights or page of another, and the results of a run that succeeded are
 // never lost to the next one, be it a typo. The earlier run succeeded when its report says so
 // (a sweep, which has none, when every row of its sweep.json does): its outputs then go to
@@ -31,7 +30,6 @@ std::vector<std::string> workload_outputs(const std::string& results);
 // (a copy's folder is set aside by that copy, its log kept). An output that this run reads
 // (--init-weights pointing at the earlier final weights, say), or a folder holding one, stays
 // where it is and is copied to previous/. Throws Error naming the folder and what to do.
-void set_aside_previous_outputs(const std::string& results, const std::vector<std::string>& inputs,
-                                const std::vector<std::string>& outputs);
+void set_aside_previous_outputs(const std::string& results, const std::vector<std::string>& inputs);
 
 }  // namespace hmb::app

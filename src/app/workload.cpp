@@ -186,13 +186,19 @@ std::string workload_run_dir(const WorkloadOptions& opt) {
 
 int fail_workload(const WorkloadOptions& opt, const std::string& reason) {
   const std::string dir = workload_run_dir(opt);
-  if (folder_locked_by_another(dir)) {  // its report and copies are that run's
-    spdlog::error("{}", reason);
-    spdlog::error("results folder '{}' is in use by another hep-mlbench run: no report is written there", dir);
-    return 1;
+  FolderLock folder_lock;  // held while the earlier files are set aside and the report written
+  std::error_code ec;
+  if (fs::is_directory(dir, ec)) {
+    try {
+      folder_lock = FolderLock(dir, "-w/--resultsdir");
+    } catch (const Error& e) {  // another run's folder: its report and copies are that run's
+      spdlog::error("{}", reason);
+      spdlog::error("{}", e.what());
+      return 1;
+    }
   }
   try {  // a typo must not cost the results of a run that did happen (-W: the same folder)
-    set_aside_previous_outputs(dir, {}, workload_outputs(dir));
+    set_aside_previous_outputs(dir, {});
   } catch (const Error& e) {
     spdlog::error("{}", reason);
     spdlog::error("{}; no report is written, so that the earlier run's stays", e.what());
@@ -234,7 +240,7 @@ int run_workload(const WorkloadOptions& opt, const std::string& self_exe) {
   // workload killed outright still leaves one.
   try {
     fs::create_directories(run_dir);
-    set_aside_previous_outputs(run_dir, file_arguments(opt.train_args), workload_outputs(run_dir));
+    set_aside_previous_outputs(run_dir, file_arguments(opt.train_args));
     auto unfinished = report::make_unfinished_summary(info);
     add_machine(unfinished);
     report::write_summary(unfinished, run_dir);

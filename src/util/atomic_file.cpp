@@ -168,6 +168,13 @@ int lock_folder(const std::string& dir) {
 }  // namespace
 
 FolderLock::FolderLock(const std::string& dir, const std::string& option) : dir_(canonical_folder(dir)) {
+  {
+    std::lock_guard<std::mutex> guard(held_mutex());
+    if (held_folders().count(dir_) != 0) {  // held by this process already: nothing more to take
+      dir_.clear();
+      return;
+    }
+  }
   fd_ = lock_folder(dir);
   if (fd_ < 0) {
     if (errno == EWOULDBLOCK)
@@ -185,7 +192,7 @@ FolderLock::FolderLock(FolderLock&& other) noexcept : fd_(other.fd_), dir_(std::
 
 FolderLock& FolderLock::operator=(FolderLock&& other) noexcept {
   if (this != &other) {
-    this->~FolderLock();
+    release();
     fd_ = other.fd_;
     dir_ = std::move(other.dir_);
     other.fd_ = -1;
@@ -193,7 +200,9 @@ FolderLock& FolderLock::operator=(FolderLock&& other) noexcept {
   return *this;
 }
 
-FolderLock::~FolderLock() {
+FolderLock::~FolderLock() { release(); }
+
+void FolderLock::release() noexcept {
   if (fd_ < 0) return;
   {
     std::lock_guard<std::mutex> guard(held_mutex());
@@ -201,19 +210,6 @@ FolderLock::~FolderLock() {
   }
   ::close(fd_);  // releases the lock
   fd_ = -1;
-}
-
-bool folder_locked_by_another(const std::string& dir) {
-  {
-    std::lock_guard<std::mutex> guard(held_mutex());
-    if (held_folders().count(canonical_folder(dir)) != 0) return false;
-  }
-  const int fd = lock_folder(dir);
-  if (fd >= 0) {
-    ::close(fd);
-    return false;
-  }
-  return errno == EWOULDBLOCK;
 }
 
 void ensure_writable_dir(const std::string& dir, const std::string& option) {

@@ -41,7 +41,7 @@ void ensure_writable_dir(const std::string& dir, const std::string& option = "--
 // released when the process ends, however it ends. Throws Error naming the folder, `option`
 // (the way to choose another) and what to do when another process holds it. Where the file
 // system offers no such locks (some network file systems) it holds none, and the debug log
-// says so.
+// says so. A folder this process holds already gives an empty lock (nothing more to take).
 class FolderLock {
  public:
   FolderLock() = default;
@@ -53,13 +53,10 @@ class FolderLock {
   ~FolderLock();
 
  private:
+  void release() noexcept;
   int fd_ = -1;
   std::string dir_;
 };
-
-// Whether another process holds a FolderLock on `dir` (false when this process holds it, or
-// when nobody does, or when locks cannot be taken there).
-bool folder_locked_by_another(const std::string& dir);
 
 // The umask for writing into a folder owned by `folder_owner`, for a process of effective user
 // `me` whose umask is `current`: 0 when they differ, `current` otherwise.

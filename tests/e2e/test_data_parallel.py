@@ -248,6 +248,17 @@ assert stop_said.search(s["report"]["error"]), s["report"]["error"]
 rank1_log = open(os.path.join(stop_dir, "rank_1.log")).read()
 assert stop_said.search(rank1_log), rank1_log[-2000:]
 
+# 7b. Rank 0 under hep-mlbench's own launcher fails before training (here its config.yaml cannot
+#     be written): its own report says why. The launcher holds the folder's lock for the job, and
+#     rank 0 must not take itself for another run there (it did, and wrote no report).
+blocked = os.path.join(d, "rank0_blocked")
+os.makedirs(os.path.join(blocked, "config.yaml"))
+p = run(["train", *base, "--nproc", "2", "--results", blocked], check=False)
+s = summary(blocked)
+validate(s)
+assert p.returncode == 1 and "config.yaml' is a folder" in s["report"]["error"], (p.returncode, s["report"]["error"])
+print("ok: rank 0 failing before training reports why:", s["report"]["error"][:80])
+
 # 8. The all-reduce bandwidth benchmark over 2 CPU ranks.
 p = run(["bench", "--what", "allreduce", "--nproc", 2, "--gpus", "cpu", "--preset", "tiny", "--iterations", 5])
 assert "gloo, 2 ranks" in p.stdout and "bus bandwidth" in p.stdout, p.stdout

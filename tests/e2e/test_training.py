@@ -239,9 +239,9 @@ full = os.path.join(d, "disk_full")
 
 
 def files_up_to(size):
-    """For preexec_fn: no file written larger than `size` bytes, as on a disk that is full."""
+    """For preexec_fn: no file written larger than `size` bytes, as on a disk that is full. As a
+    shell's `ulimit -f` does it: SIGXFSZ keeps its default action (hep-mlbench ignores it)."""
     def limit():
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG
         resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
     return limit
 
@@ -256,7 +256,7 @@ def limited(size, *args, stdout_to=None):
             out.close()
 
 
-p = limited(12000, "train", *small, "--results", full)
+p = limited(6000, "train", *small, "--results", full)  # the start's report is about 3 kB, the final one 13
 left = sorted(os.listdir(full))
 assert p.returncode == 3, (p.returncode, p.stderr[-2000:])
 assert "hep-mlbench_summary.json" not in left and not [f for f in left if ".tmp" in f], left
@@ -284,6 +284,17 @@ p = subprocess.run([BIN, "train", *map(str, small), "--json", "--results", json_
 assert p.returncode == 3 and "cannot write to standard output" in p.stderr, (p.returncode, p.stderr[-2000:])
 assert summary(json_out)["report"]["log"] == "ok"
 print("ok: no room at the start, and stdout lost: each said, with a non-zero exit")
+
+# 7b-mixed. A failed start into the folder of a good train run, by another command (sweep): every
+#          file of the good run goes to previous/, not only the summary.
+mixed = os.path.join(d, "mixed")
+train("mixed")
+p = run(["sweep", *small, "--batch-sizes", "0", "--results", mixed], check=False)
+assert p.returncode != 0 and summary(mixed)["report"]["log"] == "ERROR", p.returncode
+assert summary(os.path.join(mixed, "previous"))["report"]["log"] == "ok"
+for name in ("final_weights.pt", "steps.csv", "report.html", "config.yaml"):
+    assert os.path.exists(os.path.join(mixed, "previous", name)) and not os.path.exists(os.path.join(mixed, name)), name
+print("ok: a sweep's failed start sets aside a train run's files too")
 
 # 7c. generate stopped while generating: exit 128 + SIGINT, nothing written, no temporary file.
 gen_out = os.path.join(d, "stopped.h5")

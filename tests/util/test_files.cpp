@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -206,18 +207,30 @@ TEST_CASE("folder lock: one holder at a time, across processes; the holder itsel
   }
   char c = 0;
   REQUIRE(::read(ready[0], &c, 1) == 1);
-  CHECK(hmb::folder_locked_by_another(dir.string()));
   CHECK_THROWS_WITH(hmb::FolderLock(dir.string(), "--results"),
                     Catch::Contains(dir.string()) && Catch::Contains("in use by another hep-mlbench run") &&
                         Catch::Contains("--results"));
   CHECK(files_in(dir) == 0);  // nothing made there
   ::kill(holder, SIGKILL);
   ::waitpid(holder, nullptr, 0);
-  CHECK_FALSE(hmb::folder_locked_by_another(dir.string()));  // released by the holder's end
-  {
-    const hmb::FolderLock mine(dir.string(), "--results");
-    CHECK_FALSE(hmb::folder_locked_by_another(dir.string()));  // this process holds it
-  }
+  // Exit status of a child process that tries to lock the folder: 0 kept out, 1 it locked it.
+  // (With flock itself: a forked child shares this process's list of the folders it holds.)
+  auto another_process_tries = [&] {
+    const pid_t probe = ::fork();
+    if (probe == 0) {
+      const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+      ::_exit(fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK ? 0 : 1);
+    }
+    int status = 0;
+    ::waitpid(probe, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  };
+  hmb::FolderLock mine;
+  CHECK_NOTHROW(mine = hmb::FolderLock(dir.string(), "--results"));  // released by the holder's end
+  CHECK_NOTHROW(hmb::FolderLock(dir.string() + "/", "--results"));    // this process holds it already
+  CHECK(another_process_tries() == 0);                                 // still held after that one ended
+  mine = hmb::FolderLock();                                            // released by assignment
+  CHECK(another_process_tries() == 1);
   ::close(ready[0]);
   ::close(ready[1]);
   fs::remove_all(dir);

@@ -96,5 +96,9 @@ TEST_CASE("process: reset_peak_rss starts a new peak, which peak_rss_mb then rep
   });
   INFO("child exit status " << WEXITSTATUS(status) << " (1: no peak seen, 2: reset refused, 3: peak not reset)");
   REQUIRE(WIFEXITED(status));
+  if (WEXITSTATUS(status) == 2) {  // a kernel that refuses (gVisor, before Linux 4.0): the sweep says so
+    WARN("/proc/self/clear_refs refused here: the reset is not tested on this machine");
+    return;
+  }
   CHECK(WEXITSTATUS(status) == 0);
 }
