@@ -241,6 +241,18 @@ int run_workload(const WorkloadOptions& opt, const std::string& self_exe) {
   try {
     fs::create_directories(run_dir);
     set_aside_previous_outputs(run_dir, file_arguments(opt.train_args));
+    // A failed earlier run's copy folders stay for its copies' successors to set aside; those
+    // that this run, with fewer copies, has none for would stand beside its report: removed.
+    for (const auto& name : run_outputs(run_dir)) {
+      if (name.rfind("proc_", 0) != 0) continue;
+      const std::string index = name.substr(5);
+      const bool ours = !index.empty() && index.find_first_not_of("0123456789") == std::string::npos &&
+                        index.size() < 6 && std::stoi(index) < opt.copies;
+      if (ours) continue;
+      spdlog::info("results: removing {}/{}, a copy folder of an earlier run that failed", run_dir, name);
+      std::error_code ec;
+      fs::remove_all(fs::path(run_dir) / name, ec);
+    }
     auto unfinished = report::make_unfinished_summary(info);
     add_machine(unfinished);
     report::write_summary(unfinished, run_dir);

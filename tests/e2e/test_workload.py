@@ -157,6 +157,13 @@ assert p.returncode != 0 and summary(res)["report"]["log"] == "ERROR", p.returnc
 assert summary(os.path.join(res, "previous"))["report"]["log"] == "ok"
 assert os.path.isdir(os.path.join(res, "previous", "proc_0")) and not os.path.exists(os.path.join(res, "proc_0"))
 print("ok: a typo into a good run's folder keeps it in previous/")
+# ... and a failed run with two copies there, then a run with one: the second copy's folder of the
+# failed run does not stand beside the new report.
+p = run(["workload", "-W", "-w", res, "-c", 2, "-t", 1, *args, "--data", os.path.join(d, "gone.h5")], env=EMPTY_ENV,
+        check=False)
+assert p.returncode != 0 and os.path.isdir(os.path.join(res, "proc_1")), (p.returncode, os.listdir(res))
+run(["workload", "-W", "-w", res, "-t", 1, "-e", 8, *args], env=EMPTY_ENV)
+assert summary(res)["report"]["log"] == "ok" and not os.path.exists(os.path.join(res, "proc_1")), os.listdir(res)
 
 # 6d. Without -W, a run's folder is its own even when another run started in the same second
 #     has that name: here the names of the next seconds are taken before it starts.
