@@ -177,27 +177,16 @@ int fail_before_run(const std::string& results_dir, const std::string& why,
     spdlog::error("{}", why);
     return 1;
   }
-  // Held while the earlier files are set aside and the report written (not by a rank of
-  // hep-mlbench's own launcher, which holds it for the job).
-  FolderLock folder_lock;
+  // The folder's lock, held while the report is written (a rank of hep-mlbench's own launcher
+  // leaves it to the launcher, which holds it for the job).
   const char* launcher = std::getenv("HMB_LAUNCHER");
-  if (launcher == nullptr || std::string(launcher) != "hep-mlbench") {
-    std::error_code ec;
-    if (std::filesystem::is_directory(results_dir, ec)) {
-      try {
-        folder_lock = FolderLock(results_dir, "--results");
-      } catch (const Error& e) {  // another run's folder: its report and files are that run's
-        spdlog::error("{}", why);
-        spdlog::error("{}", e.what());
-        return 1;
-      }
-    }
-  }
+  const bool own_rank = launcher != nullptr && std::string(launcher) == "hep-mlbench";
+  FolderLock folder_lock;
   try {
-    set_aside_previous_outputs(results_dir, inputs);
+    folder_lock = prepare_failure_report(results_dir, inputs, "--results", !own_rank);
   } catch (const Error& e) {
     if (e.what() != why) spdlog::error("{}", why);
-    spdlog::error("{}; no report is written, so that the earlier run's stays", e.what());
+    spdlog::error("{}; no report is written there", e.what());
     return 1;
   }
   report::RunInfo info;

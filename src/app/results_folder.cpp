@@ -114,4 +114,14 @@ void set_aside_previous_outputs(const std::string& results, const std::vector<st
     spdlog::info("results: {} held the files of an earlier run that failed; this run replaces them", results);
 }
 
+FolderLock prepare_failure_report(const std::string& results, const std::vector<std::string>& inputs,
+                                  const std::string& option, bool lock) {
+  FolderLock held;
+  std::error_code ec;
+  if (!fs::is_directory(results, ec)) return held;  // nothing there yet to protect
+  if (lock) held = FolderLock(results, option);
+  set_aside_previous_outputs(results, inputs);
+  return held;
+}
+
 }  // namespace hmb::app

@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "util/atomic_file.hpp"
+
 namespace hmb::app {
 
 // What `train` writes into its results folder besides the log.
@@ -31,5 +33,13 @@ std::vector<std::string> run_outputs(const std::string& results);
 // (--init-weights pointing at the earlier final weights, say), or a folder holding one, stays
 // where it is and is copied to previous/. Throws Error naming the folder and what to do.
 void set_aside_previous_outputs(const std::string& results, const std::vector<std::string>& inputs);
+
+// Before a failed start writes its report into `results`: takes the folder's lock (unless
+// `lock` is false: a rank whose launcher holds it for the job), held by the result, and sets
+// aside the earlier run's files. Throws Error saying why nothing may be written there: another
+// run is writing there, or the earlier files cannot be set aside. `option` names the way to
+// choose another folder.
+FolderLock prepare_failure_report(const std::string& results, const std::vector<std::string>& inputs,
+                                  const std::string& option, bool lock = true);
 
 }  // namespace hmb::app

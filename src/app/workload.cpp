@@ -186,22 +186,12 @@ std::string workload_run_dir(const WorkloadOptions& opt) {
 
 int fail_workload(const WorkloadOptions& opt, const std::string& reason) {
   const std::string dir = workload_run_dir(opt);
-  FolderLock folder_lock;  // held while the earlier files are set aside and the report written
-  std::error_code ec;
-  if (fs::is_directory(dir, ec)) {
-    try {
-      folder_lock = FolderLock(dir, "-w/--resultsdir");
-    } catch (const Error& e) {  // another run's folder: its report and copies are that run's
-      spdlog::error("{}", reason);
-      spdlog::error("{}", e.what());
-      return 1;
-    }
-  }
+  FolderLock folder_lock;  // held while the report is written
   try {  // a typo must not cost the results of a run that did happen (-W: the same folder)
-    set_aside_previous_outputs(dir, {});
+    folder_lock = prepare_failure_report(dir, {}, "-w/--resultsdir");
   } catch (const Error& e) {
     spdlog::error("{}", reason);
-    spdlog::error("{}; no report is written, so that the earlier run's stays", e.what());
+    spdlog::error("{}; no report is written there", e.what());
     return 1;
   }
   return write_failure_report(dir, reason, workload_run_info(opt));
