@@ -315,15 +315,9 @@ Command add_train_command(CLI::App& app) {
               add_machine(summary);
               // Final weights are kept only beside the report of a run that succeeded: a write
               // that failed after they were saved (no room for the page, say) takes them away.
-              {
-                const std::string weights = cfg.results + "/" + kFinalWeights;
-                bool read_by_run = false;
-                for (const auto& input : inputs) {
-                  std::error_code ec;
-                  read_by_run |= !input.empty() && std::filesystem::equivalent(weights, input, ec);
-                }
+              if (const std::string weights = cfg.results + "/" + kFinalWeights; !read_by_run(weights, inputs)) {
                 std::error_code ignored;
-                if (!read_by_run) std::filesystem::remove(weights, ignored);
+                std::filesystem::remove(weights, ignored);
               }
               result.status = dynamic_cast<const Interrupted*>(&e) ? "interrupted" : "failed";
               result.error = why;
@@ -331,12 +325,8 @@ Command add_train_command(CLI::App& app) {
             }
             std::string path;
             try {
-              path = report::write_summary(summary, cfg.results);
-            } catch (const Error& e) {
-              // The measurement is not lost: the summary goes to stdout instead. The report written
-              // at the start would say the run was killed: it goes, if it can.
-              std::error_code ignored;
-              std::filesystem::remove(std::filesystem::path(cfg.results) / report::kSummaryFile, ignored);
+              path = replace_unfinished_report(summary, cfg.results);
+            } catch (const Error& e) {  // the measurement is not lost: the summary goes to stdout instead
               report_on_stdout(e.what(), summary);
               if (launch.multi_rank()) return finish_rank(result, launch, 3);
               return 3;
@@ -450,11 +440,8 @@ Command add_sweep_command(CLI::App& app) {
               }
               if (folder_ours) {
                 try {
-                  report::write_summary(summary, cfg.results);
+                  replace_unfinished_report(summary, cfg.results);
                 } catch (const Error& e) {
-                  // As train: the report written at the start would say the run was killed.
-                  std::error_code ignored;
-                  std::filesystem::remove(std::filesystem::path(cfg.results) / report::kSummaryFile, ignored);
                   if (r.status == "ok") r.status = "failed";
                   r.error = r.error.empty() ? e.what() : r.error + "; and " + e.what();
                 }

@@ -62,13 +62,24 @@ bool earlier_run_succeeded(const fs::path& dir) {
 }
 }  // namespace
 
+bool read_by_run(const std::string& path, const std::vector<std::string>& inputs) {
+  for (const std::string& input : inputs)
+    if (holds(path, input)) return true;
+  return false;
+}
+
+std::string replace_unfinished_report(const nlohmann::json& summary, const std::string& results) {
+  try {
+    return report::write_summary(summary, results);
+  } catch (const Error&) {
+    std::error_code ignored;
+    fs::remove(fs::path(results) / report::kSummaryFile, ignored);
+    throw;
+  }
+}
+
 void set_aside_previous_outputs(const std::string& results, const std::vector<std::string>& inputs) {
   const std::vector<std::string> outputs = run_outputs(results);
-  auto is_input = [&](const fs::path& p) {
-    for (const std::string& input : inputs)
-      if (holds(p, input)) return true;
-    return false;
-  };
   std::error_code ec;
   const fs::path dir = results;
   bool any = false;
@@ -95,7 +106,7 @@ void set_aside_previous_outputs(const std::string& results, const std::vector<st
     const fs::path p = dir / name;
     if (!fs::exists(p, ec)) continue;
     const bool folder = fs::is_directory(p, ec);
-    if (is_input(p)) {
+    if (read_by_run(p.string(), inputs)) {
       spdlog::info("results: keeping {}: this run reads it", p.string());
       if (succeeded)
         fs::copy(p, previous / name, fs::copy_options::overwrite_existing | fs::copy_options::recursive, ec);

@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "util/atomic_file.hpp"
 
 namespace hmb::app {
@@ -23,6 +25,13 @@ inline constexpr const char* kPrevious = "previous";
 // summary, train's files, the sweep's rows and the workload's copy folders proc_<i>/ found
 // there. Every command sets aside all of them, whichever command wrote them.
 std::vector<std::string> run_outputs(const std::string& results);
+
+// Whether this run reads `path` (one of `inputs`, the files it reads) or a file inside it.
+bool read_by_run(const std::string& path, const std::vector<std::string>& inputs);
+
+// Writes a run's final `summary` into `results` over the report written at its start. When it
+// cannot, removes that one (it would say the run was killed) and throws the Error.
+std::string replace_unfinished_report(const nlohmann::json& summary, const std::string& results);
 
 // Sets aside the earlier run's `outputs` (run_outputs()) found in `results`, so that a failed run never leaves
 // its report beside the weights or page of another, and the results of a run that succeeded are

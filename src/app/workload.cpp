@@ -13,7 +13,6 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
-#include <iostream>
 #include <limits>
 #include <thread>
 
@@ -298,13 +297,9 @@ int run_workload(const WorkloadOptions& opt, const std::string& self_exe) {
   add_machine(merged);  // when no copy's report described it (all failed before training)
   if (sharing && merged["report"]["wl-stats"].is_object()) merged["report"]["wl-stats"]["warnings"].push_back(*sharing);
   try {
-    const std::string path = report::write_summary(merged, run_dir);
+    const std::string path = replace_unfinished_report(merged, run_dir);
     spdlog::info("workload: summary {}", path);
-  } catch (const Error& e) {
-    // As train: the measurement goes to stdout, and the report written at the start (which
-    // would say the workload was killed) goes, if it can.
-    std::error_code ignored;
-    fs::remove(fs::path(run_dir) / report::kSummaryFile, ignored);
+  } catch (const Error& e) {  // as train: the measurement goes to stdout
     report_on_stdout(e.what(), merged);
     return 3;
   }

@@ -55,7 +55,7 @@ void check(herr_t rc, const std::string& path, const std::string& what) {
   // HDF5 says no more than that it failed. Its POSIX driver's failed write leaves errno: a full
   // disk, a quota or the file-size limit are then named as such.
   const int err = errno;
-  if (err == ENOSPC || err == EDQUOT || err == EFBIG)
+  if (out_of_room(err))
     throw Error("event file '" + path + "': HDF5 failed to " + what + ": " + std::strerror(err) +
                 write_failure_hint(err));
   std::error_code ec;

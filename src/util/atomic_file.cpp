@@ -76,6 +76,8 @@ std::string output_target(const std::string& path, const std::string& option) {
   return target.string();
 }
 
+bool out_of_room(int err) { return err == ENOSPC || err == EDQUOT || err == EFBIG; }
+
 std::string write_failure_hint(int err) {
   switch (err) {
     case ENOSPC: return " (the file system is full: free space there, or choose another folder)";
@@ -132,9 +134,8 @@ void write_stdout(const std::string& text) {
   if (!std::cout) {
     const int err = errno;
     std::cout.clear();
-    const bool no_room = err == ENOSPC || err == EDQUOT || err == EFBIG;
     throw Error("cannot write to standard output: " + std::string(err != 0 ? std::strerror(err) : "write failed") +
-                (no_room ? write_failure_hint(err) : std::string(" (check where it is redirected)")));
+                (out_of_room(err) ? write_failure_hint(err) : std::string(" (check where it is redirected)")));
   }
 }
 

@@ -12,6 +12,10 @@ namespace hmb {
 // rename would silently replace with a plain file; or when its folder does not exist.
 std::string output_target(const std::string& path, const std::string& option = "");
 
+// Whether a write failed with errno `err` for want of room: a full file system, a used-up
+// quota, the file-size limit.
+bool out_of_room(int err);
+
 // What to do about a write that failed with errno `err`, as " (…)": a full file system, a
 // used-up quota, the file-size limit (`ulimit -f`), else a general word.
 std::string write_failure_hint(int err);
