@@ -1,9 +1,14 @@
 #include "util/log.hpp"
 
-#include <spdlog/sinks/basic_file_sink.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <memory>
+
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
 
 namespace hmb {
 
@@ -36,7 +41,15 @@ bool add_log_file(const std::string& path) {
   if (same_file(STDERR_FILENO, path)) return false;
   auto sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(path, /*truncate=*/false);
   sink->set_pattern(kPattern);
-  spdlog::default_logger()->sinks().push_back(sink);
+  auto logger = spdlog::default_logger();
+  logger->sinks().push_back(sink);
+  // A log file that can no longer be written (no room, say) costs the file its later lines, not
+  // the run: said once on stderr, in words, where the messages go on.
+  logger->set_error_handler([path, said = std::make_shared<std::atomic<bool>>(false)](const std::string& msg) {
+    if (said->exchange(true)) return;
+    std::fprintf(stderr, "hep-mlbench: warning: the log file '%s' cannot be written (%s); its later lines are on stderr only\n",
+                 path.c_str(), msg.c_str());
+  });
   return true;
 }
 
