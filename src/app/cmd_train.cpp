@@ -220,8 +220,13 @@ Command add_train_command(CLI::App& app) {
             const auto inputs = run_inputs(cfg, table->config_path());  // never moved aside
             info.threads_per_copy = cfg.threads;
             info.events_per_thread = cfg.max_train_events;
-            // Nothing can be reported without a writable results folder: that error goes to stderr.
-            ensure_writable_dir(cfg.results);
+            // Nothing can be written without a writable results folder: the failed run's summary
+            // then goes to stdout (exit 3), as for any report that cannot be written.
+            try {
+              ensure_writable_dir(cfg.results);
+            } catch (const Error& e) {
+              return fail_before_run(cfg.results, e.what(), inputs);
+            }
             // Several ranks: started by a launcher (torchrun, srun, mpirun, or hep-mlbench's own),
             // or to be started here.
             dist::LaunchInfo launch;
@@ -282,8 +287,13 @@ Command add_train_command(CLI::App& app) {
               try {
                 write_file_atomic(cfg.results + "/" + kConfig, table->to_yaml(cfg));
                 write_unfinished_report(cfg.results, info);
-              } catch (const Error& e) {  // no room for even these: the failure report says so where it can
-                return fail_before_run(cfg.results, e.what(), inputs);
+              } catch (const Error& e) {
+                // No room for even these: the failure report says so where it can. The folder is
+                // this run's already (locked, the earlier files set aside): only its own start goes.
+                dist::tell_launcher(e.what());
+                std::error_code ignored;
+                std::filesystem::remove(cfg.results + "/" + kConfig, ignored);
+                return write_failure_report(cfg.results, e.what(), info, "--results");
               }
             }
 

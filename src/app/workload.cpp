@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 #include <torch/cuda.h>
 
+#include <array>
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
@@ -17,6 +18,7 @@
 #include <thread>
 
 #include "app/results_folder.hpp"
+#include "config/option_table.hpp"
 #include "sys/context.hpp"
 #include "util/atomic_file.hpp"
 #include "util/error.hpp"
@@ -39,6 +41,36 @@ std::string detect_containment() {
   if (fs::exists("/run/.containerenv")) return "podman";
   if (fs::exists("/.dockerenv")) return "docker";
   return "none";
+}
+
+std::vector<std::string> copy_input_files(const std::vector<std::string>& args) {
+  static const std::array<std::string, 4> kFileOptions = {"data", "init-weights", "config", "trace"};
+  std::vector<std::string> files;
+  std::vector<std::string> configs;
+  for (size_t i = 0; i < args.size(); ++i) {
+    for (const std::string& name : kFileOptions) {
+      const std::string option = "--" + name;
+      std::string value;
+      if (args[i] == option && i + 1 < args.size())
+        value = args[i + 1];
+      else if (args[i].rfind(option + "=", 0) == 0)
+        value = args[i].substr(option.size() + 1);
+      else
+        continue;
+      files.push_back(value);
+      if (name == "config") configs.push_back(value);
+    }
+  }
+  for (const std::string& file : configs) {
+    try {
+      const YAML::Node y = config::load_config_file(file);
+      if (!y.IsMap()) continue;
+      for (const std::string& name : kFileOptions)
+        if (name != "config" && y[name] && y[name].IsScalar()) files.push_back(y[name].as<std::string>());
+    } catch (const std::exception&) {
+    }
+  }
+  return files;
 }
 
 namespace {
@@ -80,14 +112,6 @@ pid_t start_copy(const std::string& self, const std::vector<std::string>& args, 
   return pid;
 }
 
-// The files named on the copies' command line (what a copy reads, which must not be moved).
-std::vector<std::string> file_arguments(const std::vector<std::string>& args) {
-  std::vector<std::string> files;
-  for (size_t i = 0; i + 1 < args.size(); ++i)
-    if (args[i] == "--data" || args[i] == "--init-weights" || args[i] == "--config" || args[i] == "--trace")
-      files.push_back(args[i + 1]);
-  return files;
-}
 
 nlohmann::json read_copy_summary(const std::string& dir, int copy, int status) {
   const std::string path = dir + "/" + report::kSummaryFile;
@@ -146,11 +170,17 @@ void add_machine(nlohmann::json& summary) {
 
 int write_failure_report(const std::string& dir, const std::string& why, const report::RunInfo& info,
                          const std::string& dir_option) {
-  spdlog::error("{}", why);
   auto summary = report::make_error_summary(why, info);
   add_machine(summary);
   try {
     ensure_writable_dir(dir, dir_option);
+  } catch (const Error& e) {
+    if (e.what() != why) spdlog::error("{}", why);  // the folder's own error: said once
+    report_on_stdout(e.what(), summary);
+    return 3;
+  }
+  spdlog::error("{}", why);
+  try {
     const auto path = report::write_summary(summary, dir);
     spdlog::info("report (failed run): {}", path);
   } catch (const Error& e) {
@@ -203,9 +233,8 @@ int run_workload(const WorkloadOptions& opt, const std::string& self_exe) {
   // The results folder must be writable, or nothing can be reported: say so on stderr.
   try {
     ensure_writable_dir(opt.resultsdir, "-w/--resultsdir");
-  } catch (const Error& e) {
-    spdlog::error("{}", e.what());
-    return 3;
+  } catch (const Error& e) {  // the failed run's summary on stdout, as for any report that cannot be written
+    return write_failure_report(opt.resultsdir, e.what(), info);
   }
   // Training events per copy: -e per thread times its threads, within what a count can hold.
   if (opt.events > 0 && opt.events > std::numeric_limits<std::int64_t>::max() / std::max(1, info.threads_per_copy))
@@ -229,7 +258,8 @@ int run_workload(const WorkloadOptions& opt, const std::string& self_exe) {
   // workload killed outright still leaves one.
   try {
     fs::create_directories(run_dir);
-    set_aside_previous_outputs(run_dir, file_arguments(opt.train_args));
+    const auto inputs = copy_input_files(opt.train_args);
+    set_aside_previous_outputs(run_dir, inputs);
     // A failed earlier run's copy folders stay for its copies' successors to set aside; those
     // that this run, with fewer copies, has none for would stand beside its report: removed.
     for (const auto& name : run_outputs(run_dir)) {
@@ -237,17 +267,21 @@ int run_workload(const WorkloadOptions& opt, const std::string& self_exe) {
       const std::string index = name.substr(5);
       const bool ours = !index.empty() && index.find_first_not_of("0123456789") == std::string::npos &&
                         index.size() < 6 && std::stoi(index) < opt.copies;
-      if (ours) continue;
+      if (ours || read_by_run((fs::path(run_dir) / name).string(), inputs)) continue;
       spdlog::info("results: removing {}/{}, a copy folder of an earlier run that failed", run_dir, name);
       std::error_code ec;
       fs::remove_all(fs::path(run_dir) / name, ec);
     }
-    auto unfinished = report::make_unfinished_summary(info);
-    add_machine(unfinished);
-    report::write_summary(unfinished, run_dir);
   } catch (const std::exception& e) {
     spdlog::error("workload: {}; no report is written, so that an earlier one stays", e.what());
     return 3;
+  }
+  try {
+    auto unfinished = report::make_unfinished_summary(info);
+    add_machine(unfinished);
+    report::write_summary(unfinished, run_dir);
+  } catch (const Error& e) {  // no room for even this: the failure report says so where it can
+    return write_failure_report(run_dir, std::string("workload: ") + e.what(), info);
   }
   try {
     std::vector<std::pair<pid_t, std::string>> running;

@@ -39,6 +39,12 @@ void add_machine(nlohmann::json& summary);
 // `report` there (that failing is logged too), so that the measurement is not lost. Never throws.
 void report_on_stdout(const std::string& why, const nlohmann::json& report, const std::string& what = "the summary");
 
+// The files a copy reads or writes by name, which the workload must not set aside: those named
+// on the copies' options `args` (`--data F` or `--data=F`; also --init-weights, --config,
+// --trace), and those a --config file among them names. A --config file that cannot be read adds
+// nothing here: each copy says why in its report.
+std::vector<std::string> copy_input_files(const std::vector<std::string>& args);
+
 // A run that failed before it started (a command line that cannot be read, a bad option
 // value): logs `why`, writes a summary with log "ERROR" and that reason into `dir`, and
 // returns the exit status: 1, or 3 when `dir` cannot take the summary (also logged, naming

@@ -88,3 +88,31 @@ TEST_CASE("workload: threads per copy come from the cores this process may run o
   opt.threads = 5;  // and --threads over both
   CHECK(hmb::app::workload_run_info(opt).threads_per_copy == 5);
 }
+
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
+TEST_CASE("workload: the files the copies read, from their options and from a --config file", "[workload]") {
+  using hmb::app::copy_input_files;
+  using Catch::Matchers::UnorderedEquals;
+  namespace fs = std::filesystem;
+  CHECK(copy_input_files({}).empty());
+  CHECK_THAT(copy_input_files({"--preset", "tiny", "--data", "a.h5", "--init-weights=w.pt", "--trace", "t.json"}),
+             UnorderedEquals(std::vector<std::string>{"a.h5", "w.pt", "t.json"}));
+  CHECK(copy_input_files({"--data"}).empty());             // no value: nothing (the copy says why)
+  CHECK(copy_input_files({"--database", "x"}).empty());    // only whole option names
+  CHECK(copy_input_files({"--data-file=x"}).empty());
+  const fs::path dir = fs::temp_directory_path() / ("hmb-copy-inputs-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string yaml = (dir / "c.yaml").string();
+  std::ofstream(yaml) << "preset: tiny\ndata: /r/events.h5\ninit-weights: /r/final_weights.pt\nepochs: 2\n";
+  CHECK_THAT(copy_input_files({"--config", yaml, "--trace", "t.json"}),
+             UnorderedEquals(std::vector<std::string>{yaml, "/r/events.h5", "/r/final_weights.pt", "t.json"}));
+  const std::string broken = (dir / "broken.yaml").string();
+  std::ofstream(broken) << "data: [unclosed\n";
+  CHECK_THAT(copy_input_files({"--config=" + broken}), UnorderedEquals(std::vector<std::string>{broken}));
+  CHECK_THAT(copy_input_files({"--config", (dir / "missing.yaml").string()}),
+             UnorderedEquals(std::vector<std::string>{(dir / "missing.yaml").string()}));
+  fs::remove_all(dir);
+}

@@ -266,12 +266,28 @@ assert s["report"]["log"] == "ERROR" and "final_weights.pt" in s["report"]["erro
 assert "ulimit -f" in s["report"]["error"], s["report"]["error"]  # what to do, for this cause
 assert "the summary follows on stdout" in p.stderr, p.stderr[-2000:]
 print("ok: final report unwritable -> exit 3, summary on stdout, no stale report:", left)
+# ... a results folder that cannot be made (its parent is a file): the same for train and sweep.
+not_a_folder = os.path.join(sa_path, "results")
+for cmd in (["train"], ["sweep", "--batch-sizes", "2"]):
+    p = run([*cmd, *small, "--results", not_a_folder], check=False)
+    assert p.returncode == 3 and p.stderr.count("cannot be created") == 1, (cmd, p.returncode, p.stderr[-2000:])
+    s = json.loads(p.stdout)
+    validate(s)
+    assert s["report"]["log"] == "ERROR" and "Not a directory" in s["report"]["error"], (cmd, s["report"])
 # ... no room even for the first files (the configuration, the report written at the start): the
 # failure report goes to stdout, exit 3 (it was exit 1 and nothing).
 full0 = os.path.join(d, "disk_full_at_once")
 p = limited(0, "train", *small, "--results", full0)
 assert p.returncode == 3 and json.loads(p.stdout)["report"]["log"] == "ERROR", (p.returncode, p.stderr[-2000:])
 assert not [f for f in os.listdir(full0) if f != "hep-mlbench.log"], os.listdir(full0)
+assert "earlier run" not in p.stderr, p.stderr[-2000:]  # its own start is not "an earlier run's files"
+# ... a log file that cannot be written costs the log, not the run: said once, in words.
+full_log = os.path.join(d, "log_full")
+os.makedirs(full_log)
+os.symlink("/dev/full", os.path.join(full_log, "hep-mlbench.log"))
+p = run(["train", *small, "--results", full_log], check=False)
+assert p.returncode == 0 and summary(full_log)["report"]["log"] == "ok", (p.returncode, p.stderr[-2000:])
+assert p.stderr.count("the log file") == 1 and "LOG ERROR" not in p.stderr, p.stderr[-2000:]
 # ... output asked for on stdout and lost there is a failure, not a silent exit 0: compare --json
 # (exit 2: could not compare) and train --json (exit 3, the report in its folder).
 p = limited(500, "compare", "--json", sa_path, os.path.join(b, "hep-mlbench_summary.json"),

@@ -4,6 +4,7 @@ with an empty environment; the summary checked against the schema and HEPscore's
 
 usage: test_workload.py HEP_MLBENCH_BINARY
 """
+import json
 import os
 import signal
 import time
@@ -112,9 +113,13 @@ err = summary(res4c)["report"]["error"]
 assert p.returncode != 0 and "gone.h5" in err and "--data" in err and "HMB_DATA" in err, (p.returncode, err)
 print("ok: no event file ->", err[:120])
 
-# 5. An unwritable results folder: said on stderr, non-zero exit.
-p = run(["workload", "-W", "-w", "/proc/hep-mlbench-results", *args], env=EMPTY_ENV, check=False)
-assert p.returncode != 0 and "/proc/hep-mlbench-results" in p.stderr, p.stderr
+# 5. An unwritable results folder: said on stderr, exit 3, the failed run's summary on stdout.
+for w in ("-W", None):
+    p = run(["workload", *([w] if w else []), "-w", "/proc/hep-mlbench-results", *args], env=EMPTY_ENV, check=False)
+    assert p.returncode == 3 and "/proc/hep-mlbench-results" in p.stderr, (w, p.returncode, p.stderr)
+    s5 = json.loads(p.stdout)
+    validate(s5)
+    assert s5["report"]["log"] == "ERROR" and "/proc/hep-mlbench-results" in s5["report"]["error"], s5["report"]
 print("ok: unwritable results folder")
 
 # 6. A stop signal to the workload (docker stop, the end of a batch job) reaches the copies:
@@ -164,6 +169,17 @@ p = run(["workload", "-W", "-w", res, "-c", 2, "-t", 1, *args, "--data", os.path
 assert p.returncode != 0 and os.path.isdir(os.path.join(res, "proc_1")), (p.returncode, os.listdir(res))
 run(["workload", "-W", "-w", res, "-t", 1, "-e", 8, *args], env=EMPTY_ENV)
 assert summary(res)["report"]["log"] == "ok" and not os.path.exists(os.path.join(res, "proc_1")), os.listdir(res)
+# ... and -W again, starting from that run's own final weights, named in a --config file: they are
+# read where they are (and copied to previous/ with the rest), not moved from under the copy.
+weights = os.path.join(res, "proc_0", "final_weights.pt")
+trained = summary(res)["report"]["copies"][0]["report"]["wl-stats"]["final_weights_checksum"]
+cfg = os.path.join(d, "from_weights.yaml")
+with open(cfg, "w") as f:
+    f.write(f"init-weights: {weights}\n")
+run(["workload", "-W", "-w", res, "-t", 1, "-e", 8, *args, f"--config={cfg}"], env=EMPTY_ENV)
+again = summary(res)["report"]
+assert again["log"] == "ok" and again["copies"][0]["report"]["wl-stats"]["initial_weights_checksum"] == trained, again
+assert os.path.exists(os.path.join(res, "previous", "proc_0", "final_weights.pt"))
 
 # 6d. Without -W, a run's folder is its own even when another run started in the same second
 #     has that name: here the names of the next seconds are taken before it starts.
