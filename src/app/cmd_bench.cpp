@@ -17,6 +17,7 @@
 #include "model/cost_model.hpp"
 #include "model/loss.hpp"
 #include "model/mlpf.hpp"
+#include "train/determinism.hpp"
 #include "util/atomic_file.hpp"
 #include "util/error.hpp"
 #include "util/process.hpp"
@@ -66,6 +67,7 @@ torch::Tensor fake_event(std::int64_t n) {
 }
 
 void bench_model(const std::string& preset, std::int64_t elements) {
+  const std::string denormals = train::set_denormal_mode(true);  // as train does by default
   torch::manual_seed(1);
   model::MLPF net(model::preset(preset));
   auto x = fake_event(elements);
@@ -83,12 +85,13 @@ void bench_model(const std::string& preset, std::int64_t elements) {
   }
   const double flop = model::train_flop(net->config(), static_cast<double>(elements));
   std::printf("model %s: forward + backward of one %lld-element event on CPU: %.3f s (best of 3), %.2f GFLOP/s, "
-              "peak RSS %.0f MiB, %lld parameters\n",
+              "peak RSS %.0f MiB, %lld parameters, denormals %s\n",
               preset.c_str(), static_cast<long long>(elements), best, flop / best / 1e9, peak_rss_mb(),
-              static_cast<long long>(net->num_parameters()));
+              static_cast<long long>(net->num_parameters()), denormals.c_str());
 }
 
 void bench_step(const std::string& preset, int batch, std::int64_t elements, const std::string& trace) {
+  const std::string denormals = train::set_denormal_mode(true);  // as train does by default
   const auto cfg = model::preset(preset);
   torch::manual_seed(1);
   model::MLPF net(cfg);
@@ -144,9 +147,9 @@ void bench_step(const std::string& preset, int batch, std::int64_t elements, con
     mm_s += best * static_cast<double>(mm.count);
   }
   std::printf("step %s, batch %d x %lld elements: training step %.3f s (%.3f events/s, %d threads), its matrix "
-              "products alone %.3f s, ratio %.2f (aim: <= 1.3)\n",
+              "products alone %.3f s, ratio %.2f (aim: <= 1.3); denormals %s\n",
               preset.c_str(), batch, static_cast<long long>(elements), step_s, batch / step_s, at::get_num_threads(),
-              mm_s, step_s / mm_s);
+              mm_s, step_s / mm_s, denormals.c_str());
 }
 }  // namespace
 

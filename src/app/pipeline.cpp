@@ -276,6 +276,17 @@ TrainingOutcome run_training(const config::RunConfig& requested, const dist::Lau
                                                 threads_for_rank(cfg.threads, launch), device);
   r.deterministic = det.deterministic;
   r.threads = at::get_num_threads();
+  // Denormal floats on the CPU: flushed by default, so that a CPU's slow path for them does not
+  // decide its score (set before LibTorch starts its threads, which inherit the mode).
+  r.denormals = train::set_denormal_mode(cfg.flush_denormals);
+  if (const char* asked = cfg.flush_denormals ? "flushed" : "kept"; r.denormals != asked)
+    warn("CPU arithmetic: denormal floats are " + r.denormals + " on LibTorch's threads, not " + asked +
+         " as --flush-denormals " + (cfg.flush_denormals ? "true" : "false") + " asks" +
+         (r.denormals == "mixed" ? " (threads started before the mode was set keep the old one)"
+                                 : " (LibTorch cannot set the mode on this CPU)"));
+  else
+    spdlog::info("CPU arithmetic: denormal floats {} (--flush-denormals {})",
+                 cfg.flush_denormals ? "flushed to zero" : "kept", cfg.flush_denormals ? "true" : "false");
   if (!cfg.trace.empty()) output_target(cfg.trace, "--trace");  // its folder exists; not a device or FIFO
 
   // ---- how well the hardware is used: the CPU's peak first, on LibTorch's threads ----------

@@ -46,6 +46,9 @@ OptionTable<RunConfig> run_options() {
       .add("weight-decay", &RunConfig::weight_decay, "AdamW weight decay", "", at_least<double>(0.0))
       .add("seed", &RunConfig::seed, "the one seed behind weights, LSH codebooks and shuffling")
       .add("deterministic", &RunConfig::deterministic, "deterministic algorithms only (bit-for-bit repeatable runs)")
+      .add("flush-denormals", &RunConfig::flush_denormals,
+           "CPU arithmetic flushes denormal (subnormal) floats to zero, as a GPU's speed does not depend on them; "
+           "false keeps them, at the CPU's own (often many times slower) speed for them")
       .add("threads", &RunConfig::threads, "CPU threads for LibTorch (0: every core this process may run on; at most 4 per core)", "", thread_count(0))
       .add("gpus", &RunConfig::gpus, "GPUs to train on: auto (every visible GPU, else the CPU), all (every visible GPU; an error if none), cpu, or a count")
       .add("gpu-devices", &RunConfig::gpu_devices,

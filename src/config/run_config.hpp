@@ -26,6 +26,7 @@ struct RunConfig {
   // reproducibility and hardware
   std::uint64_t seed = 42;
   bool deterministic = true;
+  bool flush_denormals = true;
   int threads = 0;                   // CPU threads for LibTorch (0: as many as cores)
   std::string gpus = "auto";         // auto | all | cpu | N
   std::string gpu_devices;           // which GPUs: "0,2" or "0_2" (CUDA_VISIBLE_DEVICES), "" for all

@@ -267,6 +267,7 @@ json make_summary(const train::RunResult& run, const RunInfo& info) {
       {"batch_size_per_device", config_value(run, "batch-size")},
       {"precision", config_value(run, "precision")},
       {"deterministic", run.deterministic},
+      {"denormals", run.denormals},
       {"data_checksum", run.data_checksum},
       {"initial_weights_checksum", run.initial_weights_checksum},
       {"final_weights_checksum", run.final_weights_checksum},

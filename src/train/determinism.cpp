@@ -42,6 +42,23 @@ DeterminismReport configure_determinism(std::uint64_t seed, bool deterministic,
   return r;
 }
 
+std::string set_denormal_mode(bool flush) {
+  // false where LibTorch cannot set the mode on this CPU: denormal_mode() then says what holds.
+  at::globalContext().setFlushDenormal(flush);
+  return denormal_mode();
+}
+
+std::string denormal_mode() {
+  // Large enough for LibTorch to split the product over its threads. Each element is the
+  // denormal 2^-128, written as bits: a float value passed to LibTorch would be converted on
+  // this thread, and flushed already when it flushes. The result is read as bits too: a float
+  // comparison treats a denormal as zero where denormals are flushed.
+  const auto x = torch::full({1 << 20}, 0x00200000, torch::kInt32).view(torch::kFloat);
+  const auto flushed = ((x * 3.0F).view(torch::kInt32) == 0).sum().item<std::int64_t>();
+  if (flushed == x.numel()) return "flushed";
+  return flushed == 0 ? "kept" : "mixed";
+}
+
 std::string tensors_checksum(const std::vector<std::pair<std::string, torch::Tensor>>& named) {
   auto sorted = named;
   std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.first < b.first; });

@@ -24,6 +24,17 @@ DeterminismReport configure_determinism(std::uint64_t seed, bool deterministic,
                                         Precision precision, int threads,
                                         const torch::Device& device);
 
+// Denormal (subnormal) floats in CPU arithmetic: flushed to zero (`flush`: FTZ and DAZ) or kept.
+// Sets the calling thread's mode; the threads it starts afterwards inherit it, LibTorch's
+// intra-op threads among them (started at its first parallel operation, so call this before
+// any). Returns denormal_mode(): what LibTorch's CPU threads then do.
+std::string set_denormal_mode(bool flush);
+
+// How LibTorch's CPU threads treat denormal floats now, found by multiplying a tensor of them
+// (an operation LibTorch spreads over all its threads): "flushed" (every thread flushes them to
+// zero), "kept", or "mixed" (threads started before the mode was set keep the old one).
+std::string denormal_mode();
+
 // A SHA-256 over every tensor of `named` in name order (float values as stored, little-endian
 // bytes of the contiguous CPU copy): the weights checksum printed and reported.
 std::string tensors_checksum(const std::vector<std::pair<std::string, torch::Tensor>>& named);

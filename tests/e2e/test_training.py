@@ -57,6 +57,11 @@ print("ok: final_weights.pt loads with torch.load defaults,", len(weights), "ten
 assert run(["compare", os.path.join(a, "hep-mlbench_summary.json"), os.path.join(b, "hep-mlbench_summary.json")]).returncode == 0
 p = run(["compare", os.path.join(a, "hep-mlbench_summary.json"), os.path.join(c, "hep-mlbench_summary.json")], check=False)
 assert p.returncode == 1 and "DIFFERS" in p.stdout, (p.returncode, p.stdout)
+# Denormal floats: flushed to zero by default (a CPU's slow path for them must not decide its
+# score), kept on request; either way the same workload, within tolerance.
+k, _ = train("keep_denormals", "--epochs", 2, "--flush-denormals", "false")
+assert stat(sa, "denormals") == "flushed" and stat(summary(k), "denormals") == "kept"
+assert run(["compare", os.path.join(a, "hep-mlbench_summary.json"), os.path.join(k, "hep-mlbench_summary.json")]).returncode == 0
 # What compare cannot read is refused, naming the file; so is a negative tolerance, naming the
 # option. Exit 2: not "the reports differ" (1) but "they could not be compared".
 sa_path = os.path.join(a, "hep-mlbench_summary.json")
@@ -266,6 +271,14 @@ assert s["report"]["log"] == "ERROR" and "final_weights.pt" in s["report"]["erro
 assert "ulimit -f" in s["report"]["error"], s["report"]["error"]  # what to do, for this cause
 assert "the summary follows on stdout" in p.stderr, p.stderr[-2000:]
 print("ok: final report unwritable -> exit 3, summary on stdout, no stale report:", left)
+# ... only the page cannot be written (a folder stands where it goes): the run fails, and the
+# weights it had saved are removed (kept only beside a report that says ok); steps.csv stays.
+page_dir = os.path.join(d, "page_is_a_folder")
+os.makedirs(os.path.join(page_dir, "report.html", "x"))
+p = run(["train", *small, "--results", page_dir], check=False)
+s = summary(page_dir)
+assert p.returncode == 1 and s["report"]["log"] == "ERROR" and "report.html" in s["report"]["error"], (p.returncode, s["report"])
+assert not os.path.exists(os.path.join(page_dir, "final_weights.pt")) and os.path.exists(os.path.join(page_dir, "steps.csv"))
 # ... a results folder that cannot be made (its parent is a file): the same for train and sweep.
 not_a_folder = os.path.join(sa_path, "results")
 for cmd in (["train"], ["sweep", "--batch-sizes", "2"]):

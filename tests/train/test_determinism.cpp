@@ -36,3 +36,28 @@ TEST_CASE("determinism: reduced precision on CUDA is reported as not bit-for-bit
   CHECK(on.deterministic);
   CHECK(at::globalContext().deterministicAlgorithms());
 }
+
+TEST_CASE("determinism: denormal floats flushed to zero or kept, as asked, and told apart", "[determinism]") {
+  const int threads = at::get_num_threads();
+  // 2^-128 times 3, as bits: 3 * 2^-128 (0x00600000) kept, 0 flushed.
+  auto times_three = [] {
+    return (torch::full({4}, 0x00200000, torch::kInt32).view(torch::kFloat) * 3.0F).view(torch::kInt32)[0].item<int>();
+  };
+  SECTION("one thread: the mode set is the mode in force") {
+    at::set_num_threads(1);
+    CHECK(hmb::train::set_denormal_mode(true) == "flushed");
+    CHECK(times_three() == 0);
+    CHECK(hmb::train::set_denormal_mode(false) == "kept");
+    CHECK(times_three() == 0x00600000);
+  }
+  SECTION("two threads: a worker started before the mode was set keeps the old one, and that is seen") {
+    at::set_num_threads(2);
+    // The pool's second thread exists after this (started keeping them, unless an earlier test
+    // started it flushing them: then this thread alone keeps them).
+    const std::string before = hmb::train::set_denormal_mode(false);
+    REQUIRE((before == "kept" || before == "mixed"));
+    CHECK(hmb::train::set_denormal_mode(true) == (before == "kept" ? "mixed" : "flushed"));
+    hmb::train::set_denormal_mode(false);
+  }
+  at::set_num_threads(threads);
+}
