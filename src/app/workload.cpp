@@ -112,7 +112,6 @@ pid_t start_copy(const std::string& self, const std::vector<std::string>& args, 
   return pid;
 }
 
-
 nlohmann::json read_copy_summary(const std::string& dir, int copy, int status) {
   const std::string path = dir + "/" + report::kSummaryFile;
   std::ifstream in(path);
@@ -230,7 +229,7 @@ int run_workload(const WorkloadOptions& opt, const std::string& self_exe) {
   const report::RunInfo info = workload_run_info(opt);
 
   install_stop_handlers();
-  // The results folder must be writable, or nothing can be reported: say so on stderr.
+  // The results folder must be writable, or the report goes to stdout (exit 3).
   try {
     ensure_writable_dir(opt.resultsdir, "-w/--resultsdir");
   } catch (const Error& e) {  // the failed run's summary on stdout, as for any report that cannot be written
