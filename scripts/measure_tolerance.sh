@@ -9,6 +9,7 @@
 #   kernels-scalar  ATEN_CPU_CAPABILITY=default: LibTorch's scalar kernels instead of AVX2 ones
 #   mkl-compatible  MKL_CBWR=COMPATIBLE: MKL's matrix products on their generic code path
 #   threads2-scalar both of the last two changes together with --threads 2
+#   denormals-kept  --flush-denormals false: denormal floats computed with, not flushed to zero
 #   cuda            --gpus all (only where a GPU is present, or with HMB_TOL_CUDA=1)
 # and, as an upper bound that is not a legitimate difference (another workload), other seeds:
 #   seed+1, seed+2  --seed S+1, S+2
@@ -61,7 +62,7 @@ for ((i = 0; i < ${#TRAIN[@]}; ++i)); do [[ "${TRAIN[$i]}" == --seed ]] && SEED=
 
 if [[ -z "$MEMBERS" ]]; then
   if ((QUICK)); then MEMBERS="base,threads2,kernels-scalar,mkl-compatible,seed+1,fault-scale"
-  else MEMBERS="base,threads2,kernels-scalar,mkl-compatible,threads2-scalar,seed+1,seed+2,fault-scale,fault-add"; fi
+  else MEMBERS="base,threads2,kernels-scalar,mkl-compatible,threads2-scalar,denormals-kept,seed+1,seed+2,fault-scale,fault-add"; fi
   if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 || [[ "${HMB_TOL_CUDA:-0}" == 1 ]]; then
     MEMBERS="$MEMBERS,cuda"
   fi
@@ -77,6 +78,7 @@ member() {
     kernels-scalar) ENVS=(ATEN_CPU_CAPABILITY=default) ;;
     mkl-compatible) ENVS=(MKL_CBWR=COMPATIBLE) ;;
     threads2-scalar) ENVS=(ATEN_CPU_CAPABILITY=default MKL_CBWR=COMPATIBLE); OPTS=(--threads 2 --gpus cpu) ;;
+    denormals-kept) OPTS+=(--flush-denormals false) ;;
     cuda) OPTS=(--threads 1 --gpus 1) ;;
     seed+*) KIND=seed; OPTS+=(--seed $((SEED + ${name#seed+}))) ;;
     fault-scale) KIND=fault; ENVS=(HMB_TEST_FAULT=scale:1.01) ;;

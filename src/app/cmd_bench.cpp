@@ -67,7 +67,8 @@ torch::Tensor fake_event(std::int64_t n) {
 }
 
 void bench_model(const std::string& preset, std::int64_t elements) {
-  const std::string denormals = train::set_denormal_mode(true);  // as train does by default
+  train::set_denormal_mode(true);  // as train does by default
+  const std::string denormals = train::denormal_mode();
   torch::manual_seed(1);
   model::MLPF net(model::preset(preset));
   auto x = fake_event(elements);
@@ -91,7 +92,8 @@ void bench_model(const std::string& preset, std::int64_t elements) {
 }
 
 void bench_step(const std::string& preset, int batch, std::int64_t elements, const std::string& trace) {
-  const std::string denormals = train::set_denormal_mode(true);  // as train does by default
+  train::set_denormal_mode(true);  // as train does by default
+  const std::string denormals = train::denormal_mode();
   const auto cfg = model::preset(preset);
   torch::manual_seed(1);
   model::MLPF net(cfg);

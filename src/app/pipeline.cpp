@@ -199,6 +199,9 @@ TrainingOutcome run_training(const config::RunConfig& requested, const dist::Lau
 
   // ---- machine, device, seeds --------------------------------------------------------------
   train::prepare_cuda_environment(cfg.deterministic);  // before the first CUDA call
+  // Denormal floats on the CPU: flushed by default, so that a CPU's slow path for them does not
+  // decide its score. Before any thread starts (the communicator's, LibTorch's), which inherit it.
+  train::set_denormal_mode(cfg.flush_denormals);
   const auto machine = sys::collect_context();
   for (const auto& line : sys::describe(machine)) spdlog::info("machine: {}", line);
   r.system = sys::to_json(machine);
@@ -276,9 +279,7 @@ TrainingOutcome run_training(const config::RunConfig& requested, const dist::Lau
                                                 threads_for_rank(cfg.threads, launch), device);
   r.deterministic = det.deterministic;
   r.threads = at::get_num_threads();
-  // Denormal floats on the CPU: flushed by default, so that a CPU's slow path for them does not
-  // decide its score (set before LibTorch starts its threads, which inherit the mode).
-  r.denormals = train::set_denormal_mode(cfg.flush_denormals);
+  r.denormals = train::denormal_mode();  // as set at the start, on every LibTorch thread
   if (const char* asked = cfg.flush_denormals ? "flushed" : "kept"; r.denormals != asked)
     warn("CPU arithmetic: denormal floats are " + r.denormals + " on LibTorch's threads, not " + asked +
          " as --flush-denormals " + (cfg.flush_denormals ? "true" : "false") + " asks" +

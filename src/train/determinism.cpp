@@ -42,10 +42,9 @@ DeterminismReport configure_determinism(std::uint64_t seed, bool deterministic,
   return r;
 }
 
-std::string set_denormal_mode(bool flush) {
+void set_denormal_mode(bool flush) {
   // false where LibTorch cannot set the mode on this CPU: denormal_mode() then says what holds.
   at::globalContext().setFlushDenormal(flush);
-  return denormal_mode();
 }
 
 std::string denormal_mode() {

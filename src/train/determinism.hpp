@@ -25,10 +25,10 @@ DeterminismReport configure_determinism(std::uint64_t seed, bool deterministic,
                                         const torch::Device& device);
 
 // Denormal (subnormal) floats in CPU arithmetic: flushed to zero (`flush`: FTZ and DAZ) or kept.
-// Sets the calling thread's mode; the threads it starts afterwards inherit it, LibTorch's
-// intra-op threads among them (started at its first parallel operation, so call this before
-// any). Returns denormal_mode(): what LibTorch's CPU threads then do.
-std::string set_denormal_mode(bool flush);
+// Sets the calling thread's mode; the threads it starts afterwards inherit it: LibTorch's
+// intra-op threads (started at its first parallel operation), the loader's, the
+// communicator's. So call this before any of them starts, and check with denormal_mode().
+void set_denormal_mode(bool flush);
 
 // How LibTorch's CPU threads treat denormal floats now, found by multiplying a tensor of them
 // (an operation LibTorch spreads over all its threads): "flushed" (every thread flushes them to
