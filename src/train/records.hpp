@@ -111,7 +111,7 @@ struct RunResult {
   std::string initial_weights_checksum;
   std::string final_weights_checksum;
   bool deterministic = true;
-  std::string denormals;          // train::denormal_mode() in the timed window: flushed, kept or mixed
+  std::string denormals;          // train::denormal_mode() before training: flushed, kept or mixed
   std::vector<StepRecord> steps;
   std::vector<EpochRecord> epochs;
   // timed window (all epochs, warm-up steps excluded)

@@ -44,11 +44,14 @@ bool add_log_file(const std::string& path) {
   auto logger = spdlog::default_logger();
   logger->sinks().push_back(sink);
   // A log file that can no longer be written (no room, say) costs the file its later lines, not
-  // the run: said once on stderr, in words, where the messages go on.
+  // the run: said once on stderr, in words, where the messages go on. (spdlog calls this for any
+  // message it fails to log, which here is in practice the file.)
   logger->set_error_handler([path, said = std::make_shared<std::atomic<bool>>(false)](const std::string& msg) {
     if (said->exchange(true)) return;
-    std::fprintf(stderr, "hep-mlbench: warning: the log file '%s' cannot be written (%s); its later lines are on stderr only\n",
-                 path.c_str(), msg.c_str());
+    std::fprintf(stderr,
+                 "hep-mlbench: warning: a message could not be logged (%s): the log file '%s' may lack it and later "
+                 "ones, which stderr still has\n",
+                 msg.c_str(), path.c_str());
   });
   return true;
 }
