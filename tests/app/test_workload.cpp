@@ -1,4 +1,9 @@
 // The workload's checks that need no training run.
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
 #include <catch2/catch.hpp>
 
 #include "app/workload.hpp"
@@ -88,10 +93,6 @@ TEST_CASE("workload: threads per copy come from the cores this process may run o
   opt.threads = 5;  // and --threads over both
   CHECK(hmb::app::workload_run_info(opt).threads_per_copy == 5);
 }
-
-#include <filesystem>
-#include <fstream>
-#include <unistd.h>
 
 TEST_CASE("workload: the files the copies read, from their options and from a --config file", "[workload]") {
   using hmb::app::copy_input_files;
