@@ -132,18 +132,10 @@ LocalLaunch local_launch_for(const config::RunConfig& cfg) {
   return l;
 }
 
-
 // The files a run reads that may lie in its results folder: the event file, the initial weights,
 // the --config file (every rank of a job started here reads it again), and the trace's path.
 std::vector<std::string> run_inputs(const config::RunConfig& cfg, const std::string& config_file) {
   return {cfg.init_weights, cfg.data, cfg.trace, config_file};
-}
-
-// The report that stands until the run writes its own (report::make_unfinished_summary).
-void write_unfinished_report(const std::string& results, const report::RunInfo& info) {
-  auto summary = report::make_unfinished_summary(info);
-  add_machine(summary);
-  report::write_summary(summary, results);
 }
 
 // Where a run's report goes when its command line or options could not be read: --results as

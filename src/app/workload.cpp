@@ -167,6 +167,12 @@ void add_machine(nlohmann::json& summary) {
   }
 }
 
+void write_unfinished_report(const std::string& dir, const report::RunInfo& info) {
+  auto summary = report::make_unfinished_summary(info);
+  add_machine(summary);
+  report::write_summary(summary, dir);
+}
+
 int write_failure_report(const std::string& dir, const std::string& why, const report::RunInfo& info,
                          const std::string& dir_option) {
   auto summary = report::make_error_summary(why, info);
@@ -276,9 +282,7 @@ int run_workload(const WorkloadOptions& opt, const std::string& self_exe) {
     return 3;
   }
   try {
-    auto unfinished = report::make_unfinished_summary(info);
-    add_machine(unfinished);
-    report::write_summary(unfinished, run_dir);
+    write_unfinished_report(run_dir, info);
   } catch (const Error& e) {  // no room for even this: the failure report says so where it can
     return write_failure_report(run_dir, std::string("workload: ") + e.what(), info);
   }

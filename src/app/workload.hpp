@@ -45,6 +45,11 @@ void report_on_stdout(const std::string& why, const nlohmann::json& report, cons
 // nothing here: each copy says why in its report.
 std::vector<std::string> copy_input_files(const std::vector<std::string>& args);
 
+// Writes into `dir` the report that stands until a run writes its own
+// (report::make_unfinished_summary, with the machine): a run killed outright still leaves a
+// report that says it did not finish. Throws Error when it cannot be written.
+void write_unfinished_report(const std::string& dir, const report::RunInfo& info);
+
 // A run that failed before it started (a command line that cannot be read, a bad option
 // value): logs `why`, writes a summary with log "ERROR" and that reason into `dir`, and
 // returns the exit status: 1, or 3 when `dir` cannot take the summary (also logged, naming
