@@ -6,7 +6,10 @@
 #
 #   base            --threads 1
 #   threads2        --threads 2 (reductions split across threads)
-#   kernels-scalar  ATEN_CPU_CAPABILITY=default: LibTorch's scalar kernels instead of AVX2 ones
+#   kernels-scalar  ATEN_CPU_CAPABILITY=default: LibTorch's scalar kernels instead of vector ones
+#   kernels-avx2    ATEN_CPU_CAPABILITY=avx2: LibTorch's AVX2 kernels on a CPU whose default is
+#                   its AVX-512 ones, as a CPU without AVX-512 runs them (listed by default only
+#                   on a CPU with AVX-512)
 #   mkl-compatible  MKL_CBWR=COMPATIBLE: MKL's matrix products on their generic code path
 #   threads2-scalar both of the last two changes together with --threads 2
 #   denormals-kept  --flush-denormals false: denormal floats computed with, not flushed to zero
@@ -63,6 +66,11 @@ for ((i = 0; i < ${#TRAIN[@]}; ++i)); do [[ "${TRAIN[$i]}" == --seed ]] && SEED=
 if [[ -z "$MEMBERS" ]]; then
   if ((QUICK)); then MEMBERS="base,threads2,kernels-scalar,mkl-compatible,seed+1,fault-scale"
   else MEMBERS="base,threads2,kernels-scalar,mkl-compatible,threads2-scalar,denormals-kept,seed+1,seed+2,fault-scale,fault-add"; fi
+  # LibTorch runs its AVX-512 kernels where the CPU has these four (else AVX2's, or scalar ones).
+  if ((!QUICK)) && [[ -r /proc/cpuinfo ]] &&
+     awk '/^flags/ { n = 0; for (i = 1; i <= NF; ++i) if ($i ~ /^avx512(f|bw|vl|dq)$/) ++n; exit n == 4 ? 0 : 1 }' /proc/cpuinfo; then
+    MEMBERS="$MEMBERS,kernels-avx2"
+  fi
   if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 || [[ "${HMB_TOL_CUDA:-0}" == 1 ]]; then
     MEMBERS="$MEMBERS,cuda"
   fi
@@ -76,6 +84,7 @@ member() {
     base) ;;
     threads2) OPTS=(--threads 2 --gpus cpu) ;;
     kernels-scalar) ENVS=(ATEN_CPU_CAPABILITY=default) ;;
+    kernels-avx2) ENVS=(ATEN_CPU_CAPABILITY=avx2) ;;
     mkl-compatible) ENVS=(MKL_CBWR=COMPATIBLE) ;;
     threads2-scalar) ENVS=(ATEN_CPU_CAPABILITY=default MKL_CBWR=COMPATIBLE); OPTS=(--threads 2 --gpus cpu) ;;
     denormals-kept) OPTS+=(--flush-denormals false) ;;

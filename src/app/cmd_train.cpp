@@ -62,8 +62,9 @@ void print_summary_block(const train::RunResult& r) {
                r.flop_per_event_train,
                model_rate.value ? fmt::format("{:.3g} FLOP/s", *model_rate.value) : "- FLOP/s (" + model_rate.reason + ")",
                r.world_size > 1 ? " per rank" : "");
-  spdlog::info("device               {} ({} threads, denormals {}); peak host memory {:.0f} MiB", r.device_summary,
-               r.threads, r.denormals.empty() ? "-" : r.denormals, r.peak_rss_mb);
+  spdlog::info("device               {} ({} threads, {} CPU kernels, denormals {}); peak host memory {:.0f} MiB",
+               r.device_summary, r.threads, r.cpu_kernels.empty() ? "-" : r.cpu_kernels,
+               r.denormals.empty() ? "-" : r.denormals, r.peak_rss_mb);
   const auto& u = r.utilisation;
   auto pct = [](const metrics::Figure& f) { return f.value ? fmt::format("{:.1f}%", 100 * *f.value) : "- (" + f.reason + ")"; };
   spdlog::info("hardware use         MFU {}, CPU utilisation {}, GPU busy {}", pct(u.mfu), pct(u.cpu_utilisation),

@@ -1,6 +1,7 @@
 #include "app/pipeline.hpp"
 
 #include <ATen/Parallel.h>
+#include <ATen/Version.h>
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
@@ -280,6 +281,9 @@ TrainingOutcome run_training(const config::RunConfig& requested, const dist::Lau
   r.deterministic = det.deterministic;
   r.threads = at::get_num_threads();
   r.denormals = train::denormal_mode();  // as set at the start, on every LibTorch thread
+  // Which of LibTorch's CPU kernel builds runs (the widest the CPU has, or ATEN_CPU_CAPABILITY's):
+  // another build sums in another order, so it is one of the things two reports may differ in.
+  r.cpu_kernels = at::get_cpu_capability();
   if (const char* asked = cfg.flush_denormals ? "flushed" : "kept"; r.denormals != asked)
     warn("CPU arithmetic: denormal floats are " + r.denormals + " on LibTorch's threads, not " + asked +
          " as --flush-denormals " + (cfg.flush_denormals ? "true" : "false") + " asks" +

@@ -214,6 +214,19 @@ CompareResult compare_summaries(const json& a, const json& b, const Tolerances& 
   };
   reference("losses", "reference_loss", tol.reference_loss);
   reference("grad_norms", "reference_grad_norm", tol.reference_grad_norm);
+
+  // Where each ran: not compared (that is the point of the tolerances), shown so that a reader
+  // sees why two runs differ in their last digits.
+  auto cpu_model = [](const json& s) {
+    const json none(nullptr);
+    const json& ctx = s.value("context", json::object());
+    const json& sys = ctx.is_object() ? ctx.value("system", json::object()) : none;
+    return text(sys.is_object() ? sys.value("cpu_model", none) : none);
+  };
+  r.rows.push_back({"ran on: cpu_model", cpu_model(a), cpu_model(b), "not compared", true, "", false});
+  for (const char* key : {"device", "threads", "cpu_kernels", "denormals"})
+    r.rows.push_back({std::string("ran on: ") + key, text(sa.value(key, json(nullptr))),
+                      text(sb.value(key, json(nullptr))), "not compared", true, "", false});
   return r;
 }
 
@@ -231,7 +244,7 @@ std::string format_comparison(const CompareResult& r) {
       return s;
     };
     os << "  " << std::left << std::setw(34) << row.what << std::setw(22) << cut(row.a) << std::setw(22)
-       << cut(row.b) << std::setw(34) << row.limit << std::setw(9) << (row.ok ? "ok" : "DIFFERS") << row.spread
+       << cut(row.b) << std::setw(34) << row.limit << std::setw(9) << (!row.checked ? "-" : row.ok ? "ok" : "DIFFERS") << row.spread
        << "\n";
   }
   os << "# same workload: " << (r.same_workload ? "yes" : "NO")
@@ -243,7 +256,7 @@ json comparison_json(const CompareResult& r) {
   json rows = json::array();
   for (const auto& row : r.rows)
     rows.push_back({{"what", row.what}, {"a", row.a}, {"b", row.b}, {"limit", row.limit}, {"ok", row.ok},
-                    {"tolerance_from", row.spread}});
+                    {"checked", row.checked}, {"tolerance_from", row.spread}});
   return {{"tolerance_table", r.table}, {"same_workload", r.same_workload}, {"metrics_agree", r.metrics_agree},
           {"ok", r.ok()}, {"rows", rows}};
 }

@@ -47,6 +47,7 @@ struct CompareRow {
   std::string limit;   // "equal" or the tolerance
   bool ok = true;
   std::string spread;  // metrics: the measured spread the tolerance came from
+  bool checked = true; // false: shown for the reader (where the runs ran), never a verdict
 };
 
 struct CompareResult {
@@ -57,6 +58,8 @@ struct CompareResult {
   bool ok() const { return same_workload && metrics_agree; }
 };
 
+// Also lists, unchecked, what the two runs ran on (CPU model, device, threads, LibTorch's CPU
+// kernel build, denormal mode): the legitimate causes of their differences.
 CompareResult compare_summaries(const nlohmann::json& a, const nlohmann::json& b, const Tolerances& tol);
 
 // The table printed by the subcommand.

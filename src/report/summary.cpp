@@ -268,6 +268,7 @@ json make_summary(const train::RunResult& run, const RunInfo& info) {
       {"precision", config_value(run, "precision")},
       {"deterministic", run.deterministic},
       {"denormals", run.denormals},
+      {"cpu_kernels", run.cpu_kernels},
       {"data_checksum", run.data_checksum},
       {"initial_weights_checksum", run.initial_weights_checksum},
       {"final_weights_checksum", run.final_weights_checksum},

@@ -49,6 +49,17 @@ assert any(ref["base"] != ref[m] for m in ("threads2", "kernels-scalar", "mkl-co
 init = {m: summary(os.path.join(runs, m))["report"]["wl-stats"]["initial_weights_checksum"]
         for m in ("base", "kernels-scalar", "threads2")}
 assert len(set(init.values())) == 1, init
+# ... and the report says which kernel build each ran: LibTorch's own choice for base (what
+# torch in this environment reports too), the scalar build for kernels-scalar; compare shows
+# both, unjudged.
+kernels = {m: summary(os.path.join(runs, m))["report"]["wl-stats"]["cpu_kernels"] for m in ("base", "kernels-scalar")}
+import torch
+assert kernels["base"] == torch.backends.cpu.get_cpu_capability(), kernels
+assert kernels["kernels-scalar"] in ("NO AVX", "DEFAULT"), kernels
+c = run(["compare", "--json", os.path.join(runs, "base", "hep-mlbench_summary.json"),
+         os.path.join(runs, "kernels-scalar", "hep-mlbench_summary.json")])
+shown = {r["what"]: (r["a"], r["b"]) for r in json.loads(c.stdout)["rows"] if r["checked"] is False}
+assert shown["ran on: cpu_kernels"] == (kernels["base"], kernels["kernels-scalar"]), shown
 
 # With the built-in table (compare's defaults): perturbations pass, the fault fails on the
 # reference step, and the output names the table and the measured spread of each tolerance.

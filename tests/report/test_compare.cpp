@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <map>
+
 #include "report/compare.hpp"
 
 namespace {
@@ -88,7 +90,7 @@ TEST_CASE("compare: every metric row says what its tolerance came from, and the 
   auto r = hmb::report::compare_summaries(summary(0.95, 42, "d"), summary(0.95, 42, "d"), tol);
   int metric_rows = 0;
   for (const auto& row : r.rows) {
-    if (row.limit == "equal") continue;
+    if (row.limit == "equal" || !row.checked) continue;
     ++metric_rows;
     CHECK_FALSE(row.spread.empty());
   }
@@ -96,6 +98,35 @@ TEST_CASE("compare: every metric row says what its tolerance came from, and the 
   const auto j = hmb::report::comparison_json(r);
   CHECK(j["tolerance_table"] == tol.table);
   CHECK(j["ok"] == true);
+}
+
+TEST_CASE("compare: where each run ran is shown for both, never judged", "[compare]") {
+  auto a = summary(0.95, 42, "d"), b = summary(0.95, 42, "d");
+  a["context"]["system"]["cpu_model"] = "CPU one";
+  b["context"]["system"]["cpu_model"] = "CPU two";
+  a["report"]["wl-stats"]["cpu_kernels"] = "AVX512";
+  b["report"]["wl-stats"]["cpu_kernels"] = "AVX2";
+  a["report"]["wl-stats"]["threads"] = 1;
+  b["report"]["wl-stats"]["threads"] = 2;
+  auto r = hmb::report::compare_summaries(a, b, tolerances());
+  CHECK(r.ok());
+  std::map<std::string, std::pair<std::string, std::string>> shown;
+  for (const auto& row : r.rows)
+    if (!row.checked) {
+      CHECK(row.ok);
+      shown[row.what] = {row.a, row.b};
+    }
+  CHECK(shown["ran on: cpu_model"] == std::make_pair(std::string("CPU one"), std::string("CPU two")));
+  CHECK(shown["ran on: cpu_kernels"] == std::make_pair(std::string("AVX512"), std::string("AVX2")));
+  CHECK(shown["ran on: threads"] == std::make_pair(std::string("1"), std::string("2")));
+  CHECK(shown["ran on: denormals"] == std::make_pair(std::string("-"), std::string("-")));  // absent: "-"
+  const auto text = hmb::report::format_comparison(r);
+  CHECK_THAT(text, Catch::Contains("ran on: cpu_kernels") && Catch::Contains("AVX512"));
+  CHECK_THAT(text, !Catch::Contains("DIFFERS"));
+  const auto j = hmb::report::comparison_json(r);
+  bool json_has_unchecked = false;
+  for (const auto& row : j["rows"]) json_has_unchecked |= row["what"] == "ran on: cpu_kernels" && row["checked"] == false;
+  CHECK(json_has_unchecked);
 }
 
 TEST_CASE("compare: a failed run's report is refused", "[compare]") {
