@@ -173,8 +173,7 @@ int fail_before_run(const std::string& results_dir, const std::string& why,
   }
   // The folder's lock, held while the report is written (a rank of hep-mlbench's own launcher
   // leaves it to the launcher, which holds it for the job).
-  const char* launcher = std::getenv("HMB_LAUNCHER");
-  const bool own_rank = launcher != nullptr && std::string(launcher) == "hep-mlbench";
+  const bool own_rank = dist::started_by_own_launcher();
   FolderLock folder_lock;
   try {
     folder_lock = prepare_failure_report(results_dir, inputs, "--results", !own_rank);

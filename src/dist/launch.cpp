@@ -15,6 +15,10 @@ namespace hmb::dist {
 
 namespace {
 
+// How hep-mlbench's own launcher marks the ranks it starts.
+constexpr const char* kOwnLauncherVariable = "HMB_LAUNCHER";
+constexpr const char* kOwnLauncherName = "hep-mlbench";
+
 // One contract: the names of its four variables; local ones may be absent (one node).
 struct Contract {
   const char* launcher;
@@ -136,7 +140,7 @@ LaunchInfo detect_launch(const EnvLookup& env) {
     info.launcher = c.launcher;
     info.contract = std::string(c.rank) + " " + c.world;
     if (info.launcher == "torchrun") {
-      if (auto who = env("HMB_LAUNCHER"); who && *who == "hep-mlbench") {
+      if (started_by_own_launcher(env)) {
         info.launcher = "hep-mlbench";
       } else if (!env("TORCHELASTIC_RUN_ID")) {
         info.launcher = "env";
@@ -218,9 +222,16 @@ bool reports_for_job(const EnvLookup& env) {
 
 bool reports_for_job() { return reports_for_job(from_environment); }
 
+bool started_by_own_launcher(const EnvLookup& env) {
+  const auto who = env(kOwnLauncherVariable);
+  return who && *who == kOwnLauncherName;
+}
+
+bool started_by_own_launcher() { return started_by_own_launcher(from_environment); }
+
 std::vector<std::pair<std::string, std::string>> child_environment(int rank, int world,
                                                                    const std::string& rendezvous_file) {
-  return {{"HMB_LAUNCHER", "hep-mlbench"},
+  return {{kOwnLauncherVariable, kOwnLauncherName},
           {"RANK", std::to_string(rank)},
           {"WORLD_SIZE", std::to_string(world)},
           {"LOCAL_RANK", std::to_string(rank)},

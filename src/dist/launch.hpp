@@ -63,6 +63,12 @@ LaunchInfo detect_launch();  // from this process's environment
 bool reports_for_job(const EnvLookup& env);
 bool reports_for_job();
 
+// Whether this process is a rank that hep-mlbench's own launcher started (HMB_LAUNCHER, as
+// child_environment sets it). Reads that one variable, so it answers even when the launch
+// variables cannot be read.
+bool started_by_own_launcher(const EnvLookup& env);
+bool started_by_own_launcher();
+
 // The environment that makes a child process rank `rank` of `world` on this node, started by
 // hep-mlbench's own launcher, meeting the others through `rendezvous_file`.
 std::vector<std::pair<std::string, std::string>> child_environment(int rank, int world,

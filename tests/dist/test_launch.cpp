@@ -203,6 +203,19 @@ TEST_CASE("launch: rank 0 or a lone process reports a job that failed before mee
   CHECK_FALSE(reports_for_job(env({{"PMI_RANK", "3"}, {"PMI_SIZE", "x"}})));
 }
 
+TEST_CASE("launch: a rank of hep-mlbench's own launcher is known as one, even with bad variables", "[dist][launch]") {
+  using hmb::dist::started_by_own_launcher;
+  std::map<std::string, std::string> vars;
+  for (const auto& [k, v] : hmb::dist::child_environment(1, 2, "/tmp/rdv")) vars[k] = v;
+  CHECK(started_by_own_launcher(env(vars)));
+  CHECK(hmb::dist::detect_launch(env(vars)).launcher == "hep-mlbench");
+  vars["WORLD_SIZE"] = "x";  // the launch cannot be read; who started it still can
+  CHECK_THROWS(hmb::dist::detect_launch(env(vars)));
+  CHECK(started_by_own_launcher(env(vars)));
+  CHECK_FALSE(started_by_own_launcher(env({{"RANK", "1"}, {"WORLD_SIZE", "2"}})));
+  CHECK_FALSE(started_by_own_launcher(env({{"HMB_LAUNCHER", "torchrun"}})));
+}
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
