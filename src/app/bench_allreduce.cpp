@@ -16,6 +16,7 @@
 #include "dist/process_group.hpp"
 #include "model/mlpf.hpp"
 #include "model/model_config.hpp"
+#include "train/device.hpp"
 #include "util/error.hpp"
 
 namespace hmb::app {
@@ -27,7 +28,14 @@ int bench_allreduce(const AllreduceBench& a) {
                          "with torchrun, srun or mpirun");
     LocalLaunch l;
     l.ranks = a.nproc;
-    l.threads_per_rank = 1;
+    // GPU ranks (NCCL): one per GPU, not pinned to a core each (NCCL's threads share the rank's
+    // cores); CPU ranks (Gloo): one core each.
+    const int visible = torch::cuda::is_available() ? static_cast<int>(torch::cuda::device_count()) : 0;
+    l.gpus = a.gpus && visible > 0;
+    require(!l.gpus || a.nproc <= visible,
+            "bench --what allreduce: --nproc " + std::to_string(a.nproc) + " GPU ranks but " + std::to_string(visible) +
+                " GPU(s) are visible: at most one rank per GPU (or --gpus cpu for CPU ranks)");
+    l.threads_per_rank = l.gpus ? 0 : 1;
     return launch_local(l);
   }
   std::int64_t bytes = static_cast<std::int64_t>(a.mb * 1024 * 1024);
@@ -38,14 +46,16 @@ int bench_allreduce(const AllreduceBench& a) {
   const bool gpu = a.gpus && torch::cuda::is_available();
   dist::ConnectOptions co;
   co.backend = gpu ? "nccl" : "gloo";
-  co.device_index = gpu ? launch.local_rank : -1;
+  const int gpu_index =
+      gpu ? train::rank_gpu(launch.local_rank, launch.local_world, static_cast<int>(torch::cuda::device_count())) : -1;
+  co.device_index = gpu_index;
   co.timeout = std::chrono::seconds(120);
   auto comm = dist::connect(launch, co);
-  const auto device = gpu ? torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(launch.local_rank))
+  const auto device = gpu ? torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(gpu_index))
                           : torch::Device(torch::kCPU);
   auto buffer = torch::ones({bytes / 4}, torch::TensorOptions(torch::kFloat).device(device));
   auto sync = [&] {
-    if (gpu) torch::cuda::synchronize(static_cast<c10::DeviceIndex>(launch.local_rank));
+    if (gpu) torch::cuda::synchronize(static_cast<c10::DeviceIndex>(gpu_index));
   };
   auto time_one = [&] {
     comm->any(false);  // a barrier

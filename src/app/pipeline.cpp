@@ -209,12 +209,9 @@ TrainingOutcome run_training(const config::RunConfig& requested, const dist::Lau
   const train::DeviceChoice dev = train::select_device(cfg.gpus);
   torch::Device device = dev.device;
   if (launch.multi_rank() && device.is_cuda()) {
-    // One rank per GPU of the node: rank i of the node trains on GPU i.
-    require(launch.local_rank < dev.visible,
-            "dist: this rank is local rank " + std::to_string(launch.local_rank) + " of " +
-                std::to_string(launch.local_world) + " on its node but only " + std::to_string(dev.visible) +
-                " GPU(s) are visible: start at most one rank per GPU (or use --gpus cpu)");
-    device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(launch.local_rank));
+    // One rank per GPU of the node: rank i of the node on GPU i, or on the one GPU it is bound to.
+    device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(
+                                             train::rank_gpu(launch.local_rank, launch.local_world, dev.visible)));
   }
   r.device = device.is_cuda() ? "cuda" : "cpu";
   r.device_summary = dev.summary;

@@ -8,6 +8,15 @@
 
 namespace hmb::train {
 
+int rank_gpu(int local_rank, int local_world, int visible) {
+  if (local_rank < visible) return local_rank;
+  if (visible == 1) return 0;  // bound to its own GPU by the launcher or the site
+  throw Error("dist: this rank is local rank " + std::to_string(local_rank) + " of " + std::to_string(local_world) +
+              " on its node but only " + std::to_string(visible) +
+              " GPU(s) are visible to it: start at most one rank per GPU, give each rank all of the node's GPUs "
+              "or exactly one (CUDA_VISIBLE_DEVICES, Slurm's --gpus-per-task=1), or use --gpus cpu");
+}
+
 DeviceChoice choose_device(const std::string& gpus, int visible) {
   DeviceChoice c;
   c.visible = visible;

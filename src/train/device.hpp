@@ -21,6 +21,13 @@ struct DeviceChoice {
 // or fewer than N, is an error (the user asked for hardware this process does not see).
 DeviceChoice choose_device(const std::string& gpus, int visible);
 
+// The GPU a rank of a launched job trains on, from its local rank, its node's rank count and the
+// GPUs it sees. Every GPU of the node visible to every rank: GPU `local_rank`. One GPU visible
+// (the launcher or the site binds one GPU per rank: Slurm's --gpus-per-task, a wrapper setting
+// CUDA_VISIBLE_DEVICES per rank): that one, GPU 0 (ranks given the same GPU are refused by NCCL).
+// Otherwise (2 or more visible, but not one for each local rank) an Error saying what to change.
+int rank_gpu(int local_rank, int local_world, int visible);
+
 // choose_device() with the number of CUDA devices LibTorch sees; logs the choice. Unless the
 // CPU was asked for, a driver too old for the CUDA runtime is an Error naming both versions.
 DeviceChoice select_device(const std::string& gpus);

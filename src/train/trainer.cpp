@@ -251,7 +251,8 @@ void Trainer::run_epochs(data::Loader& train, data::Loader& val, RunResult& r, b
       er.data_wait_s += wait;
       log_events += static_cast<double>(events);
 
-      if (done % cfg_.log_every == 0 || done == total) {
+      const bool at_flush = done % cfg_.log_every == 0 || done == total;
+      if (at_flush) {
         flush(r, stop);
         const double now = inst_.clock.now();
         const auto& last = r.steps.back();
@@ -261,7 +262,12 @@ void Trainer::run_epochs(data::Loader& train, data::Loader& val, RunResult& r, b
         log_events = 0;
         log_seconds_from = now;
       }
-      if (!stop && dist::agree_on_stop(comm_) != 0 && r.status == "ok") {
+      // A stop signal, agreed on by all ranks at the same step. Alone, a rank checks every step
+      // (no collective). With several, the agreement is a collective whose read-back waits for the
+      // device, so it goes where the loop waits anyway (the flush, every --log-every steps): one
+      // per step would keep a GPU from running ahead of the host on every step but never with one
+      // rank, and bias the scaling figures.
+      if (!stop && (comm_.world() == 1 || at_flush) && dist::agree_on_stop(comm_) != 0 && r.status == "ok") {
         r.status = "interrupted";
         r.error = "stopped by signal " + std::to_string(stop_requested()) + " at step " + std::to_string(done);
         stop = true;

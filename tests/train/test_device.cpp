@@ -38,6 +38,19 @@ TEST_CASE("device: GPUs are used when visible", "[device]") {
   CHECK(choose_device("0", 4).device.is_cpu());
 }
 
+TEST_CASE("device: a launched rank trains on GPU local_rank, or on the one GPU it is bound to", "[device]") {
+  using hmb::train::rank_gpu;
+  CHECK(rank_gpu(0, 4, 4) == 0);
+  CHECK(rank_gpu(3, 4, 4) == 3);
+  CHECK(rank_gpu(1, 2, 8) == 1);
+  // Slurm --gpus-per-task=1 or a wrapper's CUDA_VISIBLE_DEVICES: each rank sees its own GPU as 0.
+  CHECK(rank_gpu(0, 4, 1) == 0);
+  CHECK(rank_gpu(3, 4, 1) == 0);
+  // Some GPUs, not one per rank: refused, saying what to change.
+  CHECK_THROWS_WITH(rank_gpu(2, 4, 2), Catch::Contains("local rank 2 of 4") && Catch::Contains("only 2 GPU(s)") &&
+                                           Catch::Contains("--gpus-per-task=1"));
+}
+
 TEST_CASE("device: bad --gpus values are refused with the option named", "[device]") {
   CHECK_THROWS_WITH(choose_device("3", 2), Catch::Contains("--gpus") && Catch::Contains("2 CUDA device(s)"));
   CHECK_THROWS_AS(choose_device("many", 2), hmb::Error);
