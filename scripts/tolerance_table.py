@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The tolerance table of `hep-mlbench compare` from ensembles of perturbed runs.
 
-usage: tolerance_table.py [--version V] [--ensemble-out E.json] --table T.json --markdown T.md DIR...
+usage: tolerance_table.py [--version V] [--ensemble-out E.json] [--merge-table OLD.json]
+                          --table T.json --markdown T.md DIR...
 
 Each DIR is an output folder of scripts/measure_tolerance.sh: DIR/runs/<member>/ holds a run's
 hep-mlbench_summary.json and member.json (its kind: perturbation, seed or fault). For every
@@ -16,6 +17,10 @@ sqrt(2) sd), never below what was seen, and never below the floor: for the refer
 1e-5 relative, room for the rounding of float32 sums in an order a CPU ensemble cannot show (a
 GPU's reductions over a batch), about a hundred times below what a weight matrix scaled by 1.01
 does to it.
+--merge-table OLD.json takes in an earlier table whose ensembles' runs are not at hand (measured
+on another machine): its per-figure sd and largest difference count as one more ensemble's (the
+rule only uses the largest of each), its runs and workloads are added, so that a new table never
+narrows a tolerance another machine's runs needed.
 Standard library only.
 """
 import argparse
@@ -105,7 +110,17 @@ def main():
     ap.add_argument("--table", required=True)
     ap.add_argument("--markdown", required=True)
     ap.add_argument("--ensemble-out")
+    ap.add_argument("--merge-table", help="an earlier table (compare's format) whose spreads are taken in")
     a = ap.parse_args()
+    old = None
+    if a.merge_table:
+        try:
+            old = json.load(open(a.merge_table))
+            old_metrics = {key: old["metrics"][key] for key, _, _ in METRICS}
+            for key, m in old_metrics.items():
+                float(m["spread_sd"]), float(m["spread_max"]), int(m["runs"])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            sys.exit(f"tolerance_table: --merge-table {a.merge_table}: not a tolerance table with measured spreads ({e})")
 
     ensembles = [load(d) for d in a.dirs]
     metrics = {}
@@ -133,13 +148,17 @@ def main():
 
     for key, kind, floor in METRICS:
         rows = [r["figures"][key] for r in per_ensemble if r["figures"][key]["runs"] >= 2]
+        if old:
+            m = old["metrics"][key]
+            rows.append({"sd": float(m["spread_sd"]), "max": float(m["spread_max"]), "runs": int(m["runs"]),
+                         "ensembles": int(m.get("ensembles", 1))})
         if not rows:
             sys.exit(f"tolerance_table: no ensemble has two perturbation runs with {key}")
         sd = max(r["sd"] for r in rows)
         mx = max(r["max"] for r in rows)
         tol = round_up(max(4 * math.sqrt(2) * sd, 1.25 * mx, floor))
         metrics[key] = {"kind": kind, "tolerance": tol, "spread_sd": sd, "spread_max": mx,
-                        "runs": sum(r["runs"] for r in rows), "ensembles": len(rows),
+                        "runs": sum(r["runs"] for r in rows), "ensembles": sum(r.get("ensembles", 1) for r in rows),
                         "rule": "max(4*sqrt(2)*sd, 1.25*max, floor) rounded up to 1/2/5 x 10^n",
                         "floor": floor}
 
@@ -150,9 +169,12 @@ def main():
         "how": "scripts/measure_tolerance.sh: the same workload (binary, sample, seed, options) under "
                "legitimate numerical perturbations (thread counts, scalar vs AVX2 kernels, MKL's generic "
                "code path, a GPU where present); seeds only as an upper bound",
-        "workloads": [r["workload"] for r in per_ensemble],
+        "workloads": [r["workload"] for r in per_ensemble] + (old.get("workloads", []) if old else []),
         "metrics": metrics,
     }
+    if old:
+        table["merged_table"] = {"version": old.get("version"), "date": old.get("date"),
+                                 "workloads": len(old.get("workloads", []))}
     with open(a.table, "w") as f:
         json.dump(table, f, indent=2)
         f.write("\n")
@@ -190,6 +212,13 @@ def main():
             f = r["figures"][key]
             faults = ", ".join(f"{n} {g(v)}" for n, v in f["fault_differences"].items()) or "-"
             md.append(f"| {key} | {g(f['sd'])} | {g(f['max'])} | {f['runs']} | {g(f['seed_max'])} | {faults} |")
+        md.append("")
+    if old:
+        md += [f"## Taken in from table {old.get('version')} ({old.get('date')}): runs not at hand", "",
+               "| figure | sd (one run) | largest difference | runs | its tolerance |", "|---|---|---|---|---|"]
+        for key, _, _ in METRICS:
+            m = old["metrics"][key]
+            md.append(f"| {key} | {g(m['spread_sd'])} | {g(m['spread_max'])} | {m['runs']} | {m.get('tolerance', '-')} |")
         md.append("")
     md += ["## Tolerances", "", "| figure | kind | tolerance | from: sd | from: largest difference | runs |",
            "|---|---|---|---|---|---|"]

@@ -36,6 +36,30 @@ table = json.load(open(os.path.join(out, "table.json")))
 assert table["version"] == "tol-ci" and set(table["metrics"]) >= {"validation_accuracy", "reference_loss"}
 assert os.path.getsize(os.path.join(out, "table.md")) > 0
 
+# An earlier table whose runs are not at hand (another machine's) is taken in by its spreads: no
+# tolerance comes out narrower than either table's rule gives, the runs and workloads add up.
+import sys
+builtin = os.path.join(SOURCE, "src", "report", "tolerances.json")
+merged_path = os.path.join(d, "merged.json")
+p = subprocess.run([sys.executable, os.path.join(SOURCE, "scripts", "tolerance_table.py"), "--version", "tol-merged",
+                    "--merge-table", builtin, "--table", merged_path, "--markdown", os.path.join(d, "merged.md"), out],
+                   capture_output=True, text=True)
+assert p.returncode == 0, p.stdout + p.stderr
+merged, old = json.load(open(merged_path)), json.load(open(builtin))
+for key, m in merged["metrics"].items():
+    assert m["tolerance"] >= max(old["metrics"][key]["tolerance"], table["metrics"][key]["tolerance"]), (key, m)
+    assert m["runs"] == old["metrics"][key]["runs"] + table["metrics"][key]["runs"], (key, m)
+    assert m["spread_max"] == max(old["metrics"][key]["spread_max"], table["metrics"][key]["spread_max"]), (key, m)
+assert len(merged["workloads"]) == len(table["workloads"]) + len(old["workloads"])
+assert merged["merged_table"]["version"] == old["version"]
+assert f"Taken in from table {old['version']}" in open(os.path.join(d, "merged.md")).read()
+assert run(["compare", "--tolerances", merged_path, os.path.join(out, "runs", "base", "hep-mlbench_summary.json"),
+            os.path.join(out, "runs", "threads2", "hep-mlbench_summary.json")]).returncode == 0
+p = subprocess.run([sys.executable, os.path.join(SOURCE, "scripts", "tolerance_table.py"), "--merge-table",
+                    os.path.join(out, "table.md"), "--table", os.path.join(d, "x.json"), "--markdown",
+                    os.path.join(d, "x.md"), out], capture_output=True, text=True)
+assert p.returncode != 0 and "--merge-table" in p.stderr and "table.md" in p.stderr, p.stderr
+
 # The perturbations really perturb: the members' reference losses are not all bit-identical,
 # else the ensemble measured nothing. (On these small PU20 events, 2 threads and MKL's generic
 # path may round as the base does; the scalar kernels do not.)
