@@ -112,7 +112,7 @@ struct RunResult {
   std::string final_weights_checksum;
   bool deterministic = true;
   std::string denormals;          // train::denormal_mode() before training: flushed, kept or mixed
-  std::string cpu_kernels;        // the instruction set of LibTorch's CPU kernels: AVX512, AVX2, NO AVX, ...
+  std::string cpu_kernels;        // the instruction set of LibTorch's CPU kernels: AVX512, AVX2, DEFAULT, ...
   std::vector<StepRecord> steps;
   std::vector<EpochRecord> epochs;
   // timed window (all epochs, warm-up steps excluded)
