@@ -279,7 +279,7 @@ TrainingOutcome run_training(const config::RunConfig& requested, const dist::Lau
   r.threads = at::get_num_threads();
   r.denormals = train::denormal_mode();  // as set at the start, on every LibTorch thread
   // Which of LibTorch's CPU kernel builds runs (the widest the CPU has, or ATEN_CPU_CAPABILITY's):
-  // another build sums in another order, so it is one of the things two reports may differ in.
+  // another build may round differently, so it is one of the things two reports may differ in.
   r.cpu_kernels = at::get_cpu_capability();
   if (const char* asked = cfg.flush_denormals ? "flushed" : "kept"; r.denormals != asked)
     warn("CPU arithmetic: denormal floats are " + r.denormals + " on LibTorch's threads, not " + asked +
