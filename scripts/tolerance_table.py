@@ -167,8 +167,9 @@ def main():
         "version": a.version,
         "date": date,
         "how": "scripts/measure_tolerance.sh: the same workload (binary, sample, seed, options) under "
-               "legitimate numerical perturbations (thread counts, scalar vs AVX2 kernels, MKL's generic "
-               "code path, a GPU where present); seeds only as an upper bound",
+               "legitimate numerical perturbations (thread counts, LibTorch's scalar, AVX2 and AVX-512 kernels, "
+               "MKL's generic code path, denormals kept or flushed, a GPU where present); seeds only as an "
+               "upper bound",
         "workloads": [r["workload"] for r in per_ensemble] + (old.get("workloads", []) if old else []),
         "metrics": metrics,
     }
