@@ -262,12 +262,13 @@ void Trainer::run_epochs(data::Loader& train, data::Loader& val, RunResult& r, b
         log_events = 0;
         log_seconds_from = now;
       }
-      // A stop signal, agreed on by all ranks at the same step. Alone, a rank checks every step
-      // (no collective). With several, the agreement is a collective whose read-back waits for the
-      // device, so it goes where the loop waits anyway (the flush, every --log-every steps): one
-      // per step would keep a GPU from running ahead of the host on every step but never with one
-      // rank, and bias the scaling figures.
-      if (!stop && (comm_.world() == 1 || at_flush) && dist::agree_on_stop(comm_) != 0 && r.status == "ok") {
+      // A stop signal, agreed on by all ranks at the same step: every step alone (no collective)
+      // and on CPU ranks (a small all-reduce of a host tensor). On GPU ranks the agreement's
+      // read-back waits for the device, so it goes where the loop waits anyway (the flush, every
+      // --log-every steps): one per step would keep the GPU from running ahead of the host with
+      // several ranks but never with one, and bias the scaling figures.
+      const bool agree_now = comm_.world() == 1 || !device_.is_cuda() || at_flush;
+      if (!stop && agree_now && dist::agree_on_stop(comm_) != 0 && r.status == "ok") {
         r.status = "interrupted";
         r.error = "stopped by signal " + std::to_string(stop_requested()) + " at step " + std::to_string(done);
         stop = true;
