@@ -68,7 +68,8 @@ if [[ -z "$MEMBERS" ]]; then
   else MEMBERS="base,threads2,kernels-scalar,mkl-compatible,threads2-scalar,denormals-kept,seed+1,seed+2,fault-scale,fault-add"; fi
   # LibTorch runs its AVX-512 kernels where the CPU has these four (else AVX2's, or scalar ones).
   if ((!QUICK)) && [[ -r /proc/cpuinfo ]] &&
-     awk '/^flags/ { n = 0; for (i = 1; i <= NF; ++i) if ($i ~ /^avx512(f|bw|vl|dq)$/) ++n; exit n == 4 ? 0 : 1 }' /proc/cpuinfo; then
+     awk '/^flags/ { n = 0; for (i = 1; i <= NF; ++i) if ($i ~ /^avx512(f|bw|vl|dq)$/) ++n; found = n == 4; exit }
+          END { exit found ? 0 : 1 }' /proc/cpuinfo; then
     MEMBERS="$MEMBERS,kernels-avx2"
   fi
   if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 || [[ "${HMB_TOL_CUDA:-0}" == 1 ]]; then
