@@ -112,14 +112,14 @@ def main():
     ap.add_argument("--ensemble-out")
     ap.add_argument("--merge-table", help="an earlier table (compare's format) whose spreads are taken in")
     a = ap.parse_args()
-    old = None
+    old = None  # the earlier table, and its spreads as rows of one more ensemble
     if a.merge_table:
         try:
             old = json.load(open(a.merge_table))
-            old_metrics = {key: old["metrics"][key] for key, _, _ in METRICS}
-            for key, m in old_metrics.items():
-                float(m["spread_sd"]), float(m["spread_max"]), int(m["runs"])
-        except (OSError, ValueError, KeyError, TypeError) as e:
+            old_rows = {key: {"sd": float(m["spread_sd"]), "max": float(m["spread_max"]), "runs": int(m["runs"]),
+                              "ensembles": int(m.get("ensembles", 1))}
+                        for key, m in ((key, old["metrics"][key]) for key, _, _ in METRICS)}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
             sys.exit(f"tolerance_table: --merge-table {a.merge_table}: not a tolerance table with measured spreads ({e})")
 
     ensembles = [load(d) for d in a.dirs]
@@ -149,9 +149,7 @@ def main():
     for key, kind, floor in METRICS:
         rows = [r["figures"][key] for r in per_ensemble if r["figures"][key]["runs"] >= 2]
         if old:
-            m = old["metrics"][key]
-            rows.append({"sd": float(m["spread_sd"]), "max": float(m["spread_max"]), "runs": int(m["runs"]),
-                         "ensembles": int(m.get("ensembles", 1))})
+            rows.append(old_rows[key])
         if not rows:
             sys.exit(f"tolerance_table: no ensemble has two perturbation runs with {key}")
         sd = max(r["sd"] for r in rows)

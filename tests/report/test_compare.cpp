@@ -127,6 +127,11 @@ TEST_CASE("compare: where each run ran is shown for both, never judged", "[compa
   bool json_has_unchecked = false;
   for (const auto& row : j["rows"]) json_has_unchecked |= row["what"] == "ran on: cpu_kernels" && row["checked"] == false;
   CHECK(json_has_unchecked);
+  // A report without the machine, or with something else in its place, shows "-".
+  b["context"] = "not an object";
+  a.erase("context");
+  for (const auto& row : hmb::report::compare_summaries(a, b, tolerances()).rows)
+    if (row.what == "ran on: cpu_model") CHECK((row.a == "-" && row.b == "-"));
 }
 
 TEST_CASE("compare: a failed run's report is refused", "[compare]") {
