@@ -187,16 +187,19 @@ Command add_bench_command(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::IsMember({"data", "model", "step", "allreduce"}));
   sub->add_option("--nproc", a->allreduce.nproc, "allreduce: CPU ranks to start on this node")->capture_default_str();
-  sub->add_option("--mb", a->allreduce.mb, "allreduce: MiB to reduce (0: the preset's gradients)")->capture_default_str();
+  sub->add_option("--mb", a->allreduce.mb, "allreduce: MiB to reduce (0: the preset's gradients)")->capture_default_str()
+      ->check(CLI::Range(0.0, 65536.0));
   sub->add_option("--iterations", a->allreduce.iterations, "allreduce: timed all-reduces")->capture_default_str()
       ->check(CLI::PositiveNumber);
   sub->add_option("--gpus", a->gpus, "allreduce: auto (NCCL on GPUs where there are any, else Gloo), all (NCCL on GPUs; an error without) or cpu (Gloo)")
       ->capture_default_str()->check(CLI::IsMember({"auto", "all", "cpu"}));
   sub->add_option("--preset", a->preset, "model preset (model, step)")->capture_default_str();
-  sub->add_option("--events", a->events, "events (data)")->capture_default_str();
-  sub->add_option("--elements", a->elements, "elements per event (model, step)")->capture_default_str();
-  sub->add_option("--threads", a->threads, "threads (data)")->capture_default_str();
-  sub->add_option("--batch-size", a->batch, "events per step (step)")->capture_default_str();
+  // Counts are checked here: a thread count of 0 would leave the loader waiting on no worker.
+  sub->add_option("--events", a->events, "events (data)")->capture_default_str()->check(CLI::Range(std::int64_t{1}, std::int64_t{1000000}));
+  sub->add_option("--elements", a->elements, "elements per event (model, step)")->capture_default_str()
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1000000}));
+  sub->add_option("--threads", a->threads, "threads (data)")->capture_default_str()->check(CLI::Range(1, 1024));
+  sub->add_option("--batch-size", a->batch, "events per step (step)")->capture_default_str()->check(CLI::Range(1, 4096));
   sub->add_option("--trace", a->trace, "step: write a Chrome trace of one profiled training step to this file");
   return {sub, [a] {
             if (a->what == "allreduce") {

@@ -17,6 +17,8 @@
 #include "report/compare.hpp"
 #include "util/atomic_file.hpp"
 #include "util/error.hpp"
+#include "util/input_file.hpp"
+#include "util/json_text.hpp"
 
 namespace hmb::app {
 
@@ -25,6 +27,7 @@ nlohmann::json read_json(const std::string& path) {
   std::error_code ec;
   require(!std::filesystem::is_directory(path, ec),
           "compare: '" + path + "' is a folder: give its hep-mlbench_summary.json");
+  require_input_file(path, "compare:");
   std::ifstream in(path);
   require(in.good(), "compare: cannot open '" + path + "': " + std::strerror(errno));
   try {
@@ -72,8 +75,15 @@ Command add_compare_command(CLI::App& app) {
             require(!args->a.empty() && !args->b.empty(),
                     "compare: give two reports: hep-mlbench compare A/hep-mlbench_summary.json "
                     "B/hep-mlbench_summary.json [--tolerance NAME=VALUE]");
-            auto tol = args->table.empty() ? report::Tolerances::measured()
-                                           : report::Tolerances::from_table(read_json(args->table));
+            auto tol = report::Tolerances::measured();
+            if (!args->table.empty()) {
+              const auto table = read_json(args->table);  // names the file itself
+              try {
+                tol = report::Tolerances::from_table(table);
+              } catch (const Error& e) {
+                throw Error(std::string(e.what()) + " (in --tolerances " + args->table + ")");
+              }
+            }
             for (const auto& spec : args->tolerances) tol.override_with(spec);
             if (!args->tolerances.empty()) tol.table += " with tolerances set on the command line";
             const auto a = read_json(args->a), b = read_json(args->b);
@@ -83,7 +93,7 @@ Command add_compare_command(CLI::App& app) {
             } catch (const Error& e) {
               throw Error(std::string(e.what()) + " (A: " + args->a + ", B: " + args->b + ")");
             }
-            write_stdout(args->json ? report::comparison_json(r).dump(2) + "\n" : report::format_comparison(r));
+            write_stdout(args->json ? json_text(report::comparison_json(r), 2) + "\n" : report::format_comparison(r));
             return r.ok() ? 0 : 1;
            } catch (const Error& e) {
             spdlog::error("{}", e.what());

@@ -23,10 +23,12 @@
 #include "report/stats.hpp"
 #include "report/summary.hpp"
 #include "train/device.hpp"
-#include "train/gpu_devices.hpp"
 #include "train/failure.hpp"
+#include "train/gpu_devices.hpp"
 #include "util/atomic_file.hpp"
 #include "util/error.hpp"
+#include "util/input_file.hpp"
+#include "util/json_text.hpp"
 #include "util/log.hpp"
 #include "util/process.hpp"
 
@@ -147,11 +149,11 @@ std::string results_dir_hint(const CLI::App& sub) {
   if (auto given = last_collected(sub, "--results"); !given.empty() && given[0] != '-') return given;
   if (auto given = raw_value_of({"--results"}); !given.empty() && given[0] != '-')
     return given;  // taken as another option's value
-  if (auto file = last_collected(sub, "--config"); !file.empty()) {
+  if (auto file = last_collected(sub, "--config"); !file.empty() && input_file_problem(file).empty()) {
     try {
       const auto y = YAML::LoadFile(file);
       if (y.IsMap() && y["results"] && y["results"].IsScalar()) return y["results"].as<std::string>();
-    } catch (const YAML::Exception&) {
+    } catch (const std::exception&) {
       // the file's own error is the one reported
     }
   }
@@ -253,8 +255,8 @@ Command add_train_command(CLI::App& app) {
                 return fail_before_run(cfg.results, e.what(), inputs);
               }
               if (local.ranks > 1) {
-                add_log_file(cfg.results + "/launcher.log");
                 try {  // before any rank can fail and amend a report
+                  add_log_file(cfg.results + "/launcher.log");
                   set_aside_previous_outputs(cfg.results, inputs);
                 } catch (const Error& e) {
                   return fail_before_run(cfg.results, e.what(), inputs);
@@ -267,7 +269,11 @@ Command add_train_command(CLI::App& app) {
               }
             }
             const bool rank0 = launch.rank == 0;
-            add_log_file(cfg.results + (rank0 ? "/hep-mlbench.log" : "/rank_" + std::to_string(launch.rank) + ".log"));
+            try {
+              add_log_file(cfg.results + (rank0 ? "/hep-mlbench.log" : "/rank_" + std::to_string(launch.rank) + ".log"));
+            } catch (const Error& e) {
+              return fail_before_run(cfg.results, e.what(), inputs);
+            }
             if (*json_only || !rank0) spdlog::set_level(spdlog::level::warn);
             spdlog::info("hep-mlbench train, resolved configuration:");
             for (const auto& [k, v] : table->echo(cfg)) spdlog::info("  {:<18} {}", k, v);
@@ -338,7 +344,7 @@ Command add_train_command(CLI::App& app) {
             bool stdout_lost = false;  // --json asked for the summary there
             if (*json_only) {
               try {
-                write_stdout(summary.dump(2) + "\n");
+                write_stdout(json_text(summary, 2) + "\n");
               } catch (const Error& e) {
                 spdlog::error("{}; the report is {}", e.what(), path);
                 stdout_lost = true;
@@ -473,7 +479,7 @@ Command add_sweep_command(CLI::App& app) {
             }
             try {
               write_file_atomic(base.results + "/" + kSweepCsv, csv.str());
-              write_file_atomic(base.results + "/" + kSweepJson, rows.dump(2) + "\n");
+              write_file_atomic(base.results + "/" + kSweepJson, json_text(rows, 2) + "\n");
             } catch (const Error& e) {
               report_on_stdout(e.what(), rows, "the rows");
               return 3;

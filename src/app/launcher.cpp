@@ -26,6 +26,7 @@
 #include "report/summary.hpp"
 #include "util/atomic_file.hpp"
 #include "util/error.hpp"
+#include "util/json_text.hpp"
 #include "util/process.hpp"
 
 extern char** environ;
@@ -126,7 +127,7 @@ void amend_report(const std::string& results, const std::string& first_failure, 
     j["report"]["error"] = j["report"].value("error", std::string("failed")) + " (the first rank to fail: " +
                            first_failure + ")";
   }
-  write_file_atomic(path, j.dump(2) + "\n");
+  write_file_atomic(path, json_text(j, 2) + "\n");
 }
 
 }  // namespace

@@ -17,8 +17,8 @@
 #include "dist/agreement.hpp"
 #include "dist/communicator.hpp"
 #include "dist/process_group.hpp"
-#include "metrics/device_memory.hpp"
 #include "metrics/cpu_peak.hpp"
+#include "metrics/device_memory.hpp"
 #include "metrics/timeline.hpp"
 #include "metrics/utilisation.hpp"
 #include "metrics/window.hpp"
@@ -32,6 +32,7 @@
 #include "train/trainer.hpp"
 #include "util/atomic_file.hpp"
 #include "util/error.hpp"
+#include "util/json_text.hpp"
 #include "util/process.hpp"
 
 namespace hmb::app {
@@ -394,7 +395,7 @@ TrainingOutcome run_training(const config::RunConfig& requested, const dist::Lau
       train::ReferenceStepConfig rc;
       rc.stop = [] { return stop_requested() != 0; };  // then the stop point below ends the run
       r.reference_step = train::reference_step(net, *batch, device, rc);
-      spdlog::info("reference step: losses {} ({:.1f} s)", r.reference_step["losses"].dump(), clock.now() - t_probe);
+      spdlog::info("reference step: losses {} ({:.1f} s)", json_text(r.reference_step["losses"]), clock.now() - t_probe);
     }
   }
   stop_point(comm, "before training (after the reference step)");
@@ -425,7 +426,7 @@ TrainingOutcome run_training(const config::RunConfig& requested, const dist::Lau
   }
   if (!cfg.trace.empty()) {  // a measurement: its loss is a warning, not a failed run
     try {
-      write_file_atomic(cfg.trace, utilisation.trace().dump() + "\n");
+      write_file_atomic(cfg.trace, json_text(utilisation.trace()) + "\n");
       spdlog::info("trace: {} ({} timed steps)", cfg.trace, cfg.trace_steps);
     } catch (const std::exception& e) {
       warn(std::string("--trace: ") + e.what() + "; a file already at that path is not this run's");

@@ -96,6 +96,10 @@ void set_aside_previous_outputs(const std::string& results, const std::vector<st
                   ", where the earlier run that succeeded in '" + results + "' is about to go: copy the file "
                   "elsewhere first, or choose another results folder");
     }
+    // previous/ is hep-mlbench's: anything else of that name is the user's, not to be removed.
+    require(!fs::exists(fs::symlink_status(previous, ec)) || fs::is_directory(previous, ec),
+            "results folder '" + results + "': " + previous.string() + " is not a folder, so it is not where " +
+                "hep-mlbench keeps an earlier run's files: move it away, or choose another results folder");
     fs::remove_all(previous, ec);
     fs::create_directories(previous, ec);
     require(fs::is_directory(previous), "results folder '" + results + "': cannot make " + previous.string() +

@@ -19,9 +19,11 @@
 
 #include "app/results_folder.hpp"
 #include "config/option_table.hpp"
+#include "config/run_config.hpp"
 #include "sys/context.hpp"
 #include "util/atomic_file.hpp"
 #include "util/error.hpp"
+#include "util/json_text.hpp"
 #include "util/process.hpp"
 
 extern char** environ;
@@ -97,7 +99,8 @@ pid_t start_copy(const std::string& self, const std::vector<std::string>& args, 
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  require(fd >= 0, "workload: cannot open the copy's log '" + log + "': " + std::strerror(errno));
+  require(fd >= 0, "cannot open the copy's log '" + log + "': " + std::strerror(errno) +
+                      " (move it away or make it writable, or choose another results folder)");
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid == 0) {  // only async-signal-safe calls from here to exec
@@ -108,7 +111,7 @@ pid_t start_copy(const std::string& self, const std::vector<std::string>& args, 
   }
   const int err = errno;
   ::close(fd);
-  require(pid > 0, "workload: cannot start '" + self + "': " + std::strerror(err));
+  require(pid > 0, "cannot start '" + self + "': " + std::strerror(err));
   return pid;
 }
 
@@ -130,7 +133,7 @@ nlohmann::json read_copy_summary(const std::string& dir, int copy, int status) {
   } else {
     why += "exited with status " + std::to_string(WEXITSTATUS(status));
   }
-  why += " and left no summary of its own; see " + dir + "/hep-mlbench.log";
+  why += " before it finished its report; see " + dir + "/hep-mlbench.log";
   return report::make_error_summary(why, {});
 }
 }  // namespace
@@ -198,7 +201,7 @@ int write_failure_report(const std::string& dir, const std::string& why, const r
 void report_on_stdout(const std::string& why, const nlohmann::json& report, const std::string& what) {
   spdlog::error("{}; {} follows on stdout", why, what);
   try {
-    write_stdout(report.dump(2) + "\n");
+    write_stdout(json_text(report, 2) + "\n");
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
   }
@@ -246,6 +249,14 @@ int run_workload(const WorkloadOptions& opt, const std::string& self_exe) {
     return fail_workload(opt, "option -e/--events: " + std::to_string(opt.events) + " events per thread times " +
                                   std::to_string(info.threads_per_copy) +
                                   " threads is more than any sample holds: give a smaller -e, or 0 for the whole sample");
+  // Threads derived from --ncores are checked here, naming --ncores: each copy's train would
+  // otherwise refuse a --threads the user never gave.
+  if (opt.threads <= 0)
+    if (const std::string why = config::thread_count(1)(info.threads_per_copy); !why.empty())
+      return fail_workload(opt, "option --ncores " + std::to_string(opt.ncores) + ": " + std::to_string(opt.copies) +
+                                    " cop" + (opt.copies == 1 ? "y" : "ies") + " of " +
+                                    std::to_string(info.threads_per_copy) + " threads each, which " + why +
+                                    " per copy (give a smaller --ncores, or -t/--threads)");
   const std::string run_dir = workload_run_dir(opt);
   const auto sharing = gpu_sharing_warning(opt.copies, opt.train_args, static_cast<int>(torch::cuda::device_count()));
   if (sharing) spdlog::warn("workload: {}", *sharing);

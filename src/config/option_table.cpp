@@ -7,15 +7,20 @@
 #include <cstdlib>
 #include <limits>
 
+#include "util/input_file.hpp"
+
 namespace hmb::config {
 
 YAML::Node load_config_file(const std::string& path) {
+  require_input_file(path, "configuration file", " (check the path given with --config)");
   try {
     return YAML::LoadFile(path);
   } catch (const YAML::BadFile&) {
     throw Error("configuration file '" + path + "': cannot be read (check the path and its permissions)");
   } catch (const YAML::Exception& e) {
     throw Error("configuration file '" + path + "': not valid YAML: " + e.what());
+  } catch (const std::exception& e) {  // a read error of the stream (the file went away, an I/O error)
+    throw Error("configuration file '" + path + "': cannot be read: " + e.what());
   }
 }
 

@@ -8,7 +8,7 @@ namespace hmb::config {
 namespace {
 template <class T>
 std::function<std::string(const T&)> at_least(T lo) {
-  return [lo](const T& v) { return v >= lo ? std::string() : "must be at least " + std::to_string(lo); };
+  return [lo](const T& v) { return v >= lo ? std::string() : "must be at least " + format_value(lo); };
 }
 constexpr int kThreadsPerCore = 4;
 }  // namespace

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <cmath>
 #include <cerrno>
@@ -12,6 +14,7 @@
 #include "data/hdf5_util.hpp"
 #include "util/atomic_file.hpp"
 #include "util/error.hpp"
+#include "util/input_file.hpp"
 #include "util/process.hpp"
 #include "util/sha256.hpp"
 
@@ -147,6 +150,19 @@ void write_event_file(const std::string& requested, const EventTable& t, const s
 
 // ---------------------------------------------------------------- reading and validation
 namespace {
+// This machine's memory in GiB (0 when unknown): a file that states more data than this is
+// refused before it is read.
+double physical_memory_gib() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? static_cast<double>(pages) * static_cast<double>(page) / (1024.0 * 1024 * 1024) : 0.0;
+}
+
+std::string gib_text(double gib) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", gib);
+  return buf;
+}
+
 struct Reader {
   std::string path;
   H5Handle file;
@@ -180,7 +196,12 @@ struct Reader {
 
   template <class T>
   void read_all(const H5Handle& ds, hid_t mem_type, std::vector<T>& out, size_t count, const char* name) const {
-    out.resize(count);
+    try {
+      out.resize(count);
+    } catch (const std::exception&) {  // bad_alloc, or length_error for a count past max_size()
+      fail(std::string("/") + name, "holds " + std::to_string(count) + " values, which this process cannot hold in "
+                                    "memory: use a smaller sample (scripts/make_sample.sh), or a machine with more memory");
+    }
     if (count == 0) return;
     if (H5Dread(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0)
       fail(std::string("/") + name, "cannot be read (truncated or corrupt file?)");
@@ -227,9 +248,7 @@ Reader open_reader(const std::string& path) {
     throw Error("event file '" + path + "' does not exist (make one with `hep-mlbench generate` or scripts/make_sample.sh)");
   if (std::filesystem::is_directory(path))
     throw Error("event file '" + path + "' is a folder: give the path of the .h5 file (e.g. " + path + "/sample.h5)");
-  if (::access(path.c_str(), R_OK) != 0)
-    throw Error("event file '" + path + "' cannot be read: " + std::strerror(errno) +
-                " (check its permissions, and that this user, e.g. a container's, may read it)");
+  require_input_file(path, "event file");  // a FIFO or a device would block HDF5, an unreadable file fail it
   if (H5Fis_hdf5(path.c_str()) <= 0)
     throw Error("event file '" + path + "' is not an HDF5 file (corrupt or truncated?): make it again");
   r.file = H5Handle(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
@@ -258,6 +277,7 @@ EventTable read_event_file(const std::string& path, EventFileInfo* info_out, boo
   auto S = r.dataset("split", 1, 0, H5T_INTEGER, 1, &dsplit);
   if (dx[0] != dy[0]) r.fail("/ygen", "has " + std::to_string(dy[0]) + " rows but /X has " + std::to_string(dx[0]));
   if (doff[0] < 1) r.fail("/offsets", "is empty");
+  if (doff[0] == 1) r.fail("/offsets", "holds no events (a file of 0 events)");
   if (dsplit[0] != doff[0] - 1)
     r.fail("/split", "has " + std::to_string(dsplit[0]) + " entries for " + std::to_string(doff[0] - 1) + " events");
 
@@ -278,6 +298,23 @@ EventTable read_event_file(const std::string& path, EventFileInfo* info_out, boo
   }
   if (info.n_train == 0) r.fail("/split", "has no training events (empty training split)");
   if (info.n_validation == 0) r.fail("/split", "has no validation events (empty validation split)");
+  // The counts the file states must be the ones it holds (a file written by another tool, or
+  // damaged, may disagree), and the data must fit in memory: checked before the large reads.
+  auto stated = [&r](const char* name, std::int64_t actual, const std::string& of) {
+    const auto v = r.attr_int(name);
+    if (v != actual)
+      r.fail(std::string("attribute ") + name, "is " + std::to_string(v) + " but the file holds " + std::to_string(actual) + " " + of);
+  };
+  stated("n_events", static_cast<std::int64_t>(doff[0] - 1), "events (/offsets)");
+  stated("n_train", info.n_train, "training events (/split)");
+  stated("n_validation", info.n_validation, "validation events (/split)");
+  stated("n_elements", static_cast<std::int64_t>(dx[0]), "elements (/X rows)");
+  const double need_gib = static_cast<double>(dx[0]) * (kXColumns + kYColumns) * sizeof(float) / (1024.0 * 1024 * 1024);
+  const double memory_gib = physical_memory_gib();
+  if (memory_gib > 0 && need_gib > memory_gib)
+    r.fail("/X and /ygen", "hold " + std::to_string(dx[0]) + " elements, " + gib_text(need_gib) +
+                               " GiB, more than this machine's memory (" + gib_text(memory_gib) +
+                               " GiB): use a smaller sample (scripts/make_sample.sh), or a machine with more memory");
   r.read_all(X, H5T_NATIVE_FLOAT, t.X, dx[0] * kXColumns, "X");
   r.read_all(Y, H5T_NATIVE_FLOAT, t.ygen, dy[0] * kYColumns, "ygen");
 
@@ -314,8 +351,12 @@ EventTable read_event_file(const std::string& path, EventFileInfo* info_out, boo
   info.n_events = t.n_events();
   info.n_elements = t.n_elements();
   info.source_json = r.attr_string("source");
+  if (!nlohmann::json::accept(info.source_json))
+    r.fail("attribute source", "is not JSON (it describes how the file was made)");
   info.checksum = r.attr_string("checksum_sha256");
-  if (r.attr_int("n_events") != info.n_events) r.fail("attribute n_events", "disagrees with /offsets");
+  if (const auto definition = r.attr_string("checksum_definition"); definition != kChecksumDefinition)
+    r.fail("attribute checksum_definition", "is '" + definition.substr(0, 80) + "', this hep-mlbench computes '" +
+                                                kChecksumDefinition + "'");
   if (verify_checksum) {
     const auto actual = content_checksum(t);
     if (actual != info.checksum)

@@ -7,8 +7,9 @@
 #include <cmath>
 #include <thread>
 
-#include "util/build_info.hpp"
 #include "data/rng.hpp"
+#include "util/build_info.hpp"
+#include "util/json_text.hpp"
 #include "util/process.hpp"
 
 namespace hmb::data {
@@ -420,7 +421,7 @@ std::string generator_source_json(const GeneratorConfig& cfg) {
     j["pileup_spread"] = cfg.pileup_spread;
     j["multiplicity_k"] = cfg.multiplicity_k;
   }
-  return j.dump();
+  return json_text(j);
 }
 
 TableStats table_stats(const EventTable& t) {

@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include "util/json_text.hpp"
 #include "util/sha256.hpp"
 
 namespace hmb::dist {
@@ -45,7 +46,7 @@ OptionFingerprints fingerprint_options(const nlohmann::json& config) {
   for (const auto& [name, value] : config.items()) {
     if (per_rank_options().count(name) != 0) continue;
     Sha256 h;
-    h.update(value.dump());
+    h.update(json_text(value));
     f.names.push_back(name);
     f.values.push_back(fingerprint(h.hex()));
   }

@@ -10,6 +10,7 @@
 
 #include "util/atomic_file.hpp"
 #include "util/error.hpp"
+#include "util/json_text.hpp"
 
 namespace hmb::dist {
 
@@ -250,7 +251,7 @@ void tell_launcher(const std::string& reason) {
   const nlohmann::json error = {{"message", "hep-mlbench: " + reason},
                                 {"timestamp", static_cast<long long>(std::time(nullptr))}};
   try {
-    write_file_atomic(file, error.dump() + "\n");
+    write_file_atomic(file, json_text(error) + "\n");
   } catch (const Error&) {
   }
 }

@@ -616,6 +616,7 @@ void run_meeting(const std::shared_ptr<Meeting>& m, const LaunchInfo& launch, co
   sigemptyset(&stops);
   sigaddset(&stops, SIGINT);
   sigaddset(&stops, SIGTERM);
+  sigaddset(&stops, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stops, nullptr);
 
   std::unique_ptr<Communicator> comm;

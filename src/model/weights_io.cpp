@@ -11,6 +11,7 @@
 
 #include "util/atomic_file.hpp"
 #include "util/error.hpp"
+#include "util/input_file.hpp"
 
 namespace hmb::model {
 
@@ -271,6 +272,7 @@ void save_state_dict(const torch::nn::Module& m, const std::string& path) {
 }
 
 void load_state_dict(torch::nn::Module& m, const std::string& path) {
+  require_input_file(path, "weights file", " (check the path given with --init-weights)");
   std::ifstream in(path, std::ios::binary);
   require(in.good(), "weights file '" + path + "' cannot be opened (check the path given with --init-weights)");
   std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

@@ -6,26 +6,49 @@
 #include <sstream>
 #include <utility>
 
+#include "report/summary.hpp"
 #include "report/tolerances_json.hpp"
 #include "util/error.hpp"
+#include "util/json_text.hpp"
 
 namespace hmb::report {
 
 namespace {
 using nlohmann::json;
 
+std::string text(const json& v) {
+  if (v.is_null()) return "-";
+  if (v.is_string()) return v.get<std::string>();
+  return json_text(v);
+}
+
 const json& stats_of(const json& s, const char* which) {
-  require(s.contains("report") && s["report"].contains("wl-stats"),
+  // A report of another schema version has other fields or other meanings; one without a
+  // version (written by hand, or cut) is read as far as it goes.
+  const json version = s.is_object() ? s.value(json::json_pointer("/context/schema_version"), json(nullptr)) : json(nullptr);
+  if (!version.is_null() && version != json(kSchemaVersion))
+    throw Error(std::string("compare: report ") + which + " has schema version " + text(version) +
+                ", this hep-mlbench reads version " + std::to_string(kSchemaVersion) +
+                ": compare it with the hep-mlbench that wrote it");
+  require(s.is_object() && s.contains("report") && s["report"].is_object() && s["report"].contains("wl-stats"),
           std::string("compare: report ") + which + " has no report.wl-stats (is it a hep-mlbench summary?)");
   require(s["report"].value("log", "") == "ok",
           std::string("compare: report ") + which + " is of a failed run (report.log is not \"ok\")");
   return s["report"]["wl-stats"];
 }
 
-std::string text(const json& v) {
-  if (v.is_null()) return "-";
-  if (v.is_string()) return v.get<std::string>();
-  return v.dump();
+// `key` of an entry that the workload's merged report keeps as an object when its copies agree
+// and as the list of the copies' objects otherwise (`config`, `reference_step`;
+// docs/report.md): the value all copies share, the list of the copies' values where they
+// differ (which then equals no single run's value), null where there is none.
+json per_key(const json& entry, const char* key) {
+  if (entry.is_object()) return entry.value(key, json(nullptr));
+  if (!entry.is_array() || entry.empty()) return nullptr;
+  json values = json::array();
+  for (const auto& e : entry) values.push_back(e.is_object() ? e.value(key, json(nullptr)) : json(nullptr));
+  for (const auto& v : values)
+    if (v != values.front()) return values;
+  return values.front();
 }
 
 double value_of(const json& stats, const char* key) {
@@ -161,22 +184,19 @@ CompareResult compare_summaries(const json& a, const json& b, const Tolerances& 
   CompareResult r;
   r.table = tol.table;
 
-  // Same workload: everything that decides the numbers, except the hardware.
+  // Same workload: everything that decides the numbers, except the hardware. Values are compared
+  // as JSON (the seed 42 is not the text "42"), shown as text.
+  auto equal_row = [&r](std::string what, const json& va, const json& vb) {
+    CompareRow row{std::move(what), text(va), text(vb), "equal", va == vb, ""};
+    r.same_workload &= row.ok;
+    r.rows.push_back(row);
+  };
   const json ca = sa.value("config", json::object()), cb = sb.value("config", json::object());
   for (const char* key : {"preset", "seed", "batch-size", "epochs", "steps", "lr", "weight-decay",
-                          "max-train-events", "max-val-events", "bucket-by-size"}) {
-    CompareRow row{std::string("config ") + key, text(ca.value(key, json(nullptr))),
-                   text(cb.value(key, json(nullptr))), "equal", true, ""};
-    row.ok = row.a == row.b;
-    r.same_workload &= row.ok;
-    r.rows.push_back(row);
-  }
-  for (const char* key : {"data_checksum", "initial_weights_checksum", "ranks"}) {
-    CompareRow row{key, text(sa.value(key, json(nullptr))), text(sb.value(key, json(nullptr))), "equal", true, ""};
-    row.ok = row.a == row.b;
-    r.same_workload &= row.ok;
-    r.rows.push_back(row);
-  }
+                          "max-train-events", "max-val-events", "bucket-by-size"})
+    equal_row(std::string("config ") + key, per_key(ca, key), per_key(cb, key));
+  for (const char* key : {"data_checksum", "initial_weights_checksum", "ranks"})
+    equal_row(key, sa.value(key, json(nullptr)), sb.value(key, json(nullptr)));
 
   auto limit_text = [](const MetricTolerance& t, double diff) {
     return (t.relative ? "rel " : "abs ") + num(t.limit) + " (diff " + num(diff) + ")";
@@ -197,16 +217,14 @@ CompareResult compare_summaries(const json& a, const json& b, const Tolerances& 
   // The reference step (train/reference_step.hpp): taken the same way, then within tolerance.
   const json ra = sa.value("reference_step", json(nullptr)), rb = sb.value("reference_step", json(nullptr));
   for (const char* key : {"steps", "step_size", "events"}) {
-    const json none(nullptr);
-    CompareRow row{std::string("reference_step ") + key, text(ra.is_object() ? ra.value(key, none) : none),
-                   text(rb.is_object() ? rb.value(key, none) : none), "equal", true, ""};
+    CompareRow row{std::string("reference_step ") + key, text(per_key(ra, key)), text(per_key(rb, key)), "equal", true, ""};
     row.ok = row.a == row.b && row.a != "-";
     r.metrics_agree &= row.ok;
     r.rows.push_back(row);
   }
   auto reference = [&](const char* key, const char* name, const MetricTolerance& t) {
     std::string va, vb;
-    const double diff = reference_difference(ra, rb, key, va, vb);
+    const double diff = reference_difference(json{{key, per_key(ra, key)}}, json{{key, per_key(rb, key)}}, key, va, vb);
     CompareRow row{name, va, vb, limit_text(t, diff), true, t.spread};
     row.ok = std::isfinite(diff) && diff <= t.limit;
     r.metrics_agree &= row.ok;

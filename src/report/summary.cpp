@@ -6,10 +6,11 @@
 #include <filesystem>
 #include <optional>
 
-#include "sys/versions.hpp"
-#include "util/build_info.hpp"
 #include "report/stats.hpp"
+#include "sys/versions.hpp"
 #include "util/atomic_file.hpp"
+#include "util/build_info.hpp"
+#include "util/json_text.hpp"
 #include "util/process.hpp"
 
 namespace hmb::report {
@@ -402,9 +403,11 @@ json combine_copies(const std::vector<json>& copies, const RunInfo& info) {
     const auto& r = copies[i].at("report");
     if (r.value("log", "ERROR") != "ok") {
       ok = false;
-      // With several copies, each error says whose it is (its folder is proc_<i>/).
-      const std::string whose = copies.size() > 1 ? "copy " + std::to_string(i) + ": " : "";
-      errors += (errors.empty() ? "" : "; ") + whose + r.value("error", std::string("unknown error"));
+      // With several copies, each error says whose it is (its folder is proc_<i>/), once.
+      const std::string error = r.value("error", std::string("unknown error"));
+      const std::string copy = "copy " + std::to_string(i);
+      const bool named = error.rfind(copy + " ", 0) == 0;
+      errors += (errors.empty() ? "" : "; ") + (copies.size() > 1 && !named ? copy + ": " : "") + error;
       continue;
     }
     total += r.at("wl-scores").at(kScoreKey).get<double>();
@@ -449,7 +452,7 @@ json combine_copies(const std::vector<json>& copies, const RunInfo& info) {
 
 std::string write_summary(const json& summary, const std::string& dir) {
   const std::string path = (std::filesystem::path(dir) / kSummaryFile).string();
-  write_file_atomic(path, summary.dump(2) + "\n");
+  write_file_atomic(path, json_text(summary, 2) + "\n");
   return path;
 }
 

@@ -217,9 +217,18 @@ void ensure_writable_dir(const std::string& dir, const std::string& option) {
   const std::string what_to_do = " (choose a writable folder with " + option +
                                  ", or let this user write there: a container's user, e.g. with chmod 1777)";
   std::error_code ec;
+  require(!dir.empty(), "results folder '' is empty: give a folder with " + option);
   fs::create_directories(dir, ec);
   if (ec && !fs::is_directory(dir)) {
-    throw Error("results folder '" + dir + "' cannot be created: " + ec.message() + what_to_do);
+    // What lies in the way, said as such (create_directories says "File exists" or "Not a directory").
+    std::error_code ignored;
+    const auto st = fs::symlink_status(dir, ignored);
+    std::string why = ec.message();
+    if (fs::is_symlink(st))
+      why = "it is a symbolic link to '" + fs::read_symlink(dir, ignored).string() + "', which is not a folder";
+    else if (fs::exists(st))
+      why = "a file of that name is in the way, not a folder";
+    throw Error("results folder '" + dir + "' cannot be created: " + why + what_to_do);
   }
   const std::string probe = (fs::path(dir) / (".hep-mlbench-probe." + std::to_string(::getpid()))).string();
   int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

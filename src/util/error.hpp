@@ -11,7 +11,7 @@ class Error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// A stop signal (SIGINT, SIGTERM) ended the work before it was done: the run is reported as
+// A stop signal (SIGINT, SIGTERM, SIGHUP) ended the work before it was done: the run is reported as
 // interrupted, not failed, and exits with 128 + the signal.
 class Interrupted : public Error {
  public:

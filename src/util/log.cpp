@@ -10,6 +10,8 @@
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 
+#include "util/error.hpp"
+
 namespace hmb {
 
 namespace {
@@ -39,7 +41,16 @@ bool same_file(int fd, const std::string& path) {
 
 bool add_log_file(const std::string& path) {
   if (same_file(STDERR_FILENO, path)) return false;
-  auto sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(path, /*truncate=*/false);
+  std::shared_ptr<spdlog::sinks::basic_file_sink_mt> sink;
+  try {
+    sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(path, /*truncate=*/false);
+  } catch (const std::exception& e) {
+    struct stat st {};
+    const bool folder = ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+    throw Error("log file '" + path + "' cannot be opened for appending" +
+                (folder ? std::string(": it is a folder") : " (" + std::string(e.what()) + ")") +
+                ": move it away or make it writable, or choose another results folder with --results");
+  }
   sink->set_pattern(kPattern);
   auto logger = spdlog::default_logger();
   logger->sinks().push_back(sink);

@@ -15,6 +15,8 @@ void setup_logging(LogMode mode);
 // Also writes the log to `path` (appending), e.g. <results>/hep-mlbench.log. When stderr is
 // that file already (the workload starts each copy with its output there), the console logger
 // writes it and nothing is added: every line is in the file once. Returns whether a sink was added.
+// Throws Error naming the file and what to do when it cannot be opened (a folder of that name,
+// a file this user may not write).
 bool add_log_file(const std::string& path);
 
 // True when file descriptor `fd` and the file at `path` are the same file.

@@ -105,6 +105,10 @@ void install_stop_handlers() {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  // SIGHUP (the terminal closed, an ssh session ended) stops the run the same way, unless it is
+  // ignored already: a run started under nohup keeps going, as nohup promises.
+  struct sigaction hup {};
+  if (sigaction(SIGHUP, nullptr, &hup) == 0 && hup.sa_handler != SIG_IGN) sigaction(SIGHUP, &sa, nullptr);
 }
 
 int stop_requested() { return g_stop.load(); }

@@ -1,5 +1,5 @@
 #pragma once
-// Process-level facts and controls: peak memory, and a stop request from SIGINT/SIGTERM.
+// Process-level facts and controls: peak memory, and a stop request from SIGINT/SIGTERM/SIGHUP.
 #include <string>
 #include <utility>
 #include <vector>
@@ -25,7 +25,7 @@ int online_cpu_count();
 // The cores of the affinity mask, in order.
 std::vector<int> allowed_cpus();
 
-// Installs SIGINT/SIGTERM handlers that set a flag instead of killing the process, so that
+// Installs SIGINT/SIGTERM (and SIGHUP, unless ignored) handlers that set a flag instead of killing the process, so that
 // a run stops cleanly after the current step and keeps what it measured. A second signal at
 // least kForceExitAfterSeconds after the first (a user insisting, not the same stop delivered
 // twice by a terminal and a launcher) ends the process at once with 128 + the signal, after

@@ -2,7 +2,9 @@
 """The event format from outside: an independent reader (h5py) finds the documented datasets,
 attributes and checksum of a generated file; damaged copies (wrong version, offsets out of
 range or not from 0, wrong dtype or shape, NaN, checksum mismatch, split values other than 0/1
-or no training event, an event count that disagrees) and a folder are refused by
+or no training event, no events at all, a stated count that disagrees, a `source` that is not JSON,
+another checksum definition, more elements than memory holds) and a folder, a FIFO or a device
+are refused by
 `hep-mlbench info` with a message naming the file, the object and the problem.
 
 usage: check_event_file.py HEP_MLBENCH_BINARY
@@ -70,7 +72,25 @@ cases = {
     "splitval": (lambda f: f["split"].__setitem__(0, 3), "has value 3"),
     "notrain": (lambda f: f["split"].__setitem__(slice(None), 1), "has no training events"),
     "offset0": (lambda f: f["offsets"].__setitem__(0, 1), "does not start at 0"),
-    "nevents": (lambda f: f.attrs.modify("n_events", 99), "n_events: disagrees"),
+    "nevents": (lambda f: f.attrs.modify("n_events", 99), "n_events: is 99 but the file holds 5 events"),
+    "ntrain": (lambda f: f.attrs.modify("n_train", 0), "n_train: is 0 but the file holds"),
+    "nvalidation": (lambda f: f.attrs.modify("n_validation", 7), "n_validation: is 7 but the file holds"),
+    "nelements": (lambda f: f.attrs.modify("n_elements", 3), "n_elements: is 3 but the file holds"),
+    "nocount": (lambda f: f.attrs.__delitem__("n_train"), "attribute n_train: missing"),
+    "source": (lambda f: f.attrs.__setitem__("source", np.bytes_(b"generator v2 {")), "source: is not JSON"),
+    "definition": (lambda f: f.attrs.__setitem__("checksum_definition", np.bytes_(b"MD5 of X")),
+                   "checksum_definition: is 'MD5 of X'"),
+    "noevents": (lambda f: [replace(f, "offsets", np.zeros(1, dtype=np.int64)),
+                            replace(f, "split", np.zeros(0, dtype=np.int8)),
+                            replace(f, "X", np.zeros((0, 12), dtype=np.float32)),
+                            replace(f, "ygen", np.zeros((0, 7), dtype=np.float32))], "holds no events"),
+    # A small file that states more elements than any machine holds: refused before the read
+    # (it was a bare std::bad_alloc). The datasets are chunked and never written: a few kB.
+    "huge": (lambda f: [f.__delitem__(k) for k in ("X", "ygen", "offsets")] and [
+        f.create_dataset("X", shape=(10 ** 11, 12), dtype=np.float32, chunks=(1024, 12)),
+        f.create_dataset("ygen", shape=(10 ** 11, 7), dtype=np.float32, chunks=(1024, 7)),
+        f.create_dataset("offsets", data=np.linspace(0, 10 ** 11, 6).astype(np.int64)),
+        f.attrs.modify("n_elements", 10 ** 11)], "more than this machine's memory"),
     # HDF5 would convert 1.5 to version 1: a version that is not an integer is refused.
     "floatversion": (lambda f: f.attrs.__setitem__("format_version", 1.5), "format_version: is not an integer"),
 }
@@ -93,6 +113,13 @@ print("ok: variable-length UTF-8 string attributes are read")
 p = subprocess.run([BIN, "info", d], capture_output=True, text=True)
 assert p.returncode != 0 and d in p.stderr and "is a folder" in p.stderr, p.stderr
 print("ok: a folder is refused")
+# A FIFO (or a device) where the file should be: refused at once (opening it used to block).
+fifo_in = os.path.join(d, "fifo_in.h5")
+os.mkfifo(fifo_in)
+for path in (fifo_in, "/dev/zero"):
+    p = subprocess.run([BIN, "info", path], capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0 and path in p.stderr and "not a file" in p.stderr, p.stderr
+print("ok: a FIFO or a device is refused, without waiting")
 # A file this user may not read: said as such, not as a corrupt file. Root reads everything, so
 # root drops the capability that lets it (setpriv, util-linux).
 unreadable = os.path.join(d, "unreadable.h5")

@@ -263,6 +263,11 @@ print("ok: rank 0 failing before training reports why:", s["report"]["error"][:8
 p = run(["bench", "--what", "allreduce", "--nproc", 2, "--gpus", "cpu", "--preset", "tiny", "--iterations", 5])
 assert "gloo, 2 ranks" in p.stdout and "bus bandwidth" in p.stdout, p.stdout
 print("ok:", p.stdout.strip().splitlines()[-1].strip())
+# ... and its counts are checked: 0 threads used to leave bench --what data waiting forever.
+for bad in (["--what", "data", "--threads", 0], ["--what", "data", "--events", -5], ["--what", "step", "--batch-size", 0]):
+    p = run(["bench", *bad], check=False, timeout=60)
+    assert p.returncode != 0 and bad[2] in p.stderr, (bad, p.returncode, p.stderr)
+print("ok: bench refuses counts below 1")
 
 # 9. A rendezvous nobody else comes to: rank 0 of 2 fails within the timeout, naming it.
 port = free_port()

@@ -69,7 +69,7 @@ missing, not_json = os.path.join(d, "missing.json"), os.path.join(d, "not.json")
 with open(not_json, "w") as f:
     f.write("{ half a summary")
 for args, words in (([sa_path], ["give two reports"]),
-                    ([sa_path, missing], [missing, "cannot open"]),
+                    ([sa_path, missing], [missing, "does not exist"]),
                     ([not_json, sa_path], [not_json, "is not valid JSON"]),
                     (["--tolerances", not_json, sa_path, sa_path], [not_json, "is not valid JSON"]),
                     (["--tolerance", "validation_accuracy=-1", sa_path, sa_path],
@@ -125,6 +125,20 @@ va = s["report"]["wl-stats"]["validation_accuracy"]
 assert va["value"] is None and "epoch" in va.get("reason", ""), va
 assert s["report"]["wl-stats"]["epochs"][-1]["validation_accuracy"] is None, s["report"]["wl-stats"]["epochs"][-1]
 print("ok: SIGTERM ->", s["report"]["error"], "| validation:", va["reason"])
+# ... SIGHUP (the terminal or ssh session closed) the same way, with 128 + 1 (it was the report
+# of a run that did not finish), and not under nohup, which asks for it to be ignored.
+out = os.path.join(d, "hup")
+rc, _ = stop_while_training(["train", *small, "--epochs", "50", "--results", out],
+                            [os.path.join(out, "hep-mlbench.log")], sig=signal.SIGHUP)
+s = summary(out)
+assert rc == 128 + signal.SIGHUP and "stopped by signal 1" in s["report"]["error"], (rc, s["report"])
+nohup = subprocess.Popen(["nohup", BIN, "train", *map(str, small), "--epochs", "3", "--results", os.path.join(d, "nohup")],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+wait_for_stop_handler(nohup, signal.SIGTERM)  # the handlers are in place (SIGHUP's would be too)
+assert nohup.poll() is None
+nohup.send_signal(signal.SIGHUP)
+assert nohup.wait(timeout=300) == 0 and summary(os.path.join(d, "nohup"))["report"]["log"] == "ok"
+print("ok: SIGHUP stops a run as SIGTERM does, except under nohup")
 
 # 6a. A stop signal before training (as soon as the handlers are in place, while the CPU peak is
 #     measured): the run stops at the next phase boundary with a report that says where, and
@@ -313,6 +327,56 @@ p = subprocess.run([BIN, "train", *map(str, small), "--json", "--results", json_
 assert p.returncode == 3 and "cannot write to standard output" in p.stderr, (p.returncode, p.stderr[-2000:])
 assert summary(json_out)["report"]["log"] == "ok"
 print("ok: no room at the start, and stdout lost: each said, with a non-zero exit")
+
+# 7a-bytes. Paths and values that are not UTF-8 (a folder named in Latin-1) end up in the report
+#           as U+FFFD: the run succeeds and its report is valid JSON (writing it used to throw).
+latin1 = os.path.join(d, "r\udcfe").encode("utf-8", "surrogateescape")  # the bytes 'r', 0xfe
+p = subprocess.run([os.fsencode(BIN), b"train", *[str(a).encode() for a in small], b"--results", latin1],
+                   capture_output=True, timeout=300)
+assert p.returncode == 0, (p.returncode, p.stderr[-2000:])
+with open(os.path.join(latin1, b"hep-mlbench_summary.json"), "rb") as f:
+    s = json.loads(f.read().decode("utf-8"))  # strict UTF-8
+validate(s)
+assert s["report"]["log"] == "ok" and "\ufffd" in s["report"]["wl-stats"]["config"]["results"], s["report"]["wl-stats"]["config"]
+# ... a bad option value of such bytes: a failure report that quotes it, exit 1 (was exit 2 and no report).
+bad_bytes = os.path.join(d, "bad_bytes").encode()
+p = subprocess.run([os.fsencode(BIN), b"train", b"--data", data.encode(), b"--preset", b"t\xffny", b"--results", bad_bytes],
+                   capture_output=True, timeout=300)
+with open(os.path.join(bad_bytes, b"hep-mlbench_summary.json"), "rb") as f:
+    s = json.loads(f.read().decode("utf-8"))
+assert p.returncode == 1 and s["report"]["log"] == "ERROR" and "t\ufffdny" in s["report"]["error"], (p.returncode, s["report"])
+print("ok: bytes that are not UTF-8 are written as U+FFFD, the reports stay valid JSON")
+
+# 7a-log. A log file that cannot be opened (here a folder of its name) ends the start with a
+#         report that names it, exit 1 (was exit 2 and no report).
+log_folder = os.path.join(d, "log_is_a_folder")
+os.makedirs(os.path.join(log_folder, "hep-mlbench.log"))
+p = run(["train", *small, "--results", log_folder], check=False)
+s = summary(log_folder)
+assert p.returncode == 1 and s["report"]["log"] == "ERROR", (p.returncode, p.stderr[-2000:])
+assert "hep-mlbench.log" in s["report"]["error"] and "it is a folder" in s["report"]["error"], s["report"]["error"]
+print("ok: a log file that cannot be opened is a failed start with a report")
+
+# 7a-inputs. A folder given as --config or --init-weights: named, with the option (it was an
+#            unnamed stream error, exit 2 and no report for --config).
+for option, words in (("--config", ["configuration file", "is a folder, not a file", "--config"]),
+                      ("--init-weights", ["weights file", "is a folder, not a file", "--init-weights"])):
+    out = os.path.join(d, "folder_as" + option.replace("-", "_"))
+    p = run(["train", *small, option, d, "--results", out], check=False)
+    s = summary(out)
+    assert p.returncode == 1 and s["report"]["log"] == "ERROR", (option, p.returncode, p.stderr[-2000:])
+    assert all(w in s["report"]["error"] for w in words), (option, s["report"]["error"])
+# ... a file of the user's named `previous` in the folder of a good run is not replaced by
+#     previous/ (it was silently removed): the run is refused, the file kept.
+kept = os.path.join(d, "previous_is_a_file")
+train("previous_is_a_file")
+with open(os.path.join(kept, "previous"), "w") as f:
+    f.write("my notes\n")
+p = run(["train", *small, "--results", kept], check=False)
+assert p.returncode == 1 and "previous" in p.stderr and "is not a folder" in p.stderr, (p.returncode, p.stderr[-2000:])
+assert open(os.path.join(kept, "previous")).read() == "my notes\n"
+assert summary(kept)["report"]["log"] == "ok"  # the earlier run's report stays
+print("ok: a folder as --config or --init-weights, a file named previous: refused, named, nothing lost")
 
 # 7b-mixed. A failed start into the folder of a good train run, by another command (sweep): every
 #          file of the good run goes to previous/, not only the summary.

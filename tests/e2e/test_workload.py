@@ -57,6 +57,15 @@ assert st["throughput"]["count"] == 2 and abs(st["throughput"]["value"] - sum(pe
 assert abs(st["throughput"]["min"] - min(per_copy)) < 1e-9 and abs(st["throughput"]["max"] - max(per_copy)) < 1e-9
 assert st["step_time"]["count"] == 2 and st["validation_accuracy"]["count"] == 2
 print("ok: two copies", per_copy)
+# The merged report of two copies lists their configurations (their results folders differ):
+# compare reads what the copies share (it used to fail on the list), here against itself.
+merged = os.path.join(res2, "hep-mlbench_summary.json")
+p = run(["compare", "--json", merged, merged], check=False)
+assert p.returncode == 0, (p.returncode, p.stderr[-2000:])
+rows = {r["what"]: r for r in json.loads(p.stdout)["rows"]}
+assert rows["config seed"]["ok"] and rows["config seed"]["a"] not in ("-", "") and "[" not in rows["config seed"]["a"], rows["config seed"]
+assert rows["reference_loss"]["ok"], rows["reference_loss"]
+print("ok: compare reads a merged report")
 
 # 3. A corrupt data file: ERROR in the summary, non-zero exit.
 bad = os.path.join(d, "corrupt.h5")
@@ -199,6 +208,15 @@ res6e = os.path.join(d, "run6e")
 p = run(["workload", "-W", "-w", res6e, "-t", 2, "-e", 2**63 - 1, *args], env=EMPTY_ENV, check=False)
 assert p.returncode != 0 and summary(res6e)["report"]["error"].startswith("option -e/--events"), summary(res6e)["report"]
 print("ok: -e overflow ->", summary(res6e)["report"]["error"][:70])
+
+# 6f. --ncores past what this machine's cores can run (4 threads per core): refused naming
+#     --ncores, which the user gave, not the copies' --threads, which the workload derived.
+res6f = os.path.join(d, "run6f")
+p = run(["workload", "-W", "-w", res6f, "--ncores", 4 * os.cpu_count() + 1, *args], env=EMPTY_ENV, check=False)
+error = summary(res6f)["report"]["error"]
+assert p.returncode == 1 and error.startswith("option --ncores") and "--threads" not in error.split("(")[0], error
+assert not os.path.exists(os.path.join(res6f, "proc_0")), "a copy was started"
+print("ok: --ncores too large ->", error[:90])
 
 # 7. --help works and exits 0.
 p = run(["workload", "--help"])

@@ -124,7 +124,8 @@ TEST_CASE("weights: save and load round-trip, wrong keys and shapes are refused"
   shallower.num_convs -= 1;
   MLPF fewer(shallower);
   CHECK_THROWS_WITH(load_state_dict(*fewer, path), Catch::Contains("unexpected key") && Catch::Contains(path));
-  CHECK_THROWS_WITH(load_state_dict(*b, "/nonexistent/w.pt"), Catch::Contains("cannot be opened"));
+  CHECK_THROWS_WITH(load_state_dict(*b, "/nonexistent/w.pt"), Catch::Contains("does not exist") && Catch::Contains("--init-weights"));
+  CHECK_THROWS_WITH(load_state_dict(*b, "/tmp"), Catch::Contains("weights file '/tmp' is a folder") && Catch::Contains("--init-weights"));
 }
 
 TEST_CASE("weights: a file that is not a dict of named tensors is refused, naming it", "[model][weights]") {

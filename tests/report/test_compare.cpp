@@ -3,6 +3,7 @@
 #include <map>
 
 #include "report/compare.hpp"
+#include "report/summary.hpp"
 
 namespace {
 using nlohmann::json;
@@ -209,4 +210,49 @@ TEST_CASE("compare: a report whose validation figure is not a number cannot be c
   no_loss["report"]["wl-stats"].erase("validation_loss");
   CHECK_THROWS_WITH(hmb::report::compare_summaries(no_loss, summary(0.9, 1, "d"), tolerances()),
                     Catch::Contains("report A has no number for report.wl-stats.validation_loss.value"));
+}
+
+TEST_CASE("compare: a workload's merged report, whose copies' configurations are listed, is read by what they share",
+          "[compare]") {
+  const auto tol = tolerances();
+  // The copies differ in their results folders, so the merged report lists their configurations
+  // (docs/report.md); reading a key of that list used to throw.
+  auto merged = [](std::uint64_t seed_of_second) {
+    auto s = summary(0.95, 42, "d");
+    auto& st = s["report"]["wl-stats"];
+    json first = st["config"], second = st["config"];
+    first["results"] = "w/proc_0";
+    second["results"] = "w/proc_1";
+    second["seed"] = seed_of_second;
+    st["config"] = json::array({first, second});
+    st["reference_step"] = json::array({st["reference_step"], st["reference_step"]});
+    return s;
+  };
+  auto same = hmb::report::compare_summaries(merged(42), merged(42), tol);
+  CHECK(same.ok());
+  auto against_one = hmb::report::compare_summaries(merged(42), summary(0.95, 42, "d"), tol);
+  CHECK(against_one.ok());  // one run of the same workload
+  // Copies that ran different seeds are no single workload: the row shows their list and differs.
+  auto mixed = hmb::report::compare_summaries(merged(43), summary(0.95, 42, "d"), tol);
+  CHECK_FALSE(mixed.same_workload);
+  const auto text = hmb::report::format_comparison(mixed);
+  CHECK_THAT(text, Catch::Contains("[42,43]"));
+}
+
+TEST_CASE("compare: values are compared as JSON, so the seed 42 is not the text \"42\"", "[compare]") {
+  auto text_seed = summary(0.95, 42, "d");
+  text_seed["report"]["wl-stats"]["config"]["seed"] = "42";
+  const auto r = hmb::report::compare_summaries(summary(0.95, 42, "d"), text_seed, tolerances());
+  CHECK_FALSE(r.same_workload);
+}
+
+TEST_CASE("compare: a report of another schema version is refused, naming both versions", "[compare]") {
+  auto other = summary(0.95, 42, "d");
+  other["context"] = {{"schema_version", 99}};
+  CHECK_THROWS_WITH(hmb::report::compare_summaries(summary(0.95, 42, "d"), other, tolerances()),
+                    Catch::Contains("report B has schema version 99") &&
+                        Catch::Contains("reads version " + std::to_string(hmb::report::kSchemaVersion)));
+  auto current = summary(0.95, 42, "d");
+  current["context"] = {{"schema_version", hmb::report::kSchemaVersion}};
+  CHECK(hmb::report::compare_summaries(current, summary(0.95, 42, "d"), tolerances()).ok());
 }

@@ -15,6 +15,8 @@
 
 #include "util/atomic_file.hpp"
 #include "util/error.hpp"
+#include "util/input_file.hpp"
+#include "util/json_text.hpp"
 #include "util/log.hpp"
 
 namespace fs = std::filesystem;
@@ -233,5 +235,48 @@ TEST_CASE("folder lock: one holder at a time, across processes; the holder itsel
   CHECK(another_process_tries() == 1);
   ::close(ready[0]);
   ::close(ready[1]);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("json text: bytes that are not UTF-8 become U+FFFD instead of failing the write", "[util]") {
+  const nlohmann::json j = {{"results", std::string("r_\xfe/x")}, {"n", 3}};
+  CHECK_THROWS(j.dump());  // what writing a report used to do
+  const std::string text = hmb::json_text(j, 2);
+  const auto back = nlohmann::json::parse(text);
+  CHECK(back["results"] == "r_\xef\xbf\xbd/x");  // U+FFFD in UTF-8
+  CHECK(back["n"] == 3);
+  CHECK(hmb::json_text(nlohmann::json{{"a", "plain"}}) == R"({"a":"plain"})");
+}
+
+TEST_CASE("input file: what is not a readable regular file is named as what it is", "[util]") {
+  auto dir = fs::temp_directory_path() / ("hmb-input-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string file = (dir / "a.yaml").string(), fifo = (dir / "pipe").string(), link = (dir / "link").string();
+  std::ofstream(file) << "x: 1\n";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  fs::create_symlink(dir / "gone", link);
+  CHECK(hmb::input_file_problem(file).empty());
+  CHECK(hmb::input_file_problem((dir / "missing").string()) == "does not exist");
+  CHECK(hmb::input_file_problem(dir.string()) == "is a folder, not a file");
+  CHECK(hmb::input_file_problem(fifo) == "is a FIFO (named pipe), not a file");
+  CHECK(hmb::input_file_problem("/dev/null") == "is a device, not a file");
+  CHECK(hmb::input_file_problem(link) == "is a symbolic link to a file that does not exist");
+  CHECK(hmb::input_file_problem("").rfind("is empty", 0) == 0);
+  CHECK_THROWS_WITH(hmb::require_input_file(fifo, "configuration file", " (check --config)"),
+                    "configuration file '" + fifo + "' is a FIFO (named pipe), not a file (check --config)");
+  CHECK_NOTHROW(hmb::require_input_file(file, "configuration file"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("log: a log file that cannot be opened is an Error naming it and what to do", "[util][log]") {
+  auto dir = fs::temp_directory_path() / ("hmb-logdir-" + std::to_string(::getpid()));
+  fs::create_directories(dir / "hep-mlbench.log");  // a folder where the log goes
+  const std::string path = (dir / "hep-mlbench.log").string();
+  hmb::setup_logging(hmb::LogMode::quiet);
+  const auto sinks = spdlog::default_logger()->sinks().size();
+  CHECK_THROWS_WITH(hmb::add_log_file(path), Catch::Contains("log file '" + path + "'") &&
+                                                 Catch::Contains("it is a folder") && Catch::Contains("--results"));
+  CHECK(spdlog::default_logger()->sinks().size() == sinks);  // nothing half-added
+  hmb::setup_logging(hmb::LogMode::normal);
   fs::remove_all(dir);
 }
