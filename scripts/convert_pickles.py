@@ -118,7 +118,9 @@ def main():
     for arr in (offsets, X, Y, split):
         h.update(np.ascontiguousarray(arr).tobytes())
     source = {"kind": "converter", "converter": "scripts/convert_pickles.py",
-              "files": [os.path.basename(p) for p in used], "train_fraction": a.train_fraction,
+              # a name that is not UTF-8 would be a lone surrogate, which no JSON reader takes
+              "files": [os.fsencode(os.path.basename(p)).decode("utf-8", "replace") for p in used],
+              "train_fraction": a.train_fraction,
               "max_events": a.max_events}
     tmp = f"{a.output}.tmp.{os.getpid()}"
     # h5py reports each failed write again, as a traceback, while it closes the file: held back

@@ -27,7 +27,7 @@ nlohmann::json read_json(const std::string& path) {
   std::error_code ec;
   require(!std::filesystem::is_directory(path, ec),
           "compare: '" + path + "' is a folder: give its hep-mlbench_summary.json");
-  require_input_file(path, "compare:");
+  require_input_file(path, "compare:", "", /*pipe_ok=*/true);
   std::ifstream in(path);
   require(in.good(), "compare: cannot open '" + path + "': " + std::strerror(errno));
   try {
@@ -92,6 +92,9 @@ Command add_compare_command(CLI::App& app) {
               r = report::compare_summaries(a, b, tol);
             } catch (const Error& e) {
               throw Error(std::string(e.what()) + " (A: " + args->a + ", B: " + args->b + ")");
+            } catch (const nlohmann::json::exception& e) {  // a field of an unexpected type, missed above
+              throw Error("compare: a report has a field of an unexpected type (an edited or damaged summary?): " +
+                          std::string(e.what()) + " (A: " + args->a + ", B: " + args->b + ")");
             }
             write_stdout(args->json ? json_text(report::comparison_json(r), 2) + "\n" : report::format_comparison(r));
             return r.ok() ? 0 : 1;

@@ -59,7 +59,7 @@ Command add_selftest_command(CLI::App& app) {
   auto* sub = app.add_subcommand("selftest", "Smoke test: a few training steps of a tiny network on the chosen device");
   sub->add_option("--gpus", cfg->gpus, "auto | all | cpu | number of GPUs (as for train)")->capture_default_str();
   sub->add_option("--steps", cfg->steps, "training steps")->capture_default_str()->check(CLI::PositiveNumber);
-  sub->add_option("--seed", cfg->seed, "random seed")->capture_default_str();
+  sub->add_option("--seed", cfg->seed, "random seed")->capture_default_str()->check(CLI::NonNegativeNumber);
   return {sub, [cfg] { return run_selftest(*cfg); }};
 }
 

@@ -206,6 +206,13 @@ TrainingOutcome run_training(const config::RunConfig& requested, const dist::Lau
   train::set_denormal_mode(cfg.flush_denormals);
   const auto machine = sys::collect_context();
   for (const auto& line : sys::describe(machine)) spdlog::info("machine: {}", line);
+  // --debug: the settings from the environment that steer threads, kernels and communication.
+  if (spdlog::should_log(spdlog::level::debug))
+    for (const auto& entry : environment_with_prefixes(
+             {"HMB_", "OMP_", "GOMP_", "KMP_", "MKL_", "OPENBLAS_", "DNNL_", "ONEDNN_", "ATEN_", "TORCH_", "PYTORCH_",
+              "CUDA_", "CUBLAS_", "CUDNN_", "NVIDIA_TF32_OVERRIDE", "NCCL_", "GLOO_", "MASTER_", "RANK", "LOCAL_",
+              "WORLD_", "SLURM_", "OMPI_", "PMI_"}))
+      spdlog::debug("environment: {}", entry);
   r.system = sys::to_json(machine);
   const train::DeviceChoice dev = train::select_device(cfg.gpus);
   torch::Device device = dev.device;
@@ -367,7 +374,11 @@ TrainingOutcome run_training(const config::RunConfig& requested, const dist::Lau
   require(train_loader.events_in_split() >= static_cast<std::int64_t>(cfg.batch_size) * comm.world(),
           "option --batch-size: " + std::to_string(cfg.batch_size) + " events per rank x " +
               std::to_string(comm.world()) + " rank(s) is more than the " +
-              std::to_string(train_loader.events_in_split()) + " training events in use");
+              std::to_string(train_loader.events_in_split()) + " training events in use" +
+              (cfg.max_train_events > 0 && cfg.max_train_events <= train_loader.events_in_split()
+                   ? " (--max-train-events " + std::to_string(cfg.max_train_events) +
+                         "; under the workload, -e x threads per copy): give a smaller --batch-size or more events"
+                   : ": give a smaller --batch-size or a larger sample"));
 
   // ---- the trainer and what measures it -------------------------------------------------------
   r.world_size = comm.world();

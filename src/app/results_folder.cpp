@@ -42,7 +42,7 @@ bool holds(const fs::path& path, const std::string& input) {
 bool earlier_run_succeeded(const fs::path& dir) {
   auto read = [](const fs::path& file) -> nlohmann::json {
     std::error_code ec;
-    if (!fs::exists(file, ec)) return nullptr;
+    if (!fs::is_regular_file(file, ec)) return nullptr;  // a FIFO there would block the read
     try {
       std::ifstream in(file);
       return nlohmann::json::parse(in);
@@ -97,9 +97,11 @@ void set_aside_previous_outputs(const std::string& results, const std::vector<st
                   "elsewhere first, or choose another results folder");
     }
     // previous/ is hep-mlbench's: anything else of that name is the user's, not to be removed.
-    require(!fs::exists(fs::symlink_status(previous, ec)) || fs::is_directory(previous, ec),
-            "results folder '" + results + "': " + previous.string() + " is not a folder, so it is not where " +
-                "hep-mlbench keeps an earlier run's files: move it away, or choose another results folder");
+    const auto kind = fs::symlink_status(previous, ec);
+    require(!fs::exists(kind) || fs::is_directory(kind),
+            "results folder '" + results + "': " + previous.string() + " is a file or a link, not the folder where " +
+                "hep-mlbench keeps an earlier run's files, and is left alone: move it away, or choose another results "
+                "folder");
     fs::remove_all(previous, ec);
     fs::create_directories(previous, ec);
     require(fs::is_directory(previous), "results folder '" + results + "': cannot make " + previous.string() +

@@ -98,9 +98,12 @@ pid_t start_copy(const std::string& self, const std::vector<std::string>& args, 
   argv.push_back(const_cast<char*>(self.c_str()));
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
-  const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  // O_NONBLOCK: a FIFO there with no reader fails at once (ENXIO) instead of waiting; cleared
+  // below, so that the copy writes as to any file.
+  const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NONBLOCK, 0644);
   require(fd >= 0, "cannot open the copy's log '" + log + "': " + std::strerror(errno) +
                       " (move it away or make it writable, or choose another results folder)");
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid == 0) {  // only async-signal-safe calls from here to exec
@@ -249,6 +252,12 @@ int run_workload(const WorkloadOptions& opt, const std::string& self_exe) {
     return fail_workload(opt, "option -e/--events: " + std::to_string(opt.events) + " events per thread times " +
                                   std::to_string(info.threads_per_copy) +
                                   " threads is more than any sample holds: give a smaller -e, or 0 for the whole sample");
+  // Each copy is a process of at least one thread: more copies than the machine runs at 4
+  // threads per core would only thrash it (or run it out of memory) before any could report.
+  if (const int most = config::kThreadsPerCore * online_cpu_count(); opt.copies > most)
+    return fail_workload(opt, "option -c/--copies: " + std::to_string(opt.copies) + " copies is more than " +
+                                  std::to_string(config::kThreadsPerCore) + " per core of this machine's " + std::to_string(online_cpu_count()) + " cores: use at most " +
+                                  std::to_string(most) + " (HEPscore's usual is one copy per core, or one per GPU)");
   // Threads derived from --ncores are checked here, naming --ncores: each copy's train would
   // otherwise refuse a --threads the user never gave.
   if (opt.threads <= 0)

@@ -12,7 +12,7 @@
 namespace hmb::config {
 
 YAML::Node load_config_file(const std::string& path) {
-  require_input_file(path, "configuration file", " (check the path given with --config)");
+  require_input_file(path, "configuration file", " (check the path given with --config)", /*pipe_ok=*/true);
   try {
     return YAML::LoadFile(path);
   } catch (const YAML::BadFile&) {

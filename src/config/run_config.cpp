@@ -10,7 +10,6 @@ template <class T>
 std::function<std::string(const T&)> at_least(T lo) {
   return [lo](const T& v) { return v >= lo ? std::string() : "must be at least " + format_value(lo); };
 }
-constexpr int kThreadsPerCore = 4;
 }  // namespace
 
 std::function<std::string(const int&)> thread_count(int lo) {

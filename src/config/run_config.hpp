@@ -63,5 +63,7 @@ OptionTable<RunConfig> run_options();
 // The check of a thread-count option: from `lo` (0: every core) up to 4 threads per core of this
 // machine (more only slows a run down, and tens of thousands of threads crash it).
 std::function<std::string(const int&)> thread_count(int lo);
+// The most threads per core a count is allowed (threads, loader threads, the workload's copies).
+inline constexpr int kThreadsPerCore = 4;
 
 }  // namespace hmb::config

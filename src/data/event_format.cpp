@@ -1,5 +1,6 @@
 #include "data/event_format.hpp"
 
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -150,11 +151,13 @@ void write_event_file(const std::string& requested, const EventTable& t, const s
 
 // ---------------------------------------------------------------- reading and validation
 namespace {
-// This machine's memory in GiB (0 when unknown): a file that states more data than this is
-// refused before it is read.
-double physical_memory_gib() {
-  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
-  return pages > 0 && page > 0 ? static_cast<double>(pages) * static_cast<double>(page) / (1024.0 * 1024 * 1024) : 0.0;
+// This machine's memory and swap in GiB (0 when unknown): a file that states more data than
+// could ever be held is refused before it is read.
+double memory_and_swap_gib() {
+  struct sysinfo si {};
+  if (::sysinfo(&si) != 0) return 0.0;
+  const double unit = si.mem_unit > 0 ? static_cast<double>(si.mem_unit) : 1.0;
+  return (static_cast<double>(si.totalram) + static_cast<double>(si.totalswap)) * unit / (1024.0 * 1024 * 1024);
 }
 
 std::string gib_text(double gib) {
@@ -200,7 +203,7 @@ struct Reader {
       out.resize(count);
     } catch (const std::exception&) {  // bad_alloc, or length_error for a count past max_size()
       fail(std::string("/") + name, "holds " + std::to_string(count) + " values, which this process cannot hold in "
-                                    "memory: use a smaller sample (scripts/make_sample.sh), or a machine with more memory");
+                                    "memory: make a smaller sample (scripts/make_sample.sh), or use a machine with more memory");
     }
     if (count == 0) return;
     if (H5Dread(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0)
@@ -310,11 +313,11 @@ EventTable read_event_file(const std::string& path, EventFileInfo* info_out, boo
   stated("n_validation", info.n_validation, "validation events (/split)");
   stated("n_elements", static_cast<std::int64_t>(dx[0]), "elements (/X rows)");
   const double need_gib = static_cast<double>(dx[0]) * (kXColumns + kYColumns) * sizeof(float) / (1024.0 * 1024 * 1024);
-  const double memory_gib = physical_memory_gib();
+  const double memory_gib = memory_and_swap_gib();
   if (memory_gib > 0 && need_gib > memory_gib)
     r.fail("/X and /ygen", "hold " + std::to_string(dx[0]) + " elements, " + gib_text(need_gib) +
-                               " GiB, more than this machine's memory (" + gib_text(memory_gib) +
-                               " GiB): use a smaller sample (scripts/make_sample.sh), or a machine with more memory");
+                               " GiB, more than this machine's memory and swap (" + gib_text(memory_gib) +
+                               " GiB): make a smaller sample (scripts/make_sample.sh), or use a machine with more memory");
   r.read_all(X, H5T_NATIVE_FLOAT, t.X, dx[0] * kXColumns, "X");
   r.read_all(Y, H5T_NATIVE_FLOAT, t.ygen, dy[0] * kYColumns, "ygen");
 

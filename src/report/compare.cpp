@@ -22,17 +22,24 @@ std::string text(const json& v) {
   return json_text(v);
 }
 
+// `key` of a report's `context`, null where the report has none (or it is not an object).
+json context_value(const json& s, const char* key) {
+  if (!s.is_object() || !s.contains("context") || !s["context"].is_object()) return nullptr;
+  return s["context"].value(key, json(nullptr));
+}
+
 const json& stats_of(const json& s, const char* which) {
   // A report of another schema version has other fields or other meanings; one without a
   // version (written by hand, or cut) is read as far as it goes.
-  const json version = s.is_object() ? s.value(json::json_pointer("/context/schema_version"), json(nullptr)) : json(nullptr);
+  const json version = context_value(s, "schema_version");
   if (!version.is_null() && version != json(kSchemaVersion))
     throw Error(std::string("compare: report ") + which + " has schema version " + text(version) +
                 ", this hep-mlbench reads version " + std::to_string(kSchemaVersion) +
                 ": compare it with the hep-mlbench that wrote it");
-  require(s.is_object() && s.contains("report") && s["report"].is_object() && s["report"].contains("wl-stats"),
+  require(s.is_object() && s.contains("report") && s["report"].is_object() && s["report"].contains("wl-stats") &&
+              s["report"]["wl-stats"].is_object(),
           std::string("compare: report ") + which + " has no report.wl-stats (is it a hep-mlbench summary?)");
-  require(s["report"].value("log", "") == "ok",
+  require(s["report"].contains("log") && s["report"]["log"] == "ok",
           std::string("compare: report ") + which + " is of a failed run (report.log is not \"ok\")");
   return s["report"]["wl-stats"];
 }
@@ -235,10 +242,12 @@ CompareResult compare_summaries(const json& a, const json& b, const Tolerances& 
 
   // Where each ran: not compared (that is the point of the tolerances), shown so that a reader
   // sees why two runs differ in their last digits.
-  // (a path that does not resolve, whatever lies on it, gives null: "-")
-  const json::json_pointer cpu_model("/context/system/cpu_model");
-  r.rows.push_back({"ran on: cpu_model", text(a.value(cpu_model, json(nullptr))), text(b.value(cpu_model, json(nullptr))),
-                    "not compared", true, "", false});
+  // (a report without it, whatever lies in its place, gives null: "-")
+  auto cpu_model = [](const json& s) {
+    const json system = context_value(s, "system");
+    return system.is_object() ? system.value("cpu_model", json(nullptr)) : json(nullptr);
+  };
+  r.rows.push_back({"ran on: cpu_model", text(cpu_model(a)), text(cpu_model(b)), "not compared", true, "", false});
   for (const char* key : {"device", "threads", "cpu_kernels", "denormals"})
     r.rows.push_back({std::string("ran on: ") + key, text(sa.value(key, json(nullptr))),
                       text(sb.value(key, json(nullptr))), "not compared", true, "", false});

@@ -251,6 +251,10 @@ void Trainer::run_epochs(data::Loader& train, data::Loader& val, RunResult& r, b
       er.data_wait_s += wait;
       log_events += static_cast<double>(events);
 
+      // --debug: every step's batch on this rank as the host saw it (nothing here waits for the device).
+      spdlog::debug("epoch {} step {}/{}: {} events, {} real + {} padding elements, data wait {:.2f} ms{}", epoch, done,
+                    total, batch->event_ids.size(), batch->real_elements, batch->padded_elements, wait * 1e3,
+                    timed ? "" : " (warm-up)");
       const bool at_flush = done % cfg_.log_every == 0 || done == total;
       if (at_flush) {
         flush(r, stop);

@@ -41,11 +41,15 @@ bool same_file(int fd, const std::string& path) {
 
 bool add_log_file(const std::string& path) {
   if (same_file(STDERR_FILENO, path)) return false;
+  struct stat st {};
+  // Opening a FIFO for writing waits for a reader that may never come.
+  if (::stat(path.c_str(), &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
+    throw Error("log file '" + path + "' cannot be opened for appending: it is a FIFO or a socket, not a file: move it "
+                "away, or choose another results folder with --results");
   std::shared_ptr<spdlog::sinks::basic_file_sink_mt> sink;
   try {
     sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(path, /*truncate=*/false);
   } catch (const std::exception& e) {
-    struct stat st {};
     const bool folder = ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
     throw Error("log file '" + path + "' cannot be opened for appending" +
                 (folder ? std::string(": it is a folder") : " (" + std::string(e.what()) + ")") +

@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -12,6 +13,8 @@
 #include <ctime>
 
 #include "util/error.hpp"
+
+extern char** environ;
 
 namespace hmb {
 
@@ -92,6 +95,20 @@ int allowed_cpu_count() {
 std::string host_name() {
   char buf[256] = {};
   return ::gethostname(buf, sizeof buf - 1) == 0 ? buf : "unknown";
+}
+
+std::vector<std::string> environment_with_prefixes(const std::vector<std::string>& prefixes) {
+  std::vector<std::string> found;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    const std::string entry = *e;
+    for (const auto& prefix : prefixes)
+      if (entry.rfind(prefix, 0) == 0) {
+        found.push_back(entry);
+        break;
+      }
+  }
+  std::sort(found.begin(), found.end());
+  return found;
 }
 
 int online_cpu_count() {

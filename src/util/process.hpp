@@ -19,6 +19,10 @@ bool reset_peak_rss();
 // This machine's host name ("unknown" when it cannot be read).
 std::string host_name();
 
+// The environment variables whose names start with one of `prefixes`, as NAME=VALUE, sorted
+// by name (what --debug prints of the settings that steer threads, kernels and communication).
+std::vector<std::string> environment_with_prefixes(const std::vector<std::string>& prefixes);
+
 // CPU cores this process may run on (its affinity mask), and cores online on the machine.
 int allowed_cpu_count();
 int online_cpu_count();

@@ -90,7 +90,7 @@ cases = {
         f.create_dataset("X", shape=(10 ** 11, 12), dtype=np.float32, chunks=(1024, 12)),
         f.create_dataset("ygen", shape=(10 ** 11, 7), dtype=np.float32, chunks=(1024, 7)),
         f.create_dataset("offsets", data=np.linspace(0, 10 ** 11, 6).astype(np.int64)),
-        f.attrs.modify("n_elements", 10 ** 11)], "more than this machine's memory"),
+        f.attrs.modify("n_elements", 10 ** 11)], "more than this machine's memory and swap"),
     # HDF5 would convert 1.5 to version 1: a version that is not an integer is refused.
     "floatversion": (lambda f: f.attrs.__setitem__("format_version", 1.5), "format_version: is not an integer"),
 }

@@ -128,14 +128,21 @@ print("ok: SIGTERM ->", s["report"]["error"], "| validation:", va["reason"])
 # ... SIGHUP (the terminal or ssh session closed) the same way, with 128 + 1 (it was the report
 # of a run that did not finish), and not under nohup, which asks for it to be ignored.
 out = os.path.join(d, "hup")
+signal.signal(signal.SIGHUP, signal.SIG_DFL)  # children inherit an ignored SIGHUP (a suite run under nohup)
 rc, _ = stop_while_training(["train", *small, "--epochs", "50", "--results", out],
                             [os.path.join(out, "hep-mlbench.log")], sig=signal.SIGHUP)
 s = summary(out)
 assert rc == 128 + signal.SIGHUP and "stopped by signal 1" in s["report"]["error"], (rc, s["report"])
-nohup = subprocess.Popen(["nohup", BIN, "train", *map(str, small), "--epochs", "3", "--results", os.path.join(d, "nohup")],
+nohup_out = os.path.join(d, "nohup")
+nohup = subprocess.Popen(["nohup", BIN, "train", *map(str, small), "--epochs", "10", "--results", nohup_out],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-wait_for_stop_handler(nohup, signal.SIGTERM)  # the handlers are in place (SIGHUP's would be too)
-assert nohup.poll() is None
+deadline = time.time() + 120
+while time.time() < deadline and "step 2/" not in (open(os.path.join(nohup_out, "hep-mlbench.log")).read()
+                                                   if os.path.exists(os.path.join(nohup_out, "hep-mlbench.log")) else ""):
+    time.sleep(0.1)  # training: every handler was installed long before
+with open(f"/proc/{nohup.pid}/status") as f:
+    caught = next(int(line.split()[1], 16) for line in f if line.startswith("SigCgt:"))
+assert nohup.poll() is None and not caught & (1 << (signal.SIGHUP - 1)), "SIGHUP caught under nohup"
 nohup.send_signal(signal.SIGHUP)
 assert nohup.wait(timeout=300) == 0 and summary(os.path.join(d, "nohup"))["report"]["log"] == "ok"
 print("ok: SIGHUP stops a run as SIGTERM does, except under nohup")
@@ -366,6 +373,12 @@ for option, words in (("--config", ["configuration file", "is a folder, not a fi
     s = summary(out)
     assert p.returncode == 1 and s["report"]["log"] == "ERROR", (option, p.returncode, p.stderr[-2000:])
     assert all(w in s["report"]["error"] for w in words), (option, s["report"]["error"])
+# ... a configuration through a pipe (`--config <(...)`) is read, not refused as a FIFO.
+piped = os.path.join(d, "config_piped")
+p = subprocess.run(["bash", "-c", 'exec "$0" train --data "$1" --results "$2" --config <(printf "epochs: 0\\n")', BIN, data,
+                    piped], capture_output=True, text=True, timeout=300)
+s = summary(piped)
+assert p.returncode == 1 and "epochs" in s["report"]["error"] and "at least 1" in s["report"]["error"], s["report"]["error"]
 # ... a file of the user's named `previous` in the folder of a good run is not replaced by
 #     previous/ (it was silently removed): the run is refused, the file kept.
 kept = os.path.join(d, "previous_is_a_file")
@@ -373,10 +386,22 @@ train("previous_is_a_file")
 with open(os.path.join(kept, "previous"), "w") as f:
     f.write("my notes\n")
 p = run(["train", *small, "--results", kept], check=False)
-assert p.returncode == 1 and "previous" in p.stderr and "is not a folder" in p.stderr, (p.returncode, p.stderr[-2000:])
+assert p.returncode == 1 and "previous is a file or a link" in p.stderr, (p.returncode, p.stderr[-2000:])
 assert open(os.path.join(kept, "previous")).read() == "my notes\n"
 assert summary(kept)["report"]["log"] == "ok"  # the earlier run's report stays
 print("ok: a folder as --config or --init-weights, a file named previous: refused, named, nothing lost")
+
+# 7a-debug. -d adds every step's batch and the steering environment to the log.
+debug_out = os.path.join(d, "debug")
+p = subprocess.run([BIN, "-d", "train", *map(str, small), "--epochs", "1", "--results", debug_out], capture_output=True,
+                   text=True, timeout=300, env=dict(os.environ, OMP_NUM_THREADS="1", HMB_TEST_MARK="debug-run"))
+assert p.returncode == 0, p.stderr[-2000:]
+assert "[debug] environment: HMB_TEST_MARK=debug-run" in p.stderr and "OMP_NUM_THREADS=1" in p.stderr, p.stderr[-3000:]
+steps = [line for line in p.stderr.splitlines() if "[debug] epoch 1 step " in line]
+assert len(steps) == 4 and "(warm-up)" in steps[0] and "real +" in steps[-1], steps
+p = run(["train", *small, "--epochs", "1", "--results", os.path.join(d, "no_debug")])
+assert "[debug]" not in p.stderr
+print("ok: -d logs each step's batch and the environment;", steps[-1].split("] ", 2)[-1])
 
 # 7b-mixed. A failed start into the folder of a good train run, by another command (sweep): every
 #          file of the good run goes to previous/, not only the summary.

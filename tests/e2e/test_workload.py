@@ -217,6 +217,18 @@ error = summary(res6f)["report"]["error"]
 assert p.returncode == 1 and error.startswith("option --ncores") and "--threads" not in error.split("(")[0], error
 assert not os.path.exists(os.path.join(res6f, "proc_0")), "a copy was started"
 print("ok: --ncores too large ->", error[:90])
+# ... and so is -c past 4 copies per core: refused before any copy starts (each would have started).
+p = run(["workload", "-W", "-w", res6f, "-c", 4 * os.cpu_count() + 1, *args], env=EMPTY_ENV, check=False)
+error = summary(res6f)["report"]["error"]
+assert p.returncode == 1 and error.startswith("option -c/--copies"), error
+assert not [n for n in os.listdir(res6f) if n.startswith("proc_")], os.listdir(res6f)
+print("ok: -c too large ->", error[:90])
+# ... -e smaller than a batch: the copy's error says that -e set its --max-train-events.
+res6g = os.path.join(d, "run6g")
+p = run(["workload", "-W", "-w", res6g, "-t", 1, "-e", 1, *args], env=EMPTY_ENV, check=False)
+error = summary(res6g)["report"]["error"]
+assert p.returncode == 1 and "--max-train-events 1; under the workload, -e x threads" in error, error
+print("ok: -e below one batch ->", error[:110])
 
 # 7. --help works and exits 0.
 p = run(["workload", "--help"])

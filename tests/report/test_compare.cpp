@@ -4,6 +4,7 @@
 
 #include "report/compare.hpp"
 #include "report/summary.hpp"
+#include "util/error.hpp"
 
 namespace {
 using nlohmann::json;
@@ -255,4 +256,24 @@ TEST_CASE("compare: a report of another schema version is refused, naming both v
   auto current = summary(0.95, 42, "d");
   current["context"] = {{"schema_version", hmb::report::kSchemaVersion}};
   CHECK(hmb::report::compare_summaries(current, summary(0.95, 42, "d"), tolerances()).ok());
+}
+
+TEST_CASE("compare: fields of unexpected types give compare's own error or '-', never a JSON library exception",
+          "[compare]") {
+  const auto tol = tolerances();
+  auto context_list = summary(0.95, 42, "d");
+  context_list["context"] = json::array({1, 2});  // a JSON pointer into it would throw parse_error
+  const auto r = hmb::report::compare_summaries(summary(0.95, 42, "d"), context_list, tol);
+  CHECK(r.ok());
+  bool shown = false;
+  for (const auto& row : r.rows)
+    if (row.what == "ran on: cpu_model") shown = row.b == "-";
+  CHECK(shown);
+  auto log_number = summary(0.95, 42, "d");
+  log_number["report"]["log"] = 1;
+  CHECK_THROWS_AS(hmb::report::compare_summaries(summary(0.95, 42, "d"), log_number, tol), hmb::Error);
+  auto stats_list = summary(0.95, 42, "d");
+  stats_list["report"]["wl-stats"] = json::array();
+  CHECK_THROWS_WITH(hmb::report::compare_summaries(stats_list, summary(0.95, 42, "d"), tol),
+                    Catch::Contains("report A has no report.wl-stats"));
 }

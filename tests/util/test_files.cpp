@@ -259,6 +259,8 @@ TEST_CASE("input file: what is not a readable regular file is named as what it i
   CHECK(hmb::input_file_problem((dir / "missing").string()) == "does not exist");
   CHECK(hmb::input_file_problem(dir.string()) == "is a folder, not a file");
   CHECK(hmb::input_file_problem(fifo) == "is a FIFO (named pipe), not a file");
+  CHECK(hmb::input_file_problem(fifo, /*pipe_ok=*/true).empty());  // a text read through, as --config <(...)
+  CHECK(hmb::input_file_problem("/dev/null", /*pipe_ok=*/true) == "is a device, not a file");
   CHECK(hmb::input_file_problem("/dev/null") == "is a device, not a file");
   CHECK(hmb::input_file_problem(link) == "is a symbolic link to a file that does not exist");
   CHECK(hmb::input_file_problem("").rfind("is empty", 0) == 0);

@@ -5,8 +5,10 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -101,4 +103,16 @@ TEST_CASE("process: reset_peak_rss starts a new peak, which peak_rss_mb then rep
     return;
   }
   CHECK(WEXITSTATUS(status) == 0);
+}
+
+TEST_CASE("environment: the variables of the given prefixes, sorted, and no others", "[util]") {
+  ::setenv("HMB_TEST_B", "2", 1);
+  ::setenv("HMB_TEST_A", "1", 1);
+  ::setenv("XHMB_TEST_C", "3", 1);
+  const auto found = hmb::environment_with_prefixes({"HMB_TEST_"});
+  CHECK(found == std::vector<std::string>{"HMB_TEST_A=1", "HMB_TEST_B=2"});
+  CHECK(hmb::environment_with_prefixes({"HMB_TEST_NONE_"}).empty());
+  ::unsetenv("HMB_TEST_A");
+  ::unsetenv("HMB_TEST_B");
+  ::unsetenv("XHMB_TEST_C");
 }
