@@ -7,6 +7,8 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <new>
+#include <stdexcept>
 
 #include "app/commands.hpp"
 #include "config/option_table.hpp"
@@ -95,13 +97,36 @@ Command add_generate_command(CLI::App& app) {
             table->apply(cfg);
             require(!cfg.output.empty(), "generate: --output FILE.h5 is required");
             output_target(cfg.output, "--output");  // before the events are made: a bad path fails at once
+            std::error_code ec;
+            require(table->config_path().empty() || !std::filesystem::equivalent(cfg.output, table->config_path(), ec),
+                    "option --output: '" + cfg.output + "' is the --config file itself: give another output path");
+            // Both splits must hold an event, or the file is refused by every reader.
+            const auto n_train = data::training_event_count(cfg);
+            require(n_train > 0 && n_train < cfg.events,
+                    "options --events " + std::to_string(cfg.events) + " and --validation-fraction " +
+                        config::format_value(cfg.validation_fraction) + " leave " +
+                        (n_train > 0 ? "no validation events" : "no training events") +
+                        ": give more events, or a validation fraction nearer 0.5");
             if (std::filesystem::exists(cfg.output)) spdlog::info("generate: {} exists; it will be replaced", cfg.output);
             // A stop while generating writes nothing; while writing, the file is finished (it is
             // complete and checked) and the command still exits as stopped, so that a script's
             // next step does not run.
             install_stop_handlers();
             const auto t0 = std::chrono::steady_clock::now();
-            auto events = data::generate_events(cfg);
+            // More events than memory holds: said as such (it was a bare std::bad_alloc).
+            auto too_many = [&cfg] {
+              return Error("generate: " + std::to_string(cfg.events) + " events at pile-up " +
+                           config::format_value(cfg.pileup) + " do not fit in this machine's memory: generate fewer "
+                           "(the default sample's 2,000 events take about 0.8 GB)");
+            };
+            data::EventTable events;
+            try {
+              events = data::generate_events(cfg);
+            } catch (const std::bad_alloc&) {
+              throw too_many();
+            } catch (const std::length_error&) {
+              throw too_many();
+            }
             const double gen_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
             data::write_event_file(cfg.output, events, data::generator_source_json(cfg));
             const double all_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

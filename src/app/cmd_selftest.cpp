@@ -58,8 +58,9 @@ Command add_selftest_command(CLI::App& app) {
   auto cfg = std::make_shared<SelftestConfig>();
   auto* sub = app.add_subcommand("selftest", "Smoke test: a few training steps of a tiny network on the chosen device");
   sub->add_option("--gpus", cfg->gpus, "auto | all | cpu | number of GPUs (as for train)")->capture_default_str();
-  sub->add_option("--steps", cfg->steps, "training steps")->capture_default_str()->check(CLI::PositiveNumber);
-  sub->add_option("--seed", cfg->seed, "random seed")->capture_default_str()->check(CLI::NonNegativeNumber);
+  // Two steps at least: the check is that the loss falls from the first step to the last.
+  sub->add_option("--steps", cfg->steps, "training steps (at least 2)")->capture_default_str()->check(whole_number_from(2));
+  sub->add_option("--seed", cfg->seed, "random seed")->capture_default_str()->check(whole_number_from(0));
   return {sub, [cfg] { return run_selftest(*cfg); }};
 }
 

@@ -124,6 +124,7 @@ LocalLaunch local_launch_for(const config::RunConfig& cfg) {
     require(cpu_asked || visible == 0,
             "option --nproc: starts CPU ranks, but this node has " + std::to_string(visible) +
                 " GPU(s): use --gpus N for GPU ranks, or add --gpus cpu to train on CPU ranks");
+    train::choose_device(cfg.gpus, visible);  // a bad --gpus fails here, not in each rank after they start
     l.ranks = cfg.nproc;
     return l;
   }

@@ -25,20 +25,6 @@ std::string default_sample() {
   return env != nullptr ? env : kBundledSample;
 }
 
-// A whole number of at least `lo`, with a message that says so (CLI11's own range check
-// prints the type's largest value).
-CLI::Validator whole_number_from(long lo) {
-  return CLI::Validator(
-      [lo](std::string& text) {
-        try {
-          if (config::parse_value<std::int64_t>("", text) >= lo) return std::string();
-        } catch (const Error&) {
-          // not an integer: the same message
-        }
-        return "'" + text + "' is not a whole number of at least " + std::to_string(lo);
-      },
-      "", "whole number from " + std::to_string(lo));
-}
 
 std::string self_exe() {
   std::error_code ec;

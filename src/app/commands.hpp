@@ -8,6 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "config/option_table.hpp"
+#include "util/error.hpp"
+
 namespace hmb::app {
 
 struct Command {
@@ -44,6 +47,21 @@ inline std::string raw_value_of(const std::vector<std::string>& names) {
       if (args[i].rfind(n + "=", 0) == 0) value = args[i].substr(n.size() + 1);
     }
   return value;
+}
+
+// A whole number of at least `lo`, with a message that says so (CLI11's own range check
+// prints the type's largest value).
+inline CLI::Validator whole_number_from(long lo) {
+  return CLI::Validator(
+      [lo](std::string& text) {
+        try {
+          if (config::parse_value<std::int64_t>("", text) >= lo) return std::string();
+        } catch (const Error&) {
+          // not an integer: the same message
+        }
+        return "'" + text + "' is not a whole number of at least " + std::to_string(lo);
+      },
+      "", "whole number from " + std::to_string(lo));
 }
 
 // Each adds its subcommand to `app`.

@@ -1,10 +1,15 @@
 #include "app/results_folder.hpp"
 
+#include <signal.h>
+#include <sys/types.h>
+
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <filesystem>
+#include <string>
 #include <fstream>
 
 #include "report/summary.hpp"
@@ -82,6 +87,26 @@ void set_aside_previous_outputs(const std::string& results, const std::vector<st
   const std::vector<std::string> outputs = run_outputs(results);
   std::error_code ec;
   const fs::path dir = results;
+  // A run killed while it wrote a file (SIGKILL, a power cut) leaves its temporary
+  // (`<file>.tmp.<pid>`, write_file_atomic). The caller holds the folder's lock, and a
+  // temporary whose process is gone is a leftover (one of a live process, such as the launcher
+  // of this job, is not touched).
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    for (const auto& output : outputs) {
+      const std::string prefix = output + ".tmp.";
+      if (name.size() <= prefix.size() || name.size() > prefix.size() + 9 || name.rfind(prefix, 0) != 0 ||
+          name.find_first_not_of("0123456789", prefix.size()) != std::string::npos || !e.is_regular_file(ec))
+        continue;
+      const auto pid = static_cast<pid_t>(std::stol(name.substr(prefix.size())));
+      if (::kill(pid, 0) != 0 && errno == ESRCH) {
+        std::error_code ignored;
+        fs::remove(e.path(), ignored);
+        spdlog::info("results: removed {}, left by a run that was killed while writing it", e.path().string());
+      }
+    }
+  }
+  ec.clear();
   bool any = false;
   for (const auto& name : outputs) any |= fs::exists(dir / name, ec);
   if (!any) return;

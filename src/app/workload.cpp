@@ -308,7 +308,7 @@ int run_workload(const WorkloadOptions& opt, const std::string& self_exe) {
   }
   try {
     std::vector<std::pair<pid_t, std::string>> running;
-    for (int i = 0; i < opt.copies; ++i) {
+    for (int i = 0; i < opt.copies && stop_requested() == 0; ++i) {  // a stop: no more copies started
       const std::string dir = (fs::path(run_dir) / ("proc_" + std::to_string(i))).string();
       fs::create_directories(dir);
       std::vector<std::string> args = {"train", "--results", dir, "--threads", std::to_string(info.threads_per_copy)};
@@ -386,7 +386,7 @@ int run_workload(const WorkloadOptions& opt, const std::string& self_exe) {
                  value("validation_accuracy"), value("validation_accuracy_particles"));
   }
   if (ok) return 0;
-  spdlog::error("workload failed: {}", merged["report"].value("error", std::string("unknown")));
+  spdlog::error("workload: {}", merged["report"].value("error", std::string("unknown")));
   return copy_killed ? 137 : 1;
 }
 

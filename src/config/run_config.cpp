@@ -63,7 +63,15 @@ OptionTable<RunConfig> run_options() {
            }))
       .add("precision", &RunConfig::precision, "arithmetic (tf32, bf16, fp16 need CUDA)", "fp32|tf32|bf16|fp16")
       .add("nproc", &RunConfig::nproc, "CPU ranks to start on this node, data-parallel over Gloo (GPUs: --gpus N)", "",
-           at_least<int>(1))
+           std::function<std::string(const int&)>([](const int& v) {
+             // each rank a process of its own: past 4 per core they only thrash the machine (and its memory)
+             const int cores = online_cpu_count(), most = kThreadsPerCore * cores;
+             if (v < 1) return std::string("must be at least 1");
+             if (v > most)
+               return "is more than " + std::to_string(kThreadsPerCore) + " ranks per core of this machine's " +
+                      std::to_string(cores) + " cores: use at most " + std::to_string(most);
+             return std::string();
+           }))
       .add("dist-backend", &RunConfig::dist_backend, "communication between ranks", "auto|gloo|nccl")
       .add("dist-timeout", &RunConfig::dist_timeout, "seconds to wait for the other ranks (rendezvous, each collective)",
            "", positive())

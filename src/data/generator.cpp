@@ -378,6 +378,10 @@ GeneratedEvent generate_event(const GeneratorConfig& cfg, std::int64_t index) {
   return ev;
 }
 
+std::int64_t training_event_count(const GeneratorConfig& cfg) {
+  return static_cast<std::int64_t>(std::llround(static_cast<double>(cfg.events) * (1.0 - cfg.validation_fraction)));
+}
+
 EventTable generate_events(const GeneratorConfig& cfg) {
   const auto n = cfg.events;
   std::vector<GeneratedEvent> events(static_cast<size_t>(n));
@@ -398,7 +402,7 @@ EventTable generate_events(const GeneratorConfig& cfg) {
   for (const auto& e : events) total += e.size();
   table.X.reserve(static_cast<size_t>(total) * kXColumns);
   table.ygen.reserve(static_cast<size_t>(total) * kYColumns);
-  const auto n_train = static_cast<std::int64_t>(std::llround(static_cast<double>(n) * (1.0 - cfg.validation_fraction)));
+  const auto n_train = training_event_count(cfg);
   for (std::int64_t i = 0; i < n; ++i) {
     auto& e = events[static_cast<size_t>(i)];
     table.append(e.X.data(), e.ygen.data(), e.size(), i < n_train ? 0 : 1);

@@ -39,6 +39,10 @@ GeneratedEvent generate_event(const GeneratorConfig& cfg, std::int64_t index);
 // All events, in parallel, into one table (first (1 - validation_fraction) train).
 EventTable generate_events(const GeneratorConfig& cfg);
 
+// How many of the configuration's events go to the training split (the first ones); the rest
+// are the validation split.
+std::int64_t training_event_count(const GeneratorConfig& cfg);
+
 // The provenance recorded in the file's `source` attribute.
 std::string generator_source_json(const GeneratorConfig& cfg);
 

@@ -165,6 +165,12 @@ LaunchInfo detect_launch(const EnvLookup& env) {
     // Without the local variables, all ranks are taken to be on this node. A local rank without
     // its node's count gives a lower bound only, which the run warns of.
     info.local_rank = local_rank.value_or(info.rank);
+    // A node holds at most the job's ranks: a local rank or count past them is a launch setting
+    // that belongs to another job (it used to split the threads for ranks that do not exist).
+    require(info.local_rank < info.world && local_world.value_or(1) <= info.world,
+            "environment: local rank " + std::to_string(info.local_rank) +
+                (local_world ? " of " + std::to_string(*local_world) : std::string()) + " does not fit a job of " +
+                std::to_string(info.world) + " rank(s) (" + info.contract + "): set the launch variables of one job");
     info.local_world = local_world.value_or(local_rank ? info.local_rank + 1 : info.world);
     info.local_world_known = local_world.has_value() || !local_rank;
     require(info.local_world >= 1 && info.local_rank < info.local_world,

@@ -141,6 +141,14 @@ TEST_CASE("launch: inconsistent variables are errors that name them", "[dist][la
   CHECK_THROWS_WITH(detect_launch(env({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"LOCAL_RANK", "2"}, {"LOCAL_WORLD_SIZE", "2"},
                                        {"MASTER_ADDR", "a"}, {"MASTER_PORT", "1"}})),
                     Contains("local rank 2"));
+  // A local rank or count past the job's ranks (it split one rank's threads as if for two).
+  CHECK_THROWS_WITH(detect_launch(env({{"RANK", "0"}, {"WORLD_SIZE", "1"}, {"LOCAL_RANK", "1"}})),
+                    Contains("local rank 1 does not fit a job of 1 rank(s)"));
+  CHECK_THROWS_WITH(detect_launch(env({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"LOCAL_RANK", "0"}, {"LOCAL_WORLD_SIZE", "4"},
+                                       {"MASTER_ADDR", "a"}, {"MASTER_PORT", "1"}})),
+                    Contains("local rank 0 of 4 does not fit a job of 2 rank(s)"));
+  CHECK_THROWS_WITH(detect_launch(env({{"SLURM_PROCID", "0"}, {"SLURM_STEP_NUM_TASKS", "1"}, {"SLURM_LOCALID", "3"}})),
+                    Contains("local rank 3"));
 }
 
 TEST_CASE("launch: the environment of hep-mlbench's own ranks reads back as that rank", "[dist][launch]") {

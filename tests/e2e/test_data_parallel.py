@@ -258,6 +258,16 @@ s = summary(blocked)
 validate(s)
 assert p.returncode == 1 and "config.yaml' is a folder" in s["report"]["error"], (p.returncode, s["report"]["error"])
 print("ok: rank 0 failing before training reports why:", s["report"]["error"][:80])
+# ... a --gpus value that no rank could use is refused before any rank starts (each rank found it
+#     and the launcher's report could miss why), and so is --nproc past 4 ranks per core.
+for bad, words in ((["--nproc", "2", "--gpus", "-1"], "option --gpus: '-1'"),
+                   (["--nproc", str(4 * os.cpu_count() + 1)], "option --nproc")):
+    early = os.path.join(d, "early" + bad[-1])
+    p = run(["train", *base, *bad, "--results", early], check=False)
+    s = summary(early)
+    assert p.returncode == 1 and words in s["report"]["error"], (bad, p.returncode, s["report"]["error"])
+    assert not [n for n in os.listdir(early) if n.startswith("rank_")], os.listdir(early)
+print("ok: bad --gpus or --nproc refused before the ranks start")
 
 # 8. The all-reduce bandwidth benchmark over 2 CPU ranks.
 p = run(["bench", "--what", "allreduce", "--nproc", 2, "--gpus", "cpu", "--preset", "tiny", "--iterations", 5])

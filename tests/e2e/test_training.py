@@ -393,12 +393,19 @@ print("ok: a folder as --config or --init-weights, a file named previous: refuse
 
 # 7a-debug. -d adds every step's batch and the steering environment to the log.
 debug_out = os.path.join(d, "debug")
+# ... into a folder holding a temporary left by a killed run (its process gone), and one of a
+#     process still alive (pid 1), which is not this run's to remove.
+os.makedirs(debug_out)
+stale, live = (os.path.join(debug_out, n) for n in ("hep-mlbench_summary.json.tmp.999999999", "steps.csv.tmp.1"))
+for path in (stale, live):
+    open(path, "w").write("{ half")
 p = subprocess.run([BIN, "-d", "train", *map(str, small), "--epochs", "1", "--results", debug_out], capture_output=True,
                    text=True, timeout=300, env=dict(os.environ, OMP_NUM_THREADS="1", HMB_TEST_MARK="debug-run"))
 assert p.returncode == 0, p.stderr[-2000:]
 assert "[debug] environment: HMB_TEST_MARK=debug-run" in p.stderr and "OMP_NUM_THREADS=1" in p.stderr, p.stderr[-3000:]
 steps = [line for line in p.stderr.splitlines() if "[debug] epoch 1 step " in line]
 assert len(steps) == 4 and "(warm-up)" in steps[0] and "real +" in steps[-1], steps
+assert not os.path.exists(stale) and os.path.exists(live), os.listdir(debug_out)
 p = run(["train", *small, "--epochs", "1", "--results", os.path.join(d, "no_debug")])
 assert "[debug]" not in p.stderr
 print("ok: -d logs each step's batch and the environment;", steps[-1].split("] ", 2)[-1])
@@ -505,6 +512,21 @@ p = run(["generate", "--events", 4, "--threads", -1, "--output", os.path.join(d,
 assert p.returncode != 0 and "--threads" in p.stderr, (p.returncode, p.stderr)
 assert not os.path.exists(os.path.join(d, "never.h5"))
 print("ok: generate --threads checked")
+# ... and a split that would be empty (the file was written, then refused by every reader), and
+#     an output that is its own --config file (it was overwritten with the events).
+p = run(["generate", "--events", 4, "--validation-fraction", 0.99, "--output", os.path.join(d, "never.h5")], check=False)
+assert p.returncode != 0 and "leave no training events" in p.stderr, (p.returncode, p.stderr)
+assert not os.path.exists(os.path.join(d, "never.h5"))
+own = os.path.join(d, "own.yaml")
+with open(own, "w") as f:
+    f.write(f"events: 4\noutput: {own}\n")
+p = run(["generate", "--config", own], check=False)
+assert p.returncode != 0 and "is the --config file itself" in p.stderr, (p.returncode, p.stderr)
+assert open(own).read().startswith("events: 4"), "the configuration was overwritten"
+# selftest needs two steps to see the loss fall (one step always failed as "broken").
+p = run(["selftest", "--steps", 1], check=False)
+assert p.returncode != 0 and "--steps" in p.stderr and "at least 2" in p.stderr, (p.returncode, p.stderr)
+print("ok: generate's empty split and self-overwrite, selftest --steps 1: refused, named")
 
 # 9. The default preset (auto) is the CPU benchmark's model on the CPU, recorded as resolved.
 auto = os.path.join(d, "auto")
