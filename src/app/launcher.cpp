@@ -99,6 +99,29 @@ std::string cpu_text(const std::vector<int>& cpus) {
   return s.str();
 }
 
+// torchrun's variable for the file a rank writes its failure to; this launcher gives each rank one.
+constexpr const char* kErrorFileVariable = "TORCHELASTIC_ERROR_FILE";
+
+std::string error_file(const std::string& rdv_dir, int rank) {
+  return (fs::path(rdv_dir) / ("error_" + std::to_string(rank) + ".json")).string();
+}
+
+// The reason a rank wrote to its error file (dist::tell_launcher), or "" when it wrote none.
+std::string reason_told(const std::string& file) {
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec)) return "";
+  try {
+    std::ifstream in(file);
+    const auto j = nlohmann::json::parse(in);
+    std::string message = j.is_object() && j.contains("message") && j["message"].is_string() ? j["message"].get<std::string>() : "";
+    const std::string own = "hep-mlbench: ";
+    if (message.rfind(own, 0) == 0) message.erase(0, own.size());
+    return message;
+  } catch (const std::exception&) {
+    return "";
+  }
+}
+
 // Makes sure rank 0's report says the job failed, and why, when a rank failed.
 // With `only_if_missing` (the ranks were asked to stop), a report rank 0 wrote is left as it is.
 void amend_report(const std::string& results, const std::string& first_failure, bool only_if_missing) {
@@ -184,7 +207,7 @@ int launch_local(const LocalLaunch& L) {
   for (char** e = environ; *e != nullptr; ++e) {
     const std::string kv = *e;
     const auto key = kv.substr(0, kv.find('='));
-    bool replaced = false;
+    bool replaced = key == kErrorFileVariable;  // each rank gets its own, below
     for (const auto& [k, v] : overrides_base) replaced |= k == key;
     if (!replaced) base_env.push_back(kv);
   }
@@ -196,6 +219,9 @@ int launch_local(const LocalLaunch& L) {
     std::vector<std::string> env = base_env;
     for (const auto& [k, v] : dist::child_environment(r, L.ranks, rdv_file))
       if (!v.empty()) env.push_back(k + "=" + v);
+    // Where a failing rank says why (dist::tell_launcher), read back below: the first failure
+    // then names its cause even when rank 0 writes no report.
+    env.push_back(std::string(kErrorFileVariable) + "=" + error_file(rdv_dir, r));
     std::vector<char*> envp, argvp;
     for (auto& s : env) envp.push_back(s.data());
     envp.push_back(nullptr);
@@ -273,6 +299,8 @@ int launch_local(const LocalLaunch& L) {
       first_failed_rank = static_cast<int>(i);
       first_failed_status = status[i];
       first_failure = "rank " + std::to_string(i) + " " + describe_status(status[i]);
+      if (const std::string why = reason_told(error_file(rdv_dir, static_cast<int>(i))); !why.empty())
+        first_failure += ": " + why;
       if (!forwarded) {
         spdlog::error("launch: {}: stopping the other ranks", first_failure);
         for (size_t j = 0; j < pids.size(); ++j)

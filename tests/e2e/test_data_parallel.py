@@ -268,6 +268,16 @@ for bad, words in ((["--nproc", "2", "--gpus", "-1"], "option --gpus: '-1'"),
     assert p.returncode == 1 and words in s["report"]["error"], (bad, p.returncode, s["report"]["error"])
     assert not [n for n in os.listdir(early) if n.startswith("rank_")], os.listdir(early)
 print("ok: bad --gpus or --nproc refused before the ranks start")
+# ... a rank other than 0 that fails at its start (its log cannot be opened: a folder stands
+#     there) is named in the report with its reason, which it tells the launcher.
+rank1_fails = os.path.join(d, "rank1_fails")
+os.makedirs(os.path.join(rank1_fails, "rank_1.log"))
+p = run(["train", *base, "--nproc", "2", "--results", rank1_fails], check=False)
+s = summary(rank1_fails)
+validate(s)
+assert p.returncode != 0 and s["report"]["log"] == "ERROR", (p.returncode, s["report"])
+assert "rank 1 exited with status 1: log file" in s["report"]["error"] and "it is a folder" in s["report"]["error"], s["report"]["error"]
+print("ok: a failing rank's reason reaches the report:", s["report"]["error"][-120:])
 
 # 8. The all-reduce bandwidth benchmark over 2 CPU ranks.
 p = run(["bench", "--what", "allreduce", "--nproc", 2, "--gpus", "cpu", "--preset", "tiny", "--iterations", 5])
