@@ -382,8 +382,13 @@ Command add_sweep_command(CLI::App& app) {
               table->apply(base);
               train::apply_gpu_devices(base.gpu_devices);  // before anything starts CUDA
               require(!base.batch_sizes.empty(), "sweep: --batch-sizes is required, e.g. --batch-sizes 1,2,4,8");
-              std::stringstream list(base.batch_sizes);
+              std::stringstream list(base.batch_sizes + (base.batch_sizes.back() == ',' ? "," : ""));  // "2," has an empty last item
               for (std::string item; std::getline(list, item, ',');) {
+                // spaces around an item are the list's layout ("2, 4"), not part of it
+                item.erase(0, item.find_first_not_of(" \t"));
+                item.erase(item.find_last_not_of(" \t") + 1);
+                require(!item.empty(), "option --batch-sizes: '" + base.batch_sizes +
+                                           "' has an empty item: give sizes separated by commas, e.g. 1,2,4,8");
                 sizes.push_back(config::parse_value<int>("batch-sizes", item));
                 require(sizes.back() >= 1, "option --batch-sizes: '" + item + "' must be at least 1");
                 for (size_t k = 0; k + 1 < sizes.size(); ++k)

@@ -168,7 +168,8 @@ void Tolerances::override_with(const std::string& spec) {
     try {
       size_t used = 0;
       v = std::stod(value, &used);
-      if (used != value.size()) v = std::nan("");
+      // a decimal number only: stod also reads hexadecimal ("0x10" is 16)
+      if (used != value.size() || value.find_first_of("xX") != std::string::npos) v = std::nan("");
     } catch (const std::exception&) {
     }
     require(std::isfinite(v) && v >= 0,

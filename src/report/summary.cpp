@@ -308,7 +308,7 @@ json make_unfinished_summary(const RunInfo& info) {
   return make_error_summary(std::string(kUnfinished) + ": it started at " + utc_now() +
                                 " and ended before writing its report (killed by SIGKILL, e.g. the out-of-memory "
                                 "killer or a container stopped after its grace period, or by a second stop signal, "
-                                "or it crashed); the log in this folder says how far it came",
+                                "or it crashed); its hep-mlbench.log (in this folder; a sweep's, in the folder above) says how far it came",
                             info);
 }
 

@@ -486,9 +486,11 @@ good_rows = open(os.path.join(sweep, "sweep.json")).read()
 p = run(["sweep", *small, "--data", os.path.join(d, "missing.h5"), "--batch-sizes", "2", "--results", sweep], check=False)
 assert p.returncode == 1 and open(os.path.join(sweep, "previous", "sweep.json")).read() == good_rows
 assert json.load(open(os.path.join(sweep, "sweep.json")))[0]["status"] == "failed"
-for args, named in ((["--batch-sizes", "2,-1"], "--batch-sizes"), (["--batch-sizes", "2", "--no-such-option", "1"], "no-such-option"),
-                    (["--batch-sizes", "2,4,2"], "listed twice"), (["--batch-sizes", "2", "--nproc", "2", "--gpus", "cpu"], "--nproc 2")):
-    bad_opt = os.path.join(d, "sweep-badopt-" + named.strip("-"))
+for i, (args, named) in enumerate(((["--batch-sizes", "2,-1"], "--batch-sizes"), (["--batch-sizes", "2", "--no-such-option", "1"], "no-such-option"),
+                    (["--batch-sizes", "2,4,2"], "listed twice"), (["--batch-sizes", "2", "--nproc", "2", "--gpus", "cpu"], "--nproc 2"),
+                    (["--batch-sizes", "2,"], "empty item"), (["--batch-sizes", "2,,4"], "empty item"),
+                    (["--batch-sizes", " 2 , 2"], "listed twice"))):  # spaces around an item are layout
+    bad_opt = os.path.join(d, f"sweep-badopt-{i}")
     p = run(["sweep", *small, *args, "--results", bad_opt], check=False)
     s = summary(bad_opt)
     validate(s)

@@ -198,6 +198,7 @@ TEST_CASE("compare: --tolerance NAME=VALUE replaces one figure's tolerance and r
   CHECK_THROWS_WITH(t.override_with("validation_loss=small"), Catch::Contains("not 'small'"));
   CHECK_THROWS_WITH(t.override_with("validation_loss=0.1x"), Catch::Contains("not '0.1x'"));
   CHECK_THROWS_WITH(t.override_with("validation_loss=nan"), Catch::Contains("not 'nan'"));
+  CHECK_THROWS_WITH(t.override_with("validation_loss=0x10"), Catch::Contains("not '0x10'"));  // stod's hexadecimal
   CHECK_THROWS_WITH(t.override_with("0.1"), Catch::Contains("is not NAME=VALUE"));
   CHECK_THROWS_WITH(t.override_with(""), Catch::Contains("give NAME=VALUE"));
 }
