@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <limits>
+#include <optional>
 
 #include "app/commands.hpp"
 #include "app/workload.hpp"
@@ -25,6 +26,60 @@ std::string default_sample() {
   return env != nullptr ? env : kBundledSample;
 }
 
+// The workload's own keys in a --config file (every flag is also a YAML key): each is taken
+// into `opt` where the command line did not give it, checked as the flag is. Returns the file's
+// other keys, the training options, for the copies.
+YAML::Node take_workload_keys(const CLI::App& sub, WorkloadOptions& opt, const std::string& file) {
+  const YAML::Node y = config::load_config_file(file);
+  if (!y.IsMap()) return y;  // the training options' reader says what is wrong with it
+  const std::string what = "configuration file '" + file + "'";
+  auto given = [&sub](const char* flag) { return sub.get_option(flag)->count() > 0; };
+  auto text = [&](const std::string& key) {
+    require(y[key].IsScalar(), what + ": option '" + key + "' must be a single value");
+    return y[key].as<std::string>();
+  };
+  auto whole = [&](const std::string& key, long lo) {
+    const std::string t = text(key);
+    std::int64_t v = 0;
+    try {
+      v = config::parse_value<std::int64_t>(key, t);
+    } catch (const Error&) {
+      v = lo - 1;
+    }
+    require(v >= lo && v <= std::numeric_limits<int>::max(),
+            what + ": option '" + key + "': '" + t + "' is not a whole number of at least " + std::to_string(lo));
+    return v;
+  };
+  YAML::Node rest(YAML::NodeType::Map);
+  for (const auto& kv : y) {
+    const auto key = kv.first.as<std::string>();
+    if (key == "copies") {
+      if (!given("--copies")) opt.copies = static_cast<int>(whole(key, 1));
+    } else if (key == "threads") {
+      if (!given("--threads")) opt.threads = static_cast<int>(whole(key, 0));
+    } else if (key == "events") {
+      if (!given("--events")) opt.events = static_cast<long>(whole(key, 0));
+    } else if (key == "ncores") {
+      if (!given("--ncores")) opt.ncores = static_cast<int>(whole(key, 0));
+    } else if (key == "resultsdir") {
+      if (!given("--resultsdir")) opt.resultsdir = text(key);
+    } else if (key == "mop") {
+      const std::string m = text(key);
+      require(m == "none" || m == "all", what + ": option 'mop': '" + m + "' is not none or all");
+      if (!given("--mop")) opt.mop = m;
+    } else if (key == "debug") {
+      const std::string t = text(key);
+      try {
+        if (!given("--debug")) opt.debug = config::parse_value<bool>("debug", t);
+      } catch (const Error& e) {
+        throw Error(what + ": " + e.what());
+      }
+    } else {
+      rest[key] = kv.second;
+    }
+  }
+  return rest;
+}
 
 std::string self_exe() {
   std::error_code ec;
@@ -51,15 +106,39 @@ Command add_workload_command(CLI::App& app) {
   config::RunConfig shown;  // the defaults --help prints: the copies' sample is the bundled one
   shown.data = default_sample();
   table->attach_except(*sub, shown, {"threads", "results", "batch-sizes"});
-  Command cmd{sub, [opt, table] {
+  Command cmd{sub, [sub, opt, table] {
+            // A --config file's workload keys (copies, threads, events, ncores, resultsdir, mop,
+            // debug) are the workload's; its training keys go to the copies as options, so that a
+            // copy never reads a key that is not train's.
+            std::optional<YAML::Node> training_keys;
+            try {
+              if (!table->config_path().empty()) training_keys = take_workload_keys(*sub, *opt, table->config_path());
+            } catch (const Error& e) {
+              return fail_workload(*opt, e.what());
+            }
             if (opt->debug) setup_logging(LogMode::debug);  // `workload -d`: this process too, not only the copies
-            opt->train_args = table->given_args();
             // Check every training option here, so a bad value fails before anything starts.
             config::RunConfig probe;
             try {
-              table->apply(probe);
+              if (training_keys) {
+                table->apply_yaml(probe, *training_keys, "configuration file '" + table->config_path() + "'");
+                table->apply(probe, YAML::Node());  // then the command line's, over the file's
+              } else {
+                table->apply(probe);
+              }
             } catch (const Error& e) {
               return fail_workload(*opt, e.what());
+            }
+            opt->train_args.clear();
+            if (training_keys)
+              for (const auto& kv : *training_keys) {
+                const auto key = kv.first.as<std::string>();
+                if (!table->was_given(key)) opt->train_args.insert(opt->train_args.end(), {"--" + key, kv.second.as<std::string>()});
+              }
+            for (const auto& arg : table->given_args()) opt->train_args.push_back(arg);
+            if (training_keys) {  // the file itself is not passed on: its keys are, above
+              const auto at = std::find(opt->train_args.begin(), opt->train_args.end(), "--config");
+              if (at != opt->train_args.end()) opt->train_args.erase(at, at + 2);
             }
             if (!table->was_given("data") && probe.data.empty()) {
               const std::string sample = default_sample();

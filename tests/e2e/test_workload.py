@@ -230,6 +230,30 @@ error = summary(res6g)["report"]["error"]
 assert p.returncode == 1 and "--max-train-events 1; under the workload, -e x threads" in error, error
 print("ok: -e below one batch ->", error[:110])
 
+# 6h. The workload's own flags are YAML keys of --config too (copies, threads, events, mop, ...);
+#     the command line wins over the file; the copies get the file's training keys as options (a
+#     copy's train would refuse 'copies'); a bad value names the file and the key.
+wl_cfg = os.path.join(d, "workload.yaml")
+with open(wl_cfg, "w") as f:
+    f.write("copies: 2\nthreads: 1\nevents: 8\nmop: all\npreset: tiny\nepochs: 1\nbatch-size: 4\n"
+            "max-val-events: 4\nwarmup-steps: 1\n")
+res6h = os.path.join(d, "run6h")
+run(["workload", "-W", "-w", res6h, "--data", data, "--config", wl_cfg], env=EMPTY_ENV)
+s = summary(res6h)
+assert s["report"]["log"] == "ok", s["report"]
+ri = s["run_info"]
+assert ri["copies"] == 2 and ri["threads_per_copy"] == 1 and ri["events_per_thread"] == 8, ri
+assert "--config" not in ri["extra_arguments"] and "--preset tiny" in ri["extra_arguments"], ri
+assert not os.path.exists(os.path.join(res6h, "proc_1", "final_weights.pt"))  # mop: all
+run(["workload", "-W", "-w", res6h, "--data", data, "--config", wl_cfg, "-c", 1], env=EMPTY_ENV)
+assert summary(res6h)["run_info"]["copies"] == 1
+with open(wl_cfg, "a") as f:
+    f.write("ncores: -3\n")
+p = run(["workload", "-W", "-w", res6h, "--data", data, "--config", wl_cfg], env=EMPTY_ENV, check=False)
+error = summary(res6h)["report"]["error"]
+assert p.returncode == 1 and wl_cfg in error and "option 'ncores'" in error, error
+print("ok: workload keys in --config:", ri["extra_arguments"])
+
 # 7. --help works and exits 0.
 p = run(["workload", "--help"])
 assert "--copies" in p.stdout and "--resultsdir" in p.stdout
