@@ -237,6 +237,8 @@ TrainingOutcome run_training(const config::RunConfig& requested, const dist::Lau
          "split among its ranks and local_world_size is a lower bound. Set --threads per rank, or the launcher's "
          "count of ranks per node (" + (launch.launcher == "slurm" ? std::string("SLURM_STEP_TASKS_PER_NODE")
                                                                    : std::string("its local world size")) + ")");
+  if (!launch.multi_rank())
+    if (auto w = dist::lone_job_size_warning()) warn(*w);
   if (device.is_cuda() && launch.local_rank == 0)
     if (auto w = dist::shared_memory_warning(launch.local_world, dist::file_system_bytes("/dev/shm"))) warn(*w);
 

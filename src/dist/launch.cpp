@@ -216,6 +216,20 @@ std::optional<std::string> from_environment(const std::string& name) {
 
 LaunchInfo detect_launch() { return detect_launch(from_environment); }
 
+std::optional<std::string> lone_job_size_warning(const EnvLookup& env) {
+  for (const auto& c : kContracts) {
+    if (std::string(c.launcher) == "slurm") continue;
+    const auto world = env(c.world);
+    if (!world || env(c.rank) || *world == "1" || *world == "0") continue;
+    return "dist: " + std::string(c.world) + "=" + *world + " is set but " + c.rank +
+           " is not, so this process trains alone: a launcher sets both (unset " + c.world +
+           " for a single process, or start the job with a launcher: docs/data-parallel.md)";
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> lone_job_size_warning() { return lone_job_size_warning(from_environment); }
+
 bool reports_for_job(const EnvLookup& env) {
   try {
     return detect_launch(env).rank == 0;

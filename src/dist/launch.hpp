@@ -57,6 +57,13 @@ using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
 LaunchInfo detect_launch(const EnvLookup& env);
 LaunchInfo detect_launch();  // from this process's environment
 
+// A job size with no rank beside it (WORLD_SIZE=2 but no RANK, OMPI_COMM_WORLD_SIZE without its
+// rank, ...): detect_launch then sees one process, which whoever set the size did not mean. The
+// warning to give, or nothing. (Slurm's variables are left out: a batch script's own process has
+// them without being a rank of a step.)
+std::optional<std::string> lone_job_size_warning(const EnvLookup& env);
+std::optional<std::string> lone_job_size_warning();
+
 // Whether this process writes the job's report when the job fails before its ranks meet: rank 0,
 // or a process that is no rank of a launch. When the launch variables cannot be read, the rank
 // variable's raw value decides (unset or "0"), so a typo in them still leaves a report.

@@ -151,6 +151,18 @@ TEST_CASE("launch: inconsistent variables are errors that name them", "[dist][la
                     Contains("local rank 3"));
 }
 
+TEST_CASE("launch: a job size without a rank is warned about, not taken silently as one process", "[dist][launch]") {
+  const auto w = hmb::dist::lone_job_size_warning(env({{"WORLD_SIZE", "2"}}));
+  REQUIRE(w);
+  CHECK_THAT(*w, Catch::Contains("WORLD_SIZE=2 is set but RANK is not"));
+  CHECK(detect_launch(env({{"WORLD_SIZE", "2"}})).world == 1);  // what the warning is about
+  CHECK_FALSE(hmb::dist::lone_job_size_warning(env({{"WORLD_SIZE", "1"}})));
+  CHECK_FALSE(hmb::dist::lone_job_size_warning(env({{"WORLD_SIZE", "2"}, {"RANK", "0"}})));
+  CHECK_FALSE(hmb::dist::lone_job_size_warning(env({{"SLURM_STEP_NUM_TASKS", "4"}})));  // a batch script's own process
+  CHECK_THAT(*hmb::dist::lone_job_size_warning(env({{"OMPI_COMM_WORLD_SIZE", "4"}})),
+             Catch::Contains("OMPI_COMM_WORLD_RANK is not"));
+}
+
 TEST_CASE("launch: the environment of hep-mlbench's own ranks reads back as that rank", "[dist][launch]") {
   std::map<std::string, std::string> vars{{"MASTER_ADDR", "elsewhere"}, {"MASTER_PORT", "9"}};
   for (const auto& [k, v] : hmb::dist::child_environment(1, 3, "/tmp/r/store")) vars[k] = v;
