@@ -252,12 +252,11 @@ int run_workload(const WorkloadOptions& opt, const std::string& self_exe) {
     return fail_workload(opt, "option -e/--events: " + std::to_string(opt.events) + " events per thread times " +
                                   std::to_string(info.threads_per_copy) +
                                   " threads is more than any sample holds: give a smaller -e, or 0 for the whole sample");
-  // Each copy is a process of at least one thread: more copies than the machine runs at 4
-  // threads per core would only thrash it (or run it out of memory) before any could report.
-  if (const int most = config::kThreadsPerCore * online_cpu_count(); opt.copies > most)
-    return fail_workload(opt, "option -c/--copies: " + std::to_string(opt.copies) + " copies is more than " +
-                                  std::to_string(config::kThreadsPerCore) + " per core of this machine's " + std::to_string(online_cpu_count()) + " cores: use at most " +
-                                  std::to_string(most) + " (HEPscore's usual is one copy per core, or one per GPU)");
+  // Each copy is a process of at least one thread: more than the bound would only thrash the
+  // machine (or run it out of memory) before any could report.
+  if (const std::string why = config::per_core_count(1, "copies")(opt.copies); !why.empty())
+    return fail_workload(opt, "option -c/--copies: " + std::to_string(opt.copies) + " " + why +
+                                  " (HEPscore's usual is one copy per core, or one per GPU)");
   // Threads derived from --ncores are checked here, naming --ncores: each copy's train would
   // otherwise refuse a --threads the user never gave.
   if (opt.threads <= 0)

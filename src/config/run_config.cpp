@@ -12,17 +12,19 @@ std::function<std::string(const T&)> at_least(T lo) {
 }
 }  // namespace
 
-std::function<std::string(const int&)> thread_count(int lo) {
-  return [lo](const int& v) {
+std::function<std::string(const int&)> per_core_count(int lo, const std::string& what) {
+  return [lo, what](const int& v) {
     if (v < lo) return "must be at least " + std::to_string(lo);
     const int cores = online_cpu_count();
     if (v > kThreadsPerCore * cores)
-      return "is more than " + std::to_string(kThreadsPerCore) + " threads per core of this machine's " +
+      return "is more than " + std::to_string(kThreadsPerCore) + " " + what + " per core of this machine's " +
              std::to_string(cores) + " cores: use at most " + std::to_string(kThreadsPerCore * cores) +
              (lo == 0 ? " (or 0: all cores)" : "");
     return std::string();
   };
 }
+
+std::function<std::string(const int&)> thread_count(int lo) { return per_core_count(lo, "threads"); }
 
 namespace {
 std::function<std::string(const double&)> positive() {
@@ -63,15 +65,7 @@ OptionTable<RunConfig> run_options() {
            }))
       .add("precision", &RunConfig::precision, "arithmetic (tf32, bf16, fp16 need CUDA)", "fp32|tf32|bf16|fp16")
       .add("nproc", &RunConfig::nproc, "CPU ranks to start on this node, data-parallel over Gloo (GPUs: --gpus N)", "",
-           std::function<std::string(const int&)>([](const int& v) {
-             // each rank a process of its own: past 4 per core they only thrash the machine (and its memory)
-             const int cores = online_cpu_count(), most = kThreadsPerCore * cores;
-             if (v < 1) return std::string("must be at least 1");
-             if (v > most)
-               return "is more than " + std::to_string(kThreadsPerCore) + " ranks per core of this machine's " +
-                      std::to_string(cores) + " cores: use at most " + std::to_string(most);
-             return std::string();
-           }))
+           per_core_count(1, "ranks"))  // each a process: past the bound they only thrash the machine and its memory
       .add("dist-backend", &RunConfig::dist_backend, "communication between ranks", "auto|gloo|nccl")
       .add("dist-timeout", &RunConfig::dist_timeout, "seconds to wait for the other ranks (rendezvous, each collective)",
            "", positive())

@@ -60,10 +60,13 @@ struct RunConfig {
 // The single definition of every RunConfig option.
 OptionTable<RunConfig> run_options();
 
-// The check of a thread-count option: from `lo` (0: every core) up to 4 threads per core of this
-// machine (more only slows a run down, and tens of thousands of threads crash it).
+// The check of a count of `what` ("threads", "ranks", "copies"): from `lo` (0: every core) up to
+// kThreadsPerCore per core of this machine (more only slows a run down or runs it out of memory,
+// and tens of thousands of threads crash it).
+std::function<std::string(const int&)> per_core_count(int lo, const std::string& what);
+// per_core_count(lo, "threads"): a thread-count option.
 std::function<std::string(const int&)> thread_count(int lo);
-// The most threads per core a count is allowed (threads, loader threads, the workload's copies).
+// The most threads, ranks or copies per core a count is allowed.
 inline constexpr int kThreadsPerCore = 4;
 
 }  // namespace hmb::config
