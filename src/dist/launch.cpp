@@ -85,19 +85,19 @@ std::vector<int> expand_tasks_per_node(const std::string& value) {
 // SLURM_TASKS_PER_NODE when the step's is missing) and this node's place among them
 // (SLURM_NODEID); without the node's place, a list whose nodes all hold the same count still
 // answers. Then --ntasks-per-node (SLURM_NTASKS_PER_NODE), then a step on one node (all its tasks
-// are here). A count that does not exceed the local rank is not this node's, and is skipped.
+// are here). A count that does not exceed the local rank is not this node's, and is skipped; a
+// value that is not of Slurm's form is an error naming it.
 std::optional<std::pair<int, std::string>> slurm_local_world(const EnvLookup& env, int local_rank, int world) {
-  std::optional<int> node;
-  if (auto id = env("SLURM_NODEID"); id && !id->empty()) {
-    char* end = nullptr;
-    const long v = std::strtol(id->c_str(), &end, 10);
-    if (end == id->c_str() + id->size() && v >= 0) node = static_cast<int>(v);
-  }
+  const std::optional<int> node = read_int(env, "SLURM_NODEID");
   for (const char* name : {"SLURM_STEP_TASKS_PER_NODE", "SLURM_TASKS_PER_NODE"}) {
     auto v = env(name);
     if (!v) continue;
     const auto counts = expand_tasks_per_node(*v);
-    if (counts.empty()) continue;
+    // Slurm writes this list itself: another form was set by something else, and guessing past it
+    // could split this node's cores among ranks that are not there.
+    require(!counts.empty(), "environment: " + std::string(name) + "='" + *v +
+                                 "' is not Slurm's list of tasks per node (such as 4 or 2(x3),1): unset it, or "
+                                 "start the ranks with srun, which sets it");
     int n = 0;
     if (node && static_cast<size_t>(*node) < counts.size()) {
       n = counts[static_cast<size_t>(*node)];
@@ -106,12 +106,8 @@ std::optional<std::pair<int, std::string>> slurm_local_world(const EnvLookup& en
     }
     if (n > local_rank) return std::make_pair(n, std::string(name));
   }
-  if (auto v = env("SLURM_NTASKS_PER_NODE")) {
-    char* end = nullptr;
-    const long n = std::strtol(v->c_str(), &end, 10);
-    if (end == v->c_str() + v->size() && n > local_rank && n <= world)
-      return std::make_pair(static_cast<int>(n), std::string("SLURM_NTASKS_PER_NODE"));
-  }
+  if (auto n = read_int(env, "SLURM_NTASKS_PER_NODE"); n && *n > local_rank && *n <= world)
+    return std::make_pair(*n, std::string("SLURM_NTASKS_PER_NODE"));
   for (const char* name : {"SLURM_STEP_NUM_NODES", "SLURM_NNODES"}) {
     if (auto v = env(name); v && *v == "1") return std::make_pair(world, std::string(name) + "=1");
   }
@@ -234,8 +230,23 @@ bool reports_for_job(const EnvLookup& env) {
   try {
     return detect_launch(env).rank == 0;
   } catch (const Error&) {
+    // The first contract present decides, as in detect_launch. Only a process that reads as
+    // another rank of a job of several leaves the report to rank 0: a rank that is no number
+    // (RANK=x) or a job of one (RANK=1 WORLD_SIZE=1) has no rank 0 to count on.
+    const auto whole = [](const std::string& v) -> std::optional<long> {
+      char* end = nullptr;
+      const long n = std::strtol(v.c_str(), &end, 10);
+      if (v.empty() || end != v.c_str() + v.size() || n < 0) return std::nullopt;
+      return n;
+    };
     for (const auto& c : kContracts) {
-      if (auto rank = env(c.rank); rank && env(c.world)) return *rank == "0";
+      const auto rank = env(c.rank);
+      const auto world = env(c.world);
+      if (!rank || !world) continue;
+      const auto r = whole(*rank);
+      const auto w = whole(*world);
+      const bool other_rank_of_several = r && *r > 0 && !(w && *w <= 1);
+      return !other_rank_of_several;
     }
     return true;
   }

@@ -65,8 +65,9 @@ std::optional<std::string> lone_job_size_warning(const EnvLookup& env);
 std::optional<std::string> lone_job_size_warning();
 
 // Whether this process writes the job's report when the job fails before its ranks meet: rank 0,
-// or a process that is no rank of a launch. When the launch variables cannot be read, the rank
-// variable's raw value decides (unset or "0"), so a typo in them still leaves a report.
+// or a process that is no rank of a launch. When the launch variables cannot be read, their raw
+// values decide: every process writes it but one whose rank reads as a number above 0 in a job
+// of several (RANK=x or RANK=1 WORLD_SIZE=1 still leave a report).
 bool reports_for_job(const EnvLookup& env);
 bool reports_for_job();
 

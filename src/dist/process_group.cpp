@@ -21,6 +21,8 @@
 #include <torch/version.h>
 
 #include <pthread.h>
+#include <netdb.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -369,6 +371,23 @@ void check_rendezvous_file(const std::string& file) {
   const auto fst = fs::status(path, ec);
   if (fs::exists(fst) && (!fs::is_regular_file(fst) || ::access(path.c_str(), R_OK | W_OK) != 0))
     throw Error(head + "it exists, and is not a file this process can read and write" + advice);
+}
+
+// A MASTER_ADDR that names no host: c10d would retry it until the timeout and then report a store
+// that did not answer. Only the answers that say the name does not exist are taken as final; a
+// resolver that is away for now (EAI_AGAIN) is left to c10d's retries.
+void check_master_addr(const LaunchInfo& launch) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  const int rc = ::getaddrinfo(launch.master_addr.c_str(), nullptr, &hints, &found);
+  if (found != nullptr) ::freeaddrinfo(found);
+  if (rc != EAI_NONAME && rc != EAI_FAIL && rc != EAI_NODATA) return;
+  throw Error("rendezvous: MASTER_ADDR='" + launch.master_addr + "' is no host this machine can find (" +
+              ::gai_strerror(rc) + "), so rank " + std::to_string(launch.rank) + " of " +
+              std::to_string(launch.world) + " (" + launch.launcher + ") cannot meet the others. Set MASTER_ADDR to rank 0's host name or IP address, as every rank's "
+              "host resolves it");
 }
 
 // torchrun's agent serves the store: "torchrun's agent store at ... did not answer<within> (...)".
@@ -740,6 +759,7 @@ std::unique_ptr<Communicator> connect(const LaunchInfo& launch, const ConnectOpt
           "option --dist-backend: this hep-mlbench was built without the CUDA path, so it has no NCCL; "
           "use --gpus cpu (Gloo) or a build with CUDA");
   if (launch.multi_rank() && launch.master_addr.empty()) check_rendezvous_file(launch.rendezvous_file);
+  if (launch.multi_rank() && !launch.master_addr.empty()) check_master_addr(launch);
   spdlog::info("dist: {}; meeting the others at {} ({} backend, timeout {})", launch.describe(), launch.rendezvous(),
                opts.backend, timeout_text(opts.timeout));
   const std::string during =

@@ -107,13 +107,21 @@ TEST_CASE("launch: Slurm's local world is this node's count of the step's tasks"
   auto one_node = with({{"SLURM_STEP_NUM_NODES", "1"}});
   CHECK(one_node.local_world == 7);
   CHECK(one_node.local_world_known);
-  // A list that is not Slurm's form, or a count that cannot hold this local rank, is not used.
-  for (const char* bad : {"3(x2", "3(y2)", "two", "3,,1", "1(x7)"}) {
+  // A count that cannot hold this local rank is not this node's, and is not used.
+  auto small = with({{"SLURM_STEP_TASKS_PER_NODE", "1(x7)"}});
+  CHECK(small.local_world == 2);
+  CHECK_FALSE(small.local_world_known);
+  // A list that is not Slurm's form, or a node id or count that is no number, is an error naming it.
+  for (const char* bad : {"3(x2", "3(y2)", "two", "3,,1", "", "0"}) {
     INFO(bad);
-    auto l = with({{"SLURM_STEP_TASKS_PER_NODE", bad}});
-    CHECK(l.local_world == 2);
-    CHECK_FALSE(l.local_world_known);
+    CHECK_THROWS_WITH(with({{"SLURM_STEP_TASKS_PER_NODE", bad}}),
+                      Catch::Contains("SLURM_STEP_TASKS_PER_NODE='" + std::string(bad) + "'") &&
+                          Catch::Contains("tasks per node"));
+    CHECK_THROWS_WITH(with({{"SLURM_TASKS_PER_NODE", bad}}), Catch::Contains("SLURM_TASKS_PER_NODE='"));
   }
+  CHECK_THROWS_WITH(with({{"SLURM_STEP_TASKS_PER_NODE", "3(x2),1"}, {"SLURM_NODEID", "n2"}}),
+                    Catch::Contains("SLURM_NODEID='n2'"));
+  CHECK_THROWS_WITH(with({{"SLURM_NTASKS_PER_NODE", "4x"}}), Catch::Contains("SLURM_NTASKS_PER_NODE='4x'"));
   // Nothing at all: the local rank's lower bound, said to be one.
   auto unknown = with({});
   CHECK(unknown.local_world == 2);
@@ -221,6 +229,11 @@ TEST_CASE("launch: rank 0 or a lone process reports a job that failed before mee
   CHECK(reports_for_job(env({{"OMPI_COMM_WORLD_RANK", "0"}, {"OMPI_COMM_WORLD_SIZE", "2"}})));  // no meeting point
   CHECK_FALSE(reports_for_job(env({{"RANK", "2"}, {"WORLD_SIZE", "2"}})));
   CHECK_FALSE(reports_for_job(env({{"PMI_RANK", "3"}, {"PMI_SIZE", "x"}})));
+  // A rank that is no number, or a job of one: no rank 0 is there to write it.
+  CHECK(reports_for_job(env({{"RANK", "x"}, {"WORLD_SIZE", "2"}})));
+  CHECK(reports_for_job(env({{"RANK", ""}, {"WORLD_SIZE", "2"}})));
+  CHECK(reports_for_job(env({{"RANK", "1"}, {"WORLD_SIZE", "1"}})));
+  CHECK(reports_for_job(env({{"SLURM_PROCID", "-1"}, {"SLURM_STEP_NUM_TASKS", "4"}})));
 }
 
 TEST_CASE("launch: a rank of hep-mlbench's own launcher is known as one, even with bad variables", "[dist][launch]") {

@@ -354,6 +354,22 @@ TEST_CASE("process group: a rendezvous file in a folder that does not exist fail
   CHECK_FALSE(fs::exists(dir));
 }
 
+TEST_CASE("process group: a MASTER_ADDR that names no host fails at once, naming it", "[dist][failure]") {
+  ConnectOptions o;
+  o.timeout = std::chrono::seconds(30);
+  for (const int rank : {0, 1}) {
+    LaunchInfo l = rank_of(rank, 2, "");
+    l.master_addr = "no such host";  // not a host name at all: the resolver answers without asking a server
+    l.master_port = 29400;
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto error = error_of([&] { connect(l, o); });
+    INFO(error);
+    CHECK_THAT(error, Catch::Contains("MASTER_ADDR='no such host' is no host") &&
+                          Catch::Contains("rank " + std::to_string(rank) + " of 2"));
+    CHECK(seconds_since(t0) < 10);  // c10d would retry it for the whole timeout
+  }
+}
+
 TEST_CASE("process group: a rank whose store never answers fails within a bound, saying what to check",
           "[dist][failure]") {
   ConnectOptions o;

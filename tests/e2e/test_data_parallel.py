@@ -326,6 +326,24 @@ p = subprocess.run([BIN, "train", *map(str, base), "--results", bad_port], env=e
 s = summary(bad_port)
 validate(s)
 assert p.returncode == 1 and "MASTER_PORT='abc' is not a TCP port" in s["report"]["error"], (p.returncode, s["report"])
+# ... a rank that is no number leaves one too (no rank 0 can be counted on to write it)...
+bad_rank = os.path.join(d, "bad_rank")
+env = dict(os.environ, RANK="x", WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()))
+p = subprocess.run([BIN, "train", *map(str, base), "--results", bad_rank], env=env, capture_output=True, text=True,
+                   timeout=120)
+s = summary(bad_rank)
+validate(s)
+assert p.returncode == 1 and "RANK='x'" in s["report"]["error"], (p.returncode, s["report"])
+# ... a MASTER_ADDR that names no host is said at once (not as a store that did not answer)...
+no_host = os.path.join(d, "no_host")
+env = dict(os.environ, RANK="0", WORLD_SIZE="2", MASTER_ADDR="no such host", MASTER_PORT=str(free_port()))
+t0 = time.time()
+p = subprocess.run([BIN, "train", *map(str, base), "--results", no_host], env=env, capture_output=True, text=True,
+                   timeout=120)
+s = summary(no_host)
+validate(s)
+assert p.returncode == 1 and "MASTER_ADDR='no such host' is no host" in s["report"]["error"], (p.returncode, s["report"])
+assert time.time() - t0 < 60
 # ... and so does --nproc under a launcher that already started the ranks.
 nested = os.path.join(d, "nested")
 env = dict(os.environ, RANK="0", WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()))
