@@ -201,6 +201,7 @@ Command add_bench_command(CLI::App& app) {
   sub->add_option("--threads", a->threads, "threads (data)")->capture_default_str()->check(CLI::Range(1, 1024));
   sub->add_option("--batch-size", a->batch, "events per step (step)")->capture_default_str()->check(CLI::Range(1, 4096));
   sub->add_option("--trace", a->trace, "step: write a Chrome trace of one profiled training step to this file");
+  last_value_wins(*sub);
   return {sub, [a] {
             if (a->what == "allreduce") {
               a->allreduce.preset = a->preset;

@@ -60,7 +60,8 @@ Command add_selftest_command(CLI::App& app) {
   sub->add_option("--gpus", cfg->gpus, "auto | all | cpu | number of GPUs (as for train)")->capture_default_str();
   // Two steps at least: the check is that the loss falls from the first step to the last.
   sub->add_option("--steps", cfg->steps, "training steps (at least 2)")->capture_default_str()->check(whole_number_from(2));
-  sub->add_option("--seed", cfg->seed, "random seed")->capture_default_str()->check(whole_number_from(0));
+  sub->add_option("--seed", cfg->seed, "random seed")->capture_default_str()->check(whole_number_from<std::uint64_t>(0));
+  last_value_wins(*sub);
   return {sub, [cfg] { return run_selftest(*cfg); }};
 }
 

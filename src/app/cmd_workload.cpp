@@ -38,29 +38,24 @@ YAML::Node take_workload_keys(const CLI::App& sub, WorkloadOptions& opt, const s
     require(y[key].IsScalar(), what + ": option '" + key + "' must be a single value");
     return y[key].as<std::string>();
   };
-  auto whole = [&](const std::string& key, long lo) {
+  auto whole = [&](const std::string& key, std::uint64_t lo, std::uint64_t hi) {
     const std::string t = text(key);
-    std::int64_t v = 0;
-    try {
-      v = config::parse_value<std::int64_t>(key, t);
-    } catch (const Error&) {
-      v = lo - 1;
-    }
-    require(v >= lo && v <= std::numeric_limits<int>::max(),
-            what + ": option '" + key + "': '" + t + "' is not a whole number of at least " + std::to_string(lo));
-    return v;
+    if (auto problem = whole_number_problem(t, lo, hi)) throw Error(what + ": option '" + key + "': " + *problem);
+    return config::parse_value<std::uint64_t>(key, t);
   };
+  constexpr auto kInt = static_cast<std::uint64_t>(std::numeric_limits<int>::max());
+  constexpr auto kLong = static_cast<std::uint64_t>(std::numeric_limits<long>::max());
   YAML::Node rest(YAML::NodeType::Map);
   for (const auto& kv : y) {
     const auto key = kv.first.as<std::string>();
     if (key == "copies") {
-      if (!given("--copies")) opt.copies = static_cast<int>(whole(key, 1));
+      if (!given("--copies")) opt.copies = static_cast<int>(whole(key, 1, kInt));
     } else if (key == "threads") {
-      if (!given("--threads")) opt.threads = static_cast<int>(whole(key, 0));
+      if (!given("--threads")) opt.threads = static_cast<int>(whole(key, 0, kInt));
     } else if (key == "events") {
-      if (!given("--events")) opt.events = static_cast<long>(whole(key, 0));
+      if (!given("--events")) opt.events = static_cast<long>(whole(key, 0, kLong));
     } else if (key == "ncores") {
-      if (!given("--ncores")) opt.ncores = static_cast<int>(whole(key, 0));
+      if (!given("--ncores")) opt.ncores = static_cast<int>(whole(key, 0, kInt));
     } else if (key == "resultsdir") {
       if (!given("--resultsdir")) opt.resultsdir = text(key);
     } else if (key == "mop") {
@@ -96,7 +91,7 @@ Command add_workload_command(CLI::App& app) {
       "HEPscore / hep-workloads entrypoint: runs the benchmark copies and writes hep-mlbench_summary.json");
   sub->add_option("-c,--copies", opt->copies, "training processes run at once")->capture_default_str()->check(whole_number_from(1));
   sub->add_option("-t,--threads", opt->threads, "CPU threads per copy (0: the cores given by --ncores, else the cores this process may run on, divided by the copies)")->capture_default_str()->check(whole_number_from(0));
-  sub->add_option("-e,--events", opt->events, "training events per thread per epoch (0: the whole sample)")->capture_default_str()->check(whole_number_from(0));
+  sub->add_option("-e,--events", opt->events, "training events per thread per epoch (0: the whole sample)")->capture_default_str()->check(whole_number_from<long>(0));
   sub->add_option("-w,--resultsdir", opt->resultsdir, "results folder")->capture_default_str();
   sub->add_flag("-W", opt->write_in_place, "write the summary straight into the results folder (HEPscore does)");
   sub->add_flag("-d,--debug", opt->debug, "debug output");
@@ -106,6 +101,7 @@ Command add_workload_command(CLI::App& app) {
   config::RunConfig shown;  // the defaults --help prints: the copies' sample is the bundled one
   shown.data = default_sample();
   table->attach_except(*sub, shown, {"threads", "results", "batch-sizes"});
+  last_value_wins(*sub);
   Command cmd{sub, [sub, opt, table] {
             // A --config file's workload keys (copies, threads, events, ncores, resultsdir, mop,
             // debug) are the workload's; its training keys go to the copies as options, so that a

@@ -3,9 +3,15 @@
 // on the CLI11 app; main() runs the one the user chose. A command returns the exit status.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
+#include <cctype>
+#include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
+#include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "config/option_table.hpp"
@@ -49,19 +55,41 @@ inline std::string raw_value_of(const std::vector<std::string>& names) {
   return value;
 }
 
-// A whole number of at least `lo`, with a message that says so (CLI11's own range check
-// prints the type's largest value).
-inline CLI::Validator whole_number_from(long lo) {
-  return CLI::Validator(
-      [lo](std::string& text) {
-        try {
-          if (config::parse_value<std::int64_t>("", text) >= lo) return std::string();
-        } catch (const Error&) {
-          // not an integer: the same message
-        }
-        return "'" + text + "' is not a whole number of at least " + std::to_string(lo);
-      },
-      "", "whole number from " + std::to_string(lo));
+// What is wrong with `text` as a whole number from `lo` to `hi`, or nothing: "'x' is not a whole
+// number of at least 1", "'99999999999' is more than this option takes (at most 2147483647)".
+inline std::optional<std::string> whole_number_problem(const std::string& text, std::uint64_t lo, std::uint64_t hi) {
+  const bool digits = !text.empty() && std::all_of(text.begin(), text.end(), [](unsigned char c) { return std::isdigit(c); });
+  if (!digits) return "'" + text + "' is not a whole number of at least " + std::to_string(lo);
+  std::uint64_t v = 0;
+  try {
+    v = config::parse_value<std::uint64_t>("", text);
+  } catch (const Error&) {
+    v = std::numeric_limits<std::uint64_t>::max();  // past 2^64 - 1
+    if (hi == v) return "'" + text + "' is more than this option takes (at most " + std::to_string(hi) + ")";
+  }
+  if (v < lo) return "'" + text + "' is not a whole number of at least " + std::to_string(lo);
+  if (v > hi) return "'" + text + "' is more than this option takes (at most " + std::to_string(hi) + ")";
+  return std::nullopt;
+}
+
+// An option of type T that takes a whole number of at least `lo`, with a message that says so
+// (CLI11's own range check prints the type's largest value, and a value past T's is its
+// "Could not convert").
+template <class T = int>
+CLI::Validator whole_number_from(std::uint64_t lo) {
+  static_assert(std::is_integral_v<T>, "a whole number option is of an integer type");
+  const auto hi = static_cast<std::uint64_t>(std::numeric_limits<T>::max());
+  return CLI::Validator([lo, hi](std::string& text) { return whole_number_problem(text, lo, hi).value_or(""); }, "",
+                        "whole number from " + std::to_string(lo));
+}
+
+// A single-valued option or flag of `sub` given twice takes its last value, as train's options
+// do (a wrapper that appends an option to a user's command line wins); options that collect
+// several values keep them all. --config stays once only: two files would not be merged.
+inline void last_value_wins(CLI::App& sub) {
+  for (CLI::Option* o : sub.get_options())
+    if (o->get_items_expected_max() <= 1 && o->get_name() != "--config")
+      o->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
 }
 
 // Each adds its subcommand to `app`.

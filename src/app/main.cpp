@@ -54,6 +54,9 @@ std::string parse_error_text(const CLI::ParseError& e, const std::string& comman
       }
     if (!option.empty() && what.find("missing") != std::string::npos)
       return "option " + option + " needs a value: " + help + " lists the options";
+    if (!option.empty() && what.find("At Most 1 required") != std::string::npos)
+      return "option " + option + " is given more than once, and takes one value: give it once (" + help +
+             " lists the options)";
     if (!option.empty()) return "option " + option + ": " + what + " (" + help + " lists the options)";
   }
   if (dynamic_cast<const CLI::ValidationError*>(&e) != nullptr && !what.empty() && what[0] == '-')

@@ -25,7 +25,7 @@ YAML::Node load_config_file(const std::string& path) {
 }
 
 namespace {
-[[noreturn]] void bad(const std::string& option, const std::string& text, const char* what) {
+[[noreturn]] void bad(const std::string& option, const std::string& text, const std::string& what) {
   throw Error("option --" + option + ": '" + text + "' is not " + what);
 }
 }  // namespace
@@ -58,7 +58,8 @@ template <>
 int parse_value<int>(const std::string& option, const std::string& text) {
   auto v = parse_value<std::int64_t>(option, text);
   if (v < std::numeric_limits<int>::min() || v > std::numeric_limits<int>::max())
-    bad(option, text, "an integer in range");
+    bad(option, text, "an integer from " + std::to_string(std::numeric_limits<int>::min()) + " to " +
+                          std::to_string(std::numeric_limits<int>::max()));
   return static_cast<int>(v);
 }
 

@@ -223,6 +223,16 @@ error = summary(res6f)["report"]["error"]
 assert p.returncode == 1 and error.startswith("option -c/--copies"), error
 assert not [n for n in os.listdir(res6f) if n.startswith("proc_")], os.listdir(res6f)
 print("ok: -c too large ->", error[:90])
+# ... the last of two -c wins (as for train's options), and a count past an int is refused in
+#     hep-mlbench's words, not the command-line library's "Could not convert".
+p = run(["workload", "-W", "-w", res6f, "-c", 1, "-c", 4 * os.cpu_count() + 1, *args], env=EMPTY_ENV, check=False)
+error = summary(res6f)["report"]["error"]
+assert p.returncode == 1 and error.startswith("option -c/--copies"), error
+p = run(["workload", "-W", "-w", res6f, "-c", 2**31, *args], env=EMPTY_ENV, check=False)
+error = summary(res6f)["report"]["error"]
+assert p.returncode != 0 and "'2147483648' is more than this option takes" in error and "convert" not in error, (p.returncode, error)
+assert not [n for n in os.listdir(res6f) if n.startswith("proc_")], os.listdir(res6f)
+print("ok: -c twice, -c past an int ->", error[:90])
 # ... -e smaller than a batch: the copy's error says that -e set its --max-train-events.
 res6g = os.path.join(d, "run6g")
 p = run(["workload", "-W", "-w", res6g, "-t", 1, "-e", 1, *args], env=EMPTY_ENV, check=False)
@@ -247,7 +257,12 @@ assert "--config" not in ri["extra_arguments"] and "--preset tiny" in ri["extra_
 assert not os.path.exists(os.path.join(res6h, "proc_1", "final_weights.pt"))  # mop: all
 run(["workload", "-W", "-w", res6h, "--data", data, "--config", wl_cfg, "-c", 1], env=EMPTY_ENV)
 assert summary(res6h)["run_info"]["copies"] == 1
-with open(wl_cfg, "a") as f:
+with open(wl_cfg, "w") as f:
+    f.write("copies: 2147483648\n")
+p = run(["workload", "-W", "-w", res6h, "--data", data, "--config", wl_cfg], env=EMPTY_ENV, check=False)
+error = summary(res6h)["report"]["error"]
+assert p.returncode == 1 and "option 'copies': '2147483648' is more than this option takes" in error, error
+with open(wl_cfg, "w") as f:
     f.write("ncores: -3\n")
 p = run(["workload", "-W", "-w", res6h, "--data", data, "--config", wl_cfg], env=EMPTY_ENV, check=False)
 error = summary(res6h)["report"]["error"]
