@@ -7,6 +7,7 @@
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <sstream>
@@ -155,7 +156,23 @@ void bench_step(const std::string& preset, int batch, std::int64_t elements, con
 }
 }  // namespace
 
-void info_preset(const std::string& name) {
+std::string preset_option(const std::string& requested) {
+  const auto known = model::preset_names();
+  if (requested != "auto" && std::find(known.begin(), known.end(), requested) == known.end()) {
+    std::string list = "auto";
+    for (const auto& n : known) list += ", " + n;
+    throw Error("option --preset: '" + requested + "' is not a model preset (" + list + ")");
+  }
+  const bool gpu = torch::cuda::device_count() > 0;
+  const std::string name = model::resolve_preset_name(requested, gpu);
+  if (name != requested)
+    spdlog::info("preset auto is {} here ({}), as train would choose", name,
+                 gpu ? "a GPU is visible" : "no GPU is visible");
+  return name;
+}
+
+void info_preset(const std::string& requested) {
+  const std::string name = preset_option(requested);
   const auto cfg = model::preset(name);
   model::MLPF net(cfg);
   const auto cost = model::cost_per_element(cfg);
@@ -193,7 +210,7 @@ Command add_bench_command(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   sub->add_option("--gpus", a->gpus, "allreduce: auto (NCCL on GPUs where there are any, else Gloo), all (NCCL on GPUs; an error without) or cpu (Gloo)")
       ->capture_default_str()->check(CLI::IsMember({"auto", "all", "cpu"}));
-  sub->add_option("--preset", a->preset, "model preset (model, step)")->capture_default_str();
+  sub->add_option("--preset", a->preset, "model preset (model, step; auto: delphes with a GPU visible, else small)")->capture_default_str();
   // Counts are checked here: a thread count of 0 would leave the loader waiting on no worker.
   sub->add_option("--events", a->events, "events (data)")->capture_default_str()->check(CLI::Range(std::int64_t{1}, std::int64_t{1000000}));
   sub->add_option("--elements", a->elements, "elements per event (model, step)")->capture_default_str()
@@ -203,6 +220,7 @@ Command add_bench_command(CLI::App& app) {
   sub->add_option("--trace", a->trace, "step: write a Chrome trace of one profiled training step to this file");
   last_value_wins(*sub);
   return {sub, [a] {
+            a->preset = preset_option(a->preset);
             if (a->what == "allreduce") {
               a->allreduce.preset = a->preset;
               require(a->gpus != "all" || torch::cuda::device_count() > 0,

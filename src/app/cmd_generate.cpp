@@ -149,7 +149,7 @@ Command add_info_command(CLI::App& app) {
   auto stats = std::make_shared<bool>(false);
   auto* sub = app.add_subcommand("info", "Summary and checksum of an event file, or the shapes and cost of a model preset");
   sub->add_option("file", *file, "event file (HDF5)");
-  sub->add_option("--preset", *preset, "model preset: print its shapes, parameter count and FLOPs");
+  sub->add_option("--preset", *preset, "model preset (auto, tiny, small, delphes): print its shapes, parameter count and FLOPs");
   sub->add_flag("--stats", *stats,
                 "with an event file: per-event statistics (mean and 5th/50th/95th percentiles of elements, tracks, "
                 "towers and each target class)");
