@@ -641,6 +641,9 @@ void run_meeting(const std::shared_ptr<Meeting>& m, const LaunchInfo& launch, co
   std::unique_ptr<Communicator> comm;
   std::exception_ptr error;
   try {
+    // Here, not before the wait: a resolver that does not answer must not hold up a stop signal
+    // or the timeout.
+    if (launch.multi_rank() && !launch.master_addr.empty()) check_master_addr(launch);
     auto store = meet(launch, opts);
     m->enter(Meeting::Stage::ranks, opts.timeout);
     wait_for_ranks(*store, launch, opts, m->start + opts.timeout);
@@ -759,7 +762,6 @@ std::unique_ptr<Communicator> connect(const LaunchInfo& launch, const ConnectOpt
           "option --dist-backend: this hep-mlbench was built without the CUDA path, so it has no NCCL; "
           "use --gpus cpu (Gloo) or a build with CUDA");
   if (launch.multi_rank() && launch.master_addr.empty()) check_rendezvous_file(launch.rendezvous_file);
-  if (launch.multi_rank() && !launch.master_addr.empty()) check_master_addr(launch);
   spdlog::info("dist: {}; meeting the others at {} ({} backend, timeout {})", launch.describe(), launch.rendezvous(),
                opts.backend, timeout_text(opts.timeout));
   const std::string during =
