@@ -93,6 +93,7 @@ void bench_model(const std::string& preset, std::int64_t elements) {
 }
 
 void bench_step(const std::string& preset, int batch, std::int64_t elements, const std::string& trace) {
+  if (!trace.empty()) output_target(trace, "--trace");  // a path that cannot be written fails before the steps
   train::set_denormal_mode(true);  // as train does by default
   const std::string denormals = train::denormal_mode();
   const auto cfg = model::preset(preset);

@@ -142,6 +142,13 @@ std::vector<std::string> run_inputs(const config::RunConfig& cfg, const std::str
   return {cfg.init_weights, cfg.data, cfg.trace, config_file};
 }
 
+// Refuses a --trace path that is one of the run's inputs or a file it writes into `results`.
+void check_trace_path(const config::RunConfig& cfg, const std::string& results, const std::string& config_file) {
+  const auto problem = trace_path_problem(
+      cfg.trace, results, {{"--data", cfg.data}, {"--init-weights", cfg.init_weights}, {"--config", config_file}});
+  if (!problem.empty()) throw Error(problem);
+}
+
 // Where a run's report goes when its command line or options could not be read: --results as
 // given (read from what CLI11 collected, since reading may have stopped before the value was
 // used), else the `results` key of the --config file, else the default.
@@ -220,6 +227,7 @@ Command add_train_command(CLI::App& app) {
             // then goes to stdout (exit 3), as for any report that cannot be written.
             try {
               ensure_writable_dir(cfg.results);
+              check_trace_path(cfg, cfg.results, table->config_path());
             } catch (const Error& e) {
               return fail_before_run(cfg.results, e.what(), inputs);
             }
@@ -409,6 +417,7 @@ Command add_sweep_command(CLI::App& app) {
             FolderLock folder_lock;
             try {
               ensure_writable_dir(base.results);
+              check_trace_path(base, base.results, table->config_path());
               folder_lock = FolderLock(base.results, "--results");
               add_log_file(base.results + "/hep-mlbench.log");
               if (table->was_given("batch-size"))  // a configuration shared with train may well have one

@@ -32,6 +32,28 @@ std::vector<std::string> run_outputs(const std::string& results) {
   return out;
 }
 
+std::string trace_path_problem(const std::string& trace, const std::string& results,
+                               const std::vector<std::pair<std::string, std::string>>& inputs) {
+  if (trace.empty()) return "";
+  std::error_code ec;
+  const std::string head = "option --trace: '" + trace + "' is ";
+  for (const auto& [option, path] : inputs)
+    if (!path.empty() && fs::equivalent(trace, path, ec))
+      return head + "the file of " + option + ", which the run reads: give the trace another path";
+  // A file of the run's folder, whether it is there yet or not: the names the run writes there.
+  const fs::path at = fs::weakly_canonical(fs::absolute(trace, ec), ec);
+  if (at.parent_path() != fs::weakly_canonical(fs::absolute(results, ec), ec)) return "";
+  const std::string name = at.filename().string();
+  auto starts = [&name](const char* p) { return name.rfind(p, 0) == 0; };
+  const auto outputs = run_outputs(results);
+  const bool written = std::find(outputs.begin(), outputs.end(), name) != outputs.end() || name == kPrevious ||
+                       name == "hep-mlbench.log" || name == "launcher.log" ||
+                       ((starts("rank_") || starts("proc_")) && name.size() > 5);
+  if (!written) return "";
+  return head + "a file the run writes in its results folder '" + results +
+         "': give the trace another name (trace.json there is fine)";
+}
+
 namespace {
 // Whether `path` is `input` or holds it.
 bool holds(const fs::path& path, const std::string& input) {

@@ -26,6 +26,13 @@ inline constexpr const char* kPrevious = "previous";
 // there. Every command sets aside all of them, whichever command wrote them.
 std::vector<std::string> run_outputs(const std::string& results);
 
+// What is wrong with `trace` as the path of the run's --trace timeline, or "": one of the files
+// the run reads (`inputs`: option and path, such as {"--data", "events.h5"}), or a file the run
+// writes into `results` (its summary, configuration, weights, page, rows, logs). Written last, the
+// trace would replace them, or be replaced.
+std::string trace_path_problem(const std::string& trace, const std::string& results,
+                               const std::vector<std::pair<std::string, std::string>>& inputs);
+
 // Whether this run reads `path` (one of `inputs`, the files it reads) or a file inside it.
 bool read_by_run(const std::string& path, const std::vector<std::string>& inputs);
 

@@ -71,8 +71,10 @@ std::string output_target(const std::string& path, const std::string& option) {
                                                (fs::exists(folder_status) ? "is not a folder ("
                                                                           : "does not exist (create it, or ") +
                                                another + ")");
-  require(::access(folder.c_str(), W_OK) == 0, head + "cannot write '" + path + "': its folder '" + folder.string() +
-                                                   "' is not writable: " + sys_error() + " (" + another + ")");
+  // errno is read after access(), not while require's message is built (before it runs).
+  if (::access(folder.c_str(), W_OK) != 0)
+    throw Error(head + "cannot write '" + path + "': its folder '" + folder.string() + "' is not writable: " +
+                sys_error() + " (" + another + ")");
   return target.string();
 }
 

@@ -7,8 +7,9 @@ usage: test_utilisation.py HEP_MLBENCH_BINARY
 """
 import json
 import os
+import signal
 
-from common import generate, run, summary, validate, workdir
+from common import generate, run, stop_while_training, summary, validate, workdir
 
 d = workdir("util")
 data = generate(os.path.join(d, "events.h5"), 24)
@@ -77,3 +78,28 @@ p = run(["train", "--data", data, "--preset", "tiny", "--gpus", "cpu", "--result
          "--trace", os.path.join(d, "no", "such", "trace.json")], check=False)
 assert p.returncode != 0 and "option --trace" in (p.stdout + p.stderr), p.stdout + p.stderr
 print("ok: --trace into a missing folder is refused")
+
+# ... and so is a trace over the run's own input or one of the files it writes: the trace,
+#     written last, used to replace the event file or the resolved configuration (exit 0).
+for where, said in ((data, "the file of --data"), (os.path.join(d, "own", "config.yaml"), "a file the run writes")):
+    before = open(data, "rb").read()
+    p = run(["train", "--data", data, "--preset", "tiny", "--gpus", "cpu", "--results", os.path.join(d, "own"),
+             "--trace", where], check=False)
+    error = summary(os.path.join(d, "own"))["report"]["error"]
+    assert p.returncode == 1 and error.startswith("option --trace") and said in error, (p.returncode, error)
+    assert open(data, "rb").read() == before
+print("ok: --trace over the event file or the run's config.yaml is refused")
+
+# A run stopped before its first timed step leaves an earlier trace at that path as it was (it
+# used to replace it with an empty one).
+kept = os.path.join(d, "kept.json")
+with open(kept, "w") as f:
+    f.write('{"traceEvents": ["an earlier run"]}\n')
+rc, output = stop_while_training(["train", "--data", data, "--preset", "tiny", "--batch-size", 4, "--threads", 1,
+                                  "--epochs", 50, "--warmup-steps", 150, "--log-every", 1, "--gpus", "cpu",
+                                  "--results", os.path.join(d, "stopped"), "--trace", kept],
+                                 [os.path.join(d, "stopped", "hep-mlbench.log")], sig=signal.SIGINT)
+assert rc == 130, (rc, output[-600:])
+assert open(kept).read() == '{"traceEvents": ["an earlier run"]}\n'
+assert "no timed step was traced" in open(os.path.join(d, "stopped", "hep-mlbench.log")).read()
+print("ok: a run stopped in its warm-up leaves an earlier trace alone")
