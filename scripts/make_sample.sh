@@ -13,8 +13,19 @@
 # HMB_GENERATOR_VERSION (the generator version, default 2; data/README.md has each checksum),
 # HMB_SAMPLE_SHA256 (the content checksum the sample must have; default: the published one for
 # the default generated sample, none otherwise; "any" accepts whatever comes out).
+#
+# The sample is made under OUTPUT.h5.new.<pid> and renamed over OUTPUT.h5 only once its checksum
+# is right: a refused sample is removed and an earlier OUTPUT.h5 (and .sha256) stays as it was.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Options come first, before anything is made: an option taken for OUTPUT made folders named
+# after it (mkdir -p "$(dirname --help)").
+for arg in "$@"; do
+  case "$arg" in
+    -h|--help) sed -n '2,/^[^#]/s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -*) echo "make_sample: ERROR: unknown option '$arg' (usage: make_sample.sh OUTPUT.h5 [EVENTS]; --help says more)" >&2; exit 2 ;;
+  esac
+done
 OUT="${1:?usage: make_sample.sh OUTPUT.h5 [EVENTS]}"
 EVENTS="${2:-2000}"
 SEED=20240601   # the fixed default seed of the bundled sample
@@ -33,20 +44,33 @@ BIN="${HMB_BIN:-$ROOT/build/release/src/hep-mlbench}"
 PY="${HMB_PYTHON:-$ROOT/.venv/bin/python}"
 [[ -x "$BIN" ]] || { echo "make_sample: ERROR: $BIN not found: build first (scripts/build.sh release) or set HMB_BIN" >&2; exit 1; }
 mkdir -p "$(dirname "$OUT")"
+# A link at OUTPUT is followed, so that the link stays (as the writers of the format do).
+TARGET="$OUT"
+[[ -L "$OUT" ]] && TARGET="$(readlink -m -- "$OUT")"
+# Made and checked under a temporary name, so that a refused sample (or a stop) never replaces
+# an earlier one; removed however the script ends, unless it was renamed into place.
+NEW="$TARGET.new.$$"
+SUM_NEW="$OUT.sha256.new.$$"
+trap 'rm -f "$NEW" "$SUM_NEW"' EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
 if [[ -n "${HMB_PICKLES:-}" ]]; then
   # shellcheck disable=SC2086 # the pattern is expanded by the converter
-  "$PY" "$ROOT/scripts/convert_pickles.py" --output "$OUT" --max-events "$EVENTS" $HMB_PICKLES
+  "$PY" "$ROOT/scripts/convert_pickles.py" --output "$NEW" --max-events "$EVENTS" $HMB_PICKLES
 else
-  "$BIN" generate --events "$EVENTS" --seed "$SEED" --generator-version "$GENERATOR_VERSION" --output "$OUT"
+  "$BIN" generate --events "$EVENTS" --seed "$SEED" --generator-version "$GENERATOR_VERSION" --output "$NEW"
 fi
-CHECKSUM="$("$BIN" info "$OUT" | sed -n 's/^checksum sha256 *\([0-9a-f]*\).*/\1/p')"
-[[ -n "$CHECKSUM" ]] || { echo "make_sample: ERROR: could not verify $OUT" >&2; exit 1; }
+CHECKSUM="$("$BIN" info "$NEW" | sed -n 's/^checksum sha256 *\([0-9a-f]*\).*/\1/p')"
+[[ -n "$CHECKSUM" ]] || { echo "make_sample: ERROR: could not verify the new sample for $OUT" >&2; exit 1; }
 if [[ -n "$EXPECTED" && "$EXPECTED" != any && "$CHECKSUM" != "$EXPECTED" ]]; then
-  rm -f "$OUT" "$OUT.sha256"
   echo "make_sample: ERROR: the sample's content checksum is $CHECKSUM, not the expected $EXPECTED." >&2
+  echo "make_sample: the new sample was removed; $( [[ -e "$OUT" ]] && echo "the earlier $OUT is left as it was" || echo "nothing was written to $OUT")." >&2
   echo "make_sample: this platform generates other bytes, so scores on it do not compare with the reference scores (data/README.md);" >&2
   echo "make_sample: set HMB_SAMPLE_SHA256=any (the image build: --build-arg SAMPLE_SHA256=any) to keep such a sample anyway" >&2
   exit 1
 fi
-echo "$CHECKSUM  $(basename "$OUT") (content checksum, docs/data-format.md)" > "$OUT.sha256"
+echo "$CHECKSUM  $(basename "$OUT") (content checksum, docs/data-format.md)" > "$SUM_NEW"
+mv -f -- "$NEW" "$TARGET"
+mv -f -- "$SUM_NEW" "$OUT.sha256"
 echo "make_sample: $OUT ($(du -h "$OUT" | cut -f1)), content checksum $CHECKSUM"
