@@ -33,8 +33,15 @@ python3 the GPU node has).
   gpu_check_report.py entry-args YAML ENTRY [KEY=VALUE ...]
       print a HEPscore entry's args, one token a line (--key, value), KEY=VALUE replacing or
       adding one
+  gpu_check_report.py peak GPU PRECISION          the dense peak TFLOP/s of GPU (as CUDA names
+      it) for PRECISION from gpu_peaks.json, or "unknown"
   gpu_check_report.py render OUT                   write OUT/gpu_check.json and
-      OUT/gpu_check.txt from the checks so far, print the table; exit 1 when a check failed
+      OUT/gpu_check.txt from the checks so far, print the table; exit 1 when a check failed;
+      no checks recorded is an error, not a pass (the check did not run)
+
+Bad usage or input (a missing argument, file or folder, a file that is not what the command
+reads, a SECONDS that is not a finite number of seconds) is an error naming it, exit status 2,
+and nothing written.
 """
 import json
 import math
@@ -46,26 +53,95 @@ SCRIPTS = os.path.dirname(os.path.abspath(__file__))
 PEAKS = os.path.join(SCRIPTS, "gpu_peaks.json")
 
 
+class ReportError(Exception):
+    """Bad usage or input: main prints it as one line and exits 2. Raised rather than exiting
+    where it is found, so that the functions stay usable from the tests."""
+
+
 def die(msg):
-    print(f"[gpu_check_report] ERROR: {msg}", file=sys.stderr)
-    sys.exit(2)
+    raise ReportError(msg)
 
 
-def load_json(path):
+def load_json(path, what=None):
     try:
         with open(path) as f:
             return json.load(f)
     except OSError as e:
         die(f"cannot read {path}: {e.strerror}")
-    except json.JSONDecodeError as e:
-        die(f"{path} is not valid JSON: {e}")
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        die(f"{path} is not valid JSON ({e})" + (f": not {what}" if what else ""))
 
 
-def write_atomic(path, text):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+def load_object(path, what):
+    """A JSON file whose top level must be an object (`what` names what it should be)."""
+    doc = load_json(path, what)
+    if not isinstance(doc, dict):
+        die(f"{path} is not {what}: its top level is a JSON {type(doc).__name__}, not an object")
+    return doc
+
+
+def load_summary(path):
+    """A hep-mlbench_summary.json: an object with a `report` object (a failed run's report has
+    no figures, but still has its `report`)."""
+    s = load_object(path, "a hep-mlbench report (hep-mlbench_summary.json)")
+    rep = s.get("report")
+    if not isinstance(rep, dict):
+        die(f"{path} is not a hep-mlbench report: no 'report' object in it "
+            "(give the hep-mlbench_summary.json of a run)")
+    if not isinstance(rep.get("wl-stats") or {}, dict):
+        die(f"{path} is not a hep-mlbench report: its 'wl-stats' is not an object")
+    return s
+
+
+def nan_to_null(x):
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: nan_to_null(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [nan_to_null(v) for v in x]
+    return x
+
+
+def out_dir(out):
+    """The OUT folder of gpu_check.sh, which must exist (the commands never create it)."""
+    if not os.path.isdir(out):
+        die(f"{out}: no such folder (give the OUT folder of gpu_check.sh)")
+    return out
+
+
+def dumps_strict(doc, path, **kw):
+    """JSON for `path` as strict JSON: a NaN or infinity (no JSON number) is an error, not
+    written, so that every reader of gpu_check.json can parse it."""
+    try:
+        return json.dumps(doc, allow_nan=False, **kw)
+    except ValueError:
+        die(f"{path}: holds a NaN or infinite number, which strict JSON cannot: nothing written")
+
+
+def write_atomic(*files):
+    """Writes (path, text) pairs: each to a temporary name in its folder, renamed only when all
+    were written, so that a reader never sees a half-written file nor a new file beside an old
+    one of the same render."""
+    for path, _ in files:
+        if os.path.isdir(path):
+            die(f"cannot write {path}: it is a folder")
+    done = []
+    try:
+        for path, text in files:
+            tmp = path + ".tmp"
+            with open(tmp, "w") as f:
+                done.append(tmp)
+                f.write(text)
+        for (path, _), tmp in zip(files, done):
+            os.replace(tmp, path)
+    except OSError as e:
+        for tmp in done:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        die(f"cannot write {e.filename or files[0][0]}: {e.strerror}")
 
 
 # ------------------------------------------------------------------ peaks
@@ -73,9 +149,19 @@ def peak_tflops(gpu_name, precision, peaks_file=PEAKS):
     """Dense peak TFLOP/s of `gpu_name` (as CUDA names it) for `precision`, or None."""
     if not gpu_name:
         return None
-    table = load_json(peaks_file)
-    for row in table["gpus"]:
-        if re.search(row["match"], gpu_name, re.IGNORECASE):
+    table = load_object(peaks_file, "a table of GPU peaks (as scripts/gpu_peaks.json)")
+    rows = table.get("gpus")
+    if not isinstance(rows, list) or not all(
+            isinstance(r, dict) and isinstance(r.get("match"), str) and isinstance(r.get("tflops"), dict)
+            for r in rows):
+        die(f"{peaks_file} is not a table of GPU peaks: it needs 'gpus', a list of rows with "
+            "'match' and 'tflops' (as scripts/gpu_peaks.json)")
+    for row in rows:
+        try:
+            hit = re.search(row["match"], gpu_name, re.IGNORECASE)
+        except re.error as e:
+            die(f"{peaks_file}: the match '{row['match']}' is not a regular expression: {e}")
+        if hit:
             return row["tflops"].get(precision)
     return None
 
@@ -89,11 +175,11 @@ def value(stats, key):
 
 
 def figures(summary_path, gpu=None, peaks_file=PEAKS):
-    s = load_json(summary_path)
-    rep = s.get("report", {})
-    st = rep.get("wl-stats", {})
+    s = load_summary(summary_path)
+    rep = s["report"]
+    st = rep.get("wl-stats") or {}
     step = st.get("step_time") or {}
-    losses = [e.get("train_loss") for e in st.get("epochs", [])] + [value(st, "validation_loss")]
+    losses = [e.get("train_loss") for e in st.get("epochs") or [] if isinstance(e, dict)] + [value(st, "validation_loss")]
     flops = value(st, "model_flop_per_s")
     precision = st.get("precision")
     peak = peak_tflops(gpu, precision, peaks_file) if st.get("device") == "cuda" else None
@@ -125,7 +211,7 @@ def figures(summary_path, gpu=None, peaks_file=PEAKS):
 
 def same(a_path, b_path):
     """What differs between two runs that must be bit-identical."""
-    a, b = (load_json(p)["report"].get("wl-stats", {}) for p in (a_path, b_path))
+    a, b = (load_summary(p)["report"].get("wl-stats") or {} for p in (a_path, b_path))
     diffs = []
     for key in ("initial_weights_checksum", "final_weights_checksum", "data_checksum"):
         if a.get(key) != b.get(key):
@@ -159,10 +245,14 @@ def is_oom(path):
     except OSError:
         return False
     if path.endswith(".json"):
+        # a report's error only (its figures may name memory); any other JSON is read as text
         try:
-            text = json.dumps(json.loads(text).get("report", {}).get("error", ""))
+            doc = json.loads(text)
         except json.JSONDecodeError:
-            pass
+            doc = None
+        rep = doc.get("report") if isinstance(doc, dict) else None
+        if isinstance(rep, dict):
+            text = json.dumps(rep.get("error", ""))
     return bool(OOM_PATTERNS.search(text))
 
 
@@ -421,13 +511,71 @@ def fmt(v, spec="{:.3g}"):
     return spec.format(v)
 
 
-def render(out):
-    checks = []
+STATUSES = ("pass", "fail", "warn", "skip")
+
+
+def check_seconds(text):
+    """SECONDS of `record`: a finite number, 0 or more (NaN would make gpu_check.json not JSON)."""
+    try:
+        v = float(text)
+    except ValueError:
+        v = None
+    if v is None or not math.isfinite(v) or v < 0:
+        die(f"record: SECONDS '{text}' is not a number of seconds (a finite number, 0 or more)")
+    return v
+
+
+def read_checks(out):
+    """The records of OUT/checks.jsonl, each checked to be one that `record` writes: a file
+    edited by hand or cut short is named with its line, not rendered into a wrong verdict."""
     path = os.path.join(out, "checks.jsonl")
-    if os.path.exists(path):
+    if not os.path.exists(path):
+        return []
+    try:
         with open(path) as f:
-            checks = [json.loads(l) for l in f if l.strip()]
-    meta = load_json(os.path.join(out, "meta.json")) if os.path.exists(os.path.join(out, "meta.json")) else {}
+            lines = f.read().splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        die(f"cannot read {path}: {getattr(e, 'strerror', None) or e}")
+    checks = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            c = json.loads(line)
+        except json.JSONDecodeError as e:
+            die(f"{path} line {n} is not JSON ({e.msg}): not a record of `gpu_check_report.py record`")
+        bad = None
+        if not isinstance(c, dict):
+            bad = "is not a JSON object"
+        elif not isinstance(c.get("name"), str):
+            bad = "has no 'name'"
+        elif c.get("status") not in STATUSES:
+            bad = "has no 'status' of pass, fail, warn or skip"
+        elif not isinstance(c.get("seconds"), (int, float)) or isinstance(c["seconds"], bool) \
+                or not math.isfinite(c["seconds"]) or c["seconds"] < 0:
+            bad = "has no 'seconds' that is a finite number, 0 or more"
+        elif not isinstance(c.get("detail"), str):
+            bad = "has no 'detail'"
+        elif not isinstance(c.get("figures") or {}, dict):
+            bad = "has 'figures' that is not an object"
+        if bad:
+            die(f"{path} line {n} {bad}: not a record of `gpu_check_report.py record`")
+        checks.append(c)
+    return checks
+
+
+def read_meta(out):
+    path = os.path.join(out, "meta.json")
+    return load_object(path, "the facts of `gpu_check_report.py meta`") if os.path.exists(path) else {}
+
+
+def render(out):
+    out_dir(out)
+    checks = read_checks(out)
+    if not checks:
+        die(f"no checks recorded in {out} (no {os.path.join(out, 'checks.jsonl')} or it is empty): "
+            "the check did not run, so there is no verdict; nothing written")
+    meta = read_meta(out)
     failed = [c for c in checks if c["status"] == "fail"]
     precisions = [dict(c["figures"], check=c["name"]) for c in checks
                   if c["name"].startswith("precision-") and c.get("figures")]
@@ -443,7 +591,8 @@ def render(out):
         "batch_sweep": sweep,
         "workload": workload,
     }
-    write_atomic(os.path.join(out, "gpu_check.json"), json.dumps(doc, indent=2) + "\n")
+    json_path = os.path.join(out, "gpu_check.json")
+    json_text = dumps_strict(doc, json_path, indent=2) + "\n"
 
     lines = []
     mode = meta.get("mode", "?")
@@ -485,39 +634,84 @@ def render(out):
     lines.append("")
     lines.append(f"verdict: {doc['verdict']}" + (f" (first failure: {doc['first_failure']})" if failed else ""))
     text = "\n".join(lines) + "\n"
-    write_atomic(os.path.join(out, "gpu_check.txt"), text)
+    # both made before either is written: an error leaves the earlier pair as it was
+    write_atomic((json_path, json_text), (os.path.join(out, "gpu_check.txt"), text))
     print(text, end="")
     return 1 if failed else 0
 
 
 # ------------------------------------------------------------------ main
+# Each command's usage and how many arguments it takes (least, most; None: no limit), checked
+# in one place before the command reads any of them.
+USAGE = {
+    "record": ("record OUT NAME STATUS SECONDS DETAIL [FIGURES_JSON]", 5, 6),
+    "meta": ("meta OUT KEY=VALUE ...", 2, None),
+    "figures": ("figures SUMMARY [--gpu NAME] [--peaks FILE]", 1, 5),
+    "same": ("same A B", 2, 2),
+    "oom": ("oom SUMMARY_OR_LOG ...", 1, None),
+    "overhead": ("overhead WITH WITHOUT", 2, 2),
+    "gaps": ("gaps COMPARE_JSON", 1, 1),
+    "counter-reason": ("counter-reason SUMMARY", 1, 1),
+    "counters": ("counters SUMMARY", 1, 1),
+    "ncu-metrics": ("ncu-metrics [kernels]", 0, 1),
+    "ncu-step": ("ncu-step CSV SUMMARY", 2, 2),
+    "ncu-kernels": ("ncu-kernels CSV SUMMARY", 2, 2),
+    "entry-args": ("entry-args YAML ENTRY [KEY=VALUE ...]", 2, None),
+    "peak": ("peak GPU PRECISION", 2, 2),
+    "render": ("render OUT", 1, 1),
+}
+
+
+def read_text(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except OSError as e:
+        die(f"cannot read {path}: {e.strerror}")
+
+
 def main(argv):
     if len(argv) < 2 or argv[1] in ("-h", "--help"):
         print(__doc__)
         return 0
-    cmd, args = argv[1], argv[2:]
+    try:
+        return command(argv[1], argv[2:])
+    except ReportError as e:
+        print(f"[gpu_check_report] ERROR: {e}", file=sys.stderr)
+        return 2
+
+
+def command(cmd, args):
+    if cmd not in USAGE:
+        die(f"unknown command '{cmd}' (see --help)")
+    usage, least, most = USAGE[cmd]
+    if len(args) < least or (most is not None and len(args) > most):
+        die(f"usage: gpu_check_report.py {usage} (see --help)")
     if cmd == "record":
-        if len(args) not in (5, 6):
-            die("record OUT NAME STATUS SECONDS DETAIL [FIGURES_JSON]")
         out, name, status, seconds, detail = args[:5]
-        if status not in ("pass", "fail", "warn", "skip"):
+        path = os.path.join(out_dir(out), "checks.jsonl")
+        if status not in STATUSES:
             die(f"status '{status}' is not pass, fail, warn or skip")
-        rec = {"name": name, "status": status, "seconds": round(float(seconds), 1), "detail": detail}
+        rec = {"name": name, "status": status, "seconds": round(check_seconds(seconds), 1), "detail": detail}
         if len(args) == 6 and args[5]:
-            rec["figures"] = load_json(args[5])
-        with open(os.path.join(out, "checks.jsonl"), "a") as f:
-            f.write(json.dumps(rec) + "\n")
+            rec["figures"] = load_object(args[5], "a figures object (from `gpu_check_report.py figures`)")
+        line = dumps_strict(rec, args[5] if "figures" in rec else path) + "\n"
+        try:
+            with open(path, "a") as f:  # one line appended in one write: the earlier lines stay
+                f.write(line)
+        except OSError as e:
+            die(f"cannot write {path}: {e.strerror}")
         return 0
     if cmd == "meta":
         out, pairs = args[0], args[1:]
-        path = os.path.join(out, "meta.json")
-        meta = load_json(path) if os.path.exists(path) else {}
+        path = os.path.join(out_dir(out), "meta.json")
+        meta = read_meta(out)
         for p in pairs:
             k, sep, v = p.partition("=")
-            if not sep:
+            if not sep or not k:
                 die(f"meta: '{p}' is not KEY=VALUE")
             meta[k] = v
-        write_atomic(path, json.dumps(meta, indent=2) + "\n")
+        write_atomic((path, dumps_strict(meta, path, indent=2) + "\n"))
         return 0
     if cmd == "figures":
         gpu, peaks = None, PEAKS
@@ -528,9 +722,12 @@ def main(argv):
                 gpu = rest.pop(0)
             elif opt == "--peaks" and rest:
                 peaks = rest.pop(0)
+            elif opt in ("--gpu", "--peaks"):
+                die(f"figures: option {opt} needs a value")
             else:
                 die(f"figures: unknown option '{opt}'")
-        print(json.dumps(figures(args[0], gpu, peaks), indent=2))
+        # strict JSON, as `record` takes it in: a figure that is no number is null, as in the report
+        print(json.dumps(nan_to_null(figures(args[0], gpu, peaks)), indent=2, allow_nan=False))
         return 0
     if cmd == "same":
         diffs = same(args[0], args[1])
@@ -538,25 +735,17 @@ def main(argv):
             print(d)
         return 1 if diffs else 0
     if cmd == "overhead":
-        if len(args) != 2:
-            die("overhead WITH WITHOUT")
-        status, line = overhead_line(load_json(args[0]), load_json(args[1]))
+        status, line = overhead_line(load_summary(args[0]), load_summary(args[1]))
         print(status, line)
         return 0
     if cmd == "gaps":
-        if len(args) != 1:
-            die("gaps COMPARE_JSON")
-        print(gaps_line(load_json(args[0])))
+        print(gaps_line(load_object(args[0], "the output of `hep-mlbench compare --json`")))
         return 0
     if cmd == "counter-reason":
-        if len(args) != 1:
-            die("counter-reason SUMMARY")
-        print(counter_reason(load_json(args[0])))
+        print(counter_reason(load_summary(args[0])))
         return 0
     if cmd == "counters":
-        if len(args) != 1:
-            die("counters SUMMARY")
-        print(counters_line(load_json(args[0])))
+        print(counters_line(load_summary(args[0])))
         return 0
     if cmd == "oom":
         return 0 if any(is_oom(p) for p in args) else 1
@@ -566,20 +755,15 @@ def main(argv):
         elif not args:
             print(",".join((NCU_TIME, NCU_PIPE, *NCU_SASS)))
         else:
-            die("ncu-metrics [kernels]")
+            die(f"usage: gpu_check_report.py {usage}")
         return 0
     if cmd in ("ncu-step", "ncu-kernels"):
-        if len(args) != 2:
-            die(f"{cmd} CSV SUMMARY")
-        with open(args[0], errors="replace") as f:
-            text = f.read()
+        text = read_text(args[0])
         judge = ncu_step_line if cmd == "ncu-step" else ncu_kernels_line
-        status, line = judge(text, load_json(args[1]))
+        status, line = judge(text, load_summary(args[1]))
         print(status, line)
         return 0
     if cmd == "entry-args":
-        if len(args) < 2:
-            die("entry-args YAML ENTRY [KEY=VALUE ...]")
         merged = entry_args(args[0], args[1])
         for p in args[2:]:
             k, sep, v = p.partition("=")
@@ -594,9 +778,7 @@ def main(argv):
         p = peak_tflops(args[0], args[1])
         print(p if p is not None else "unknown")
         return 0
-    if cmd == "render":
-        return render(args[0])
-    die(f"unknown command '{cmd}' (see --help)")
+    return render(args[0])
 
 
 if __name__ == "__main__":

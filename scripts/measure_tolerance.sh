@@ -26,7 +26,8 @@
 #
 #   scripts/measure_tolerance.sh --out DIR (--data FILE | --events N) [--quick] [-- TRAIN OPTIONS]
 #     --quick      base, threads2, kernels-scalar, mkl-compatible, one seed, fault-scale (CI)
-#     --members L  comma-separated subset of the members above
+#     --members L  comma-separated subset of the members above, base among them unless OUT holds
+#                  base from an earlier run (the table's workload, what seeds and faults differ from)
 #     --merge T    also take these ensembles (their OUT dirs, comma-separated) into table.json
 #     --version V  the table's version (default: tol-measured)
 #   HMB_BIN: the hep-mlbench binary (default build/release/src/hep-mlbench); HMB_PYTHON: python3
@@ -36,32 +37,40 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="${HMB_BIN:-$ROOT/build/release/src/hep-mlbench}"
 PY="${HMB_PYTHON:-python3}"
 OUT="" DATA="" EVENTS="" QUICK=0 MEMBERS="" MERGE="" VERSION="tol-measured"
+usage_error() { echo "measure_tolerance: $*" >&2; exit 2; }
+# an option's value: refused when absent (set -u would otherwise stop on "$2: unbound variable")
+# or when it is the next option (`--out --quick` would make a folder named --quick)
+value() {
+  if (($# < 2)) || [[ -z "$2" || "$2" == --* ]]; then usage_error "option $1 needs a value (--help)"; fi
+}
 while (($#)); do
   case "$1" in
-    --out) OUT="$2"; shift 2 ;;
-    --data) DATA="$2"; shift 2 ;;
-    --events) EVENTS="$2"; shift 2 ;;
+    --out) value "$@"; OUT="$2"; shift 2 ;;
+    --data) value "$@"; DATA="$2"; shift 2 ;;
+    --events) value "$@"; EVENTS="$2"; shift 2 ;;
     --quick) QUICK=1; shift ;;
-    --members) MEMBERS="$2"; shift 2 ;;
-    --merge) MERGE="$2"; shift 2 ;;
-    --version) VERSION="$2"; shift 2 ;;
+    --members) value "$@"; MEMBERS="$2"; shift 2 ;;
+    --merge) value "$@"; MERGE="$2"; shift 2 ;;
+    --version) value "$@"; VERSION="$2"; shift 2 ;;
     --) shift; break ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) echo "measure_tolerance: unknown argument '$1' (--help)" >&2; exit 2 ;;
+    *) usage_error "unknown argument '$1' (--help)" ;;
   esac
 done
 TRAIN=("$@")
 ((${#TRAIN[@]})) || TRAIN=(--preset tiny --batch-size 4 --epochs 2 --lr 1e-3)
-[[ -n "$OUT" ]] || { echo "measure_tolerance: --out DIR is required" >&2; exit 2; }
-[[ -x "$BIN" ]] || { echo "measure_tolerance: $BIN not found: build first or set HMB_BIN" >&2; exit 2; }
-mkdir -p "$OUT/runs"
+[[ -n "$OUT" ]] || usage_error "--out DIR is required"
+[[ -x "$BIN" ]] || usage_error "$BIN not found: build first or set HMB_BIN"
+# Everything that can be refused is checked before anything is created or trained: a bad member
+# name found after hours of training, or after OUT and its sample were made, wastes both.
 if [[ -z "$DATA" ]]; then
-  [[ -n "$EVENTS" ]] || { echo "measure_tolerance: --data FILE or --events N is required" >&2; exit 2; }
-  DATA="$OUT/events.h5"
-  [[ -f "$DATA" ]] || "$BIN" -q generate --events "$EVENTS" --seed 11 --threads 1 --output "$DATA"
+  [[ -n "$EVENTS" ]] || usage_error "--data FILE or --events N is required"
+  [[ "$EVENTS" =~ ^[1-9][0-9]*$ ]] || usage_error "--events '$EVENTS' is not a number of events"
+else
+  [[ -f "$DATA" ]] || usage_error "--data $DATA: no such file"
 fi
 SEED=42
-for ((i = 0; i < ${#TRAIN[@]}; ++i)); do [[ "${TRAIN[$i]}" == --seed ]] && SEED="${TRAIN[$((i + 1))]}"; done
+for ((i = 0; i + 1 < ${#TRAIN[@]}; ++i)); do [[ "${TRAIN[$i]}" == --seed ]] && SEED="${TRAIN[$((i + 1))]}"; done
 
 if [[ -z "$MEMBERS" ]]; then
   if ((QUICK)); then MEMBERS="base,threads2,kernels-scalar,mkl-compatible,seed+1,fault-scale"
@@ -78,6 +87,7 @@ if [[ -z "$MEMBERS" ]]; then
 fi
 
 # member -> kind, environment, options (the last --threads/--gpus/--seed given wins)
+MEMBER_NAMES="base, threads2, kernels-scalar, kernels-avx2, mkl-compatible, threads2-scalar, denormals-kept, cuda, seed+N, fault-scale, fault-add"
 member() {
   local name="$1"
   KIND=perturbation ENVS=() OPTS=(--threads 1 --gpus cpu)
@@ -90,14 +100,37 @@ member() {
     threads2-scalar) ENVS=(ATEN_CPU_CAPABILITY=default MKL_CBWR=COMPATIBLE); OPTS=(--threads 2 --gpus cpu) ;;
     denormals-kept) OPTS+=(--flush-denormals false) ;;
     cuda) OPTS=(--threads 1 --gpus 1) ;;
-    seed+*) KIND=seed; OPTS+=(--seed $((SEED + ${name#seed+}))) ;;
+    seed+*)
+      [[ "${name#seed+}" =~ ^[1-9][0-9]*$ ]] || usage_error "member '$name': N of seed+N is a number from 1"
+      [[ "$SEED" =~ ^-?[0-9]+$ ]] || usage_error "--seed '$SEED' is not an integer (the seed+N members add N to it)"
+      KIND=seed; OPTS+=(--seed $((SEED + ${name#seed+}))) ;;
     fault-scale) KIND=fault; ENVS=(HMB_TEST_FAULT=scale:1.01) ;;
     fault-add) KIND=fault; ENVS=(HMB_TEST_FAULT=add:1e-3) ;;
-    *) echo "measure_tolerance: unknown member '$name'" >&2; exit 2 ;;
+    *) usage_error "unknown member '$name' (--members takes: $MEMBER_NAMES)" ;;
   esac
 }
 
 IFS=, read -r -a LIST <<<"$MEMBERS"
+((${#LIST[@]})) || usage_error "--members names no member"
+for name in "${LIST[@]}"; do member "$name"; done
+# the table's workload and the reference of seeds and faults: measured now or kept from before
+if [[ ",$MEMBERS," != *",base,"* ]] &&
+   ! [[ -f "$OUT/runs/base/hep-mlbench_summary.json" && -f "$OUT/runs/base/member.json" ]]; then
+  usage_error "--members lacks base, and $OUT/runs has no base run: add base (the table's workload, and what seeds and faults are measured from)"
+fi
+MERGED=("$OUT")
+if [[ -n "$MERGE" ]]; then IFS=, read -r -a EXTRA <<<"$MERGE"; MERGED+=("${EXTRA[@]}"); fi
+for ens in "${MERGED[@]:1}"; do
+  [[ -f "$ens/runs/base/hep-mlbench_summary.json" && -f "$ens/runs/base/member.json" ]] ||
+    usage_error "--merge $ens: not a measured ensemble of measure_tolerance.sh (no $ens/runs/base with its report and member.json)"
+done
+
+mkdir -p "$OUT/runs"
+if [[ -z "$DATA" ]]; then
+  DATA="$OUT/events.h5"
+  [[ -f "$DATA" ]] || "$BIN" -q generate --events "$EVENTS" --seed 11 --threads 1 --output "$DATA"
+fi
+
 for name in "${LIST[@]}"; do
   member "$name"
   dir="$OUT/runs/$name"
@@ -117,8 +150,6 @@ PYEOF
   echo "[tolerance] $name ($KIND): $(( $(date +%s) - start )) s"
 done
 
-MERGED=("$OUT")
-if [[ -n "$MERGE" ]]; then IFS=, read -r -a EXTRA <<<"$MERGE"; MERGED+=("${EXTRA[@]}"); fi
 "$PY" "$ROOT/scripts/tolerance_table.py" --version "$VERSION" --ensemble-out "$OUT/ensemble.json" \
   --table "$OUT/table.json" --markdown "$OUT/table.md" "${MERGED[@]}"
 

@@ -21,6 +21,10 @@ does to it.
 on another machine): its per-figure sd and largest difference count as one more ensemble's (the
 rule only uses the largest of each), its runs and workloads are added, so that a new table never
 narrows a tolerance another machine's runs needed.
+Bad input (a DIR that is not such a folder, a member.json or summary that is not what
+measure_tolerance.sh writes, an ensemble without its base member, an output that cannot be
+written) is one line naming it and exit status 1, before anything is written: the outputs are
+written together at the end, each to a temporary name in its folder and then renamed.
 Standard library only.
 """
 import argparse
@@ -74,36 +78,155 @@ def round_up(x):
     return float(f"{10 ** (e + 1):.3g}")
 
 
+class TableError(Exception):
+    """Bad input or an output that cannot be written: main prints `tolerance_table: <message>`
+    and exits 1 (this script's status for refused input), with nothing written."""
+
+
+KINDS = ("perturbation", "seed", "fault")
+
+
+def read_json(path, what):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except OSError as e:
+        raise TableError(f"cannot read {path}: {e.strerror}")
+    except (ValueError, UnicodeDecodeError) as e:
+        raise TableError(f"{path} is not valid JSON ({e}): not {what}")
+
+
+def figure_values(st, key, spath):
+    """values() of one figure, each a finite number: a spread over a NaN would be NaN, and a
+    tolerance from it meaningless. An absent figure (an older report) is an empty list."""
+    try:
+        vals = [v for v in values(st, key) if v is not None]
+    except (AttributeError, TypeError, KeyError):
+        raise TableError(f"{spath}: its {key} is not a figure of a hep-mlbench report")
+    for v in vals:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise TableError(f"{spath}: its {key} holds {v!r}, not a finite number: "
+                             "remeasure that member (its run went wrong)")
+    return vals
+
+
 def load(dir_):
-    members = []
+    """One ensemble, every member checked as measure_tolerance.sh writes it, and refused without
+    its base member: base gives the table its workload and is what seeds and faults are
+    measured from."""
     runs = os.path.join(dir_, "runs")
+    if not os.path.isdir(dir_):
+        raise TableError(f"{dir_}: no such folder (give the --out folder of scripts/measure_tolerance.sh)")
+    if not os.path.isdir(runs):
+        raise TableError(f"{dir_}: no {runs} in it: not an output folder of scripts/measure_tolerance.sh")
+    members = []
+    base_stats = None
     for name in sorted(os.listdir(runs)):
         mpath = os.path.join(runs, name, "member.json")
         spath = os.path.join(runs, name, "hep-mlbench_summary.json")
         if not (os.path.isfile(mpath) and os.path.isfile(spath)):
             continue
-        m = json.load(open(mpath))
-        s = json.load(open(spath))
-        if s["report"]["log"] != "ok":
-            sys.exit(f"tolerance_table: {spath} is of a failed run")
-        st = s["report"]["wl-stats"]
-        m["figures"] = {key: values(st, key) for key, _, _ in METRICS}
+        m = read_json(mpath, "a member.json of scripts/measure_tolerance.sh")
+        if not isinstance(m, dict) or not isinstance(m.get("name"), str) or m.get("kind") not in KINDS \
+                or not all(isinstance(m.get(k, ""), str) for k in ("env", "options")):
+            raise TableError(f"{mpath} is not a member.json of scripts/measure_tolerance.sh: it needs "
+                             f"'name', 'kind' ({', '.join(KINDS)}) and, if any, 'env' and 'options' as text")
+        s = read_json(spath, "a hep-mlbench report")
+        rep = s.get("report") if isinstance(s, dict) else None
+        if not isinstance(rep, dict):
+            raise TableError(f"{spath} is not a hep-mlbench report: no 'report' object in it")
+        if rep.get("log") != "ok":
+            raise TableError(f"{spath} is of a failed run")
+        st = rep.get("wl-stats")
+        if not isinstance(st, dict):
+            raise TableError(f"{spath} is not a hep-mlbench report: no 'wl-stats' object in its report")
+        m["figures"] = {key: figure_values(st, key, spath) for key, _, _ in METRICS}
         m["device"] = st.get("device")
         m["threads"] = st.get("threads")
         members.append(m)
-    base = next((m for m in members if m["name"] == "base"), None)
-    cfg = {}
-    if base:
-        st = json.load(open(os.path.join(runs, "base", "hep-mlbench_summary.json")))["report"]["wl-stats"]
-        c = st["config"]
-        cfg = {k: c.get(k) for k in ("preset", "batch-size", "epochs", "lr", "seed", "max-train-events",
-                                     "max-val-events")}
-        cfg["training_steps"] = len(st.get("epochs", [])) and sum(e["steps"] for e in st["epochs"])
-        cfg["validation_events"] = st["validation_events"]["value"]
+        if m["name"] == "base":
+            base_stats = st
+    if not members:
+        raise TableError(f"{runs}: no measured member in it (<member>/member.json with "
+                         "hep-mlbench_summary.json): not a finished ensemble of scripts/measure_tolerance.sh")
+    if base_stats is None:
+        raise TableError(f"{dir_}: no base member ({os.path.join(runs, 'base')} with member.json and "
+                         "hep-mlbench_summary.json): measure it (scripts/measure_tolerance.sh --members base,...)")
+    st = base_stats
+    c = st.get("config") if isinstance(st.get("config"), dict) else {}
+    cfg = {k: c.get(k) for k in ("preset", "batch-size", "epochs", "lr", "seed", "max-train-events",
+                                 "max-val-events")}
+    epochs = st.get("epochs") if isinstance(st.get("epochs"), list) else []
+    cfg["training_steps"] = len(epochs) and sum(e.get("steps") or 0 for e in epochs if isinstance(e, dict))
+    ve = st.get("validation_events")
+    cfg["validation_events"] = ve.get("value") if isinstance(ve, dict) else ve
     return {"dir": dir_, "workload": cfg, "members": members}
 
 
+def check_outputs(paths):
+    """Each output's folder must exist, and no output may be a folder or name another's file:
+    found before anything is measured or written."""
+    seen = {}
+    for opt, path in paths:
+        real = os.path.realpath(path)
+        if real in seen:
+            raise TableError(f"{opt} and {seen[real]} are the same file ({path}): give each its own")
+        seen[real] = opt
+        folder = os.path.dirname(path) or "."
+        if os.path.isdir(path):
+            raise TableError(f"{opt} {path} is a folder: give a file name")
+        if not os.path.isdir(folder):
+            raise TableError(f"{opt} {path}: no folder {folder}: create it first")
+        if not os.access(folder, os.W_OK):
+            raise TableError(f"{opt} {path}: cannot write in {folder}")
+
+
+def write_all(files):
+    """Writes every (path, text): all to temporary names in their folders first, renamed only
+    when all were written, so that a failure leaves the earlier outputs as they were and no
+    mix of new and old."""
+    done = []
+    try:
+        for path, text in files:
+            tmp = path + ".tmp"
+            with open(tmp, "w") as f:
+                done.append(tmp)
+                f.write(text)
+        for (path, _), tmp in zip(files, done):
+            os.replace(tmp, path)
+    except OSError as e:
+        for tmp in done:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        raise TableError(f"cannot write {e.filename or files[0][0]}: {e.strerror}")
+
+
+def fmt_g(x):
+    return f"{x:g}" if isinstance(x, (int, float)) else "-"
+
+
+def nan_to_null(x):
+    """A spread not measured (fewer than two runs, no seeds) is NaN in memory, null in JSON:
+    strict JSON that every reader parses."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: nan_to_null(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [nan_to_null(v) for v in x]
+    return x
+
+
 def main():
+    try:
+        build()
+    except TableError as e:
+        sys.exit(f"tolerance_table: {e}")
+
+
+def build():
     ap = argparse.ArgumentParser()
     ap.add_argument("dirs", nargs="+")
     ap.add_argument("--version", default="tol-measured")
@@ -112,15 +235,22 @@ def main():
     ap.add_argument("--ensemble-out")
     ap.add_argument("--merge-table", help="an earlier table (compare's format) whose spreads are taken in")
     a = ap.parse_args()
+    check_outputs([("--table", a.table), ("--markdown", a.markdown)] +
+                  ([("--ensemble-out", a.ensemble_out)] if a.ensemble_out else []))
     old = None  # the earlier table, and its spreads as rows of one more ensemble
     if a.merge_table:
         try:
-            old = json.load(open(a.merge_table))
+            with open(a.merge_table) as f:
+                old = json.load(f)
             old_rows = {key: {"sd": float(m["spread_sd"]), "max": float(m["spread_max"]), "runs": int(m["runs"]),
                               "ensembles": int(m.get("ensembles", 1))}
                         for key, m in ((key, old["metrics"][key]) for key, _, _ in METRICS)}
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
-            sys.exit(f"tolerance_table: --merge-table {a.merge_table}: not a tolerance table with measured spreads ({e})")
+            if not all(math.isfinite(r["sd"]) and math.isfinite(r["max"]) for r in old_rows.values()):
+                raise ValueError("a spread that is not a finite number")
+            if not isinstance(old.get("workloads", []), list):
+                raise ValueError("'workloads' is not a list")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as e:
+            raise TableError(f"--merge-table {a.merge_table}: not a tolerance table with measured spreads ({e})")
 
     ensembles = [load(d) for d in a.dirs]
     metrics = {}
@@ -135,7 +265,7 @@ def main():
         for key, kind, _ in METRICS:
             runs = [m["figures"][key] for m in pert if m["figures"][key]]
             if len({len(r) for r in runs}) > 1:
-                sys.exit(f"tolerance_table: {key}: the members of {ens['dir']} have different lengths")
+                raise TableError(f"{key}: the members of {ens['dir']} have different lengths")
             sd, mx = spread(runs, kind == "relative") if len(runs) >= 2 else (float("nan"), float("nan"))
             seeds = [m["figures"][key] for m in ens["members"] if m["kind"] == "seed" and m["figures"][key]]
             seed_max = max((spread([base["figures"][key], s], kind == "relative")[1] for s in seeds),
@@ -151,7 +281,7 @@ def main():
         if old:
             rows.append(old_rows[key])
         if not rows:
-            sys.exit(f"tolerance_table: no ensemble has two perturbation runs with {key}")
+            raise TableError(f"no ensemble has two perturbation runs with {key}")
         sd = max(r["sd"] for r in rows)
         mx = max(r["max"] for r in rows)
         tol = round_up(max(4 * math.sqrt(2) * sd, 1.25 * mx, floor))
@@ -174,16 +304,19 @@ def main():
     if old:
         table["merged_table"] = {"version": old.get("version"), "date": old.get("date"),
                                  "workloads": len(old.get("workloads", []))}
-    with open(a.table, "w") as f:
-        json.dump(table, f, indent=2)
-        f.write("\n")
+    try:
+        outputs = [(a.table, json.dumps(table, indent=2, allow_nan=False) + "\n")]
+    except ValueError:
+        raise TableError("a tolerance came out as NaN or infinite: not written (check the members' figures)")
     if a.ensemble_out:
-        with open(a.ensemble_out, "w") as f:
-            json.dump({"version": a.version, "date": date, "ensembles": per_ensemble}, f, indent=1)
-            f.write("\n")
+        outputs.append((a.ensemble_out, json.dumps(nan_to_null({"version": a.version, "date": date,
+                                                                "ensembles": per_ensemble}),
+                                                   indent=1, allow_nan=False) + "\n"))
 
     def g(x):
-        return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3g}"
+        if x is None or (isinstance(x, float) and math.isnan(x)):
+            return "-"
+        return f"{x:.3g}" if isinstance(x, (int, float)) else str(x)
 
     md = [f"# Tolerance table {a.version} ({date})", "",
           "Made by `scripts/measure_tolerance.sh` (`scripts/tolerance_table.py`). Relative figures are "
@@ -193,7 +326,7 @@ def main():
         md += [f"## Workload: preset {w.get('preset')}, batch {w.get('batch-size')}, {w.get('epochs')} epochs, "
                f"lr {w.get('lr')}, seed {w.get('seed')}, max-train-events {w.get('max-train-events')}, "
                f"max-val-events {w.get('max-val-events')} ({w.get('training_steps')} training steps, "
-               f"{w.get('validation_events'):g} validation events)", "",
+               f"{fmt_g(w.get('validation_events'))} validation events)", "",
                "| member | kind | how | " + " | ".join(k for k, _, _ in METRICS) + " |",
                "|---|---|---|" + "---|" * len(METRICS)]
         for name, m in r["members"].items():
@@ -225,8 +358,8 @@ def main():
         md.append(f"| {key} | {m['kind']} | {m['tolerance']:g} | {g(m['spread_sd'])} | {g(m['spread_max'])} | {m['runs']} |")
     md += ["", "Rule: tolerance = max(4·√2·sd, 1.25·largest difference, floor), rounded up to 1, 2 or 5 × 10ⁿ "
            "(floor 1e-5 relative for the reference step, 0 otherwise: room for a GPU's summation order, which a CPU ensemble cannot show).", ""]
-    with open(a.markdown, "w") as f:
-        f.write("\n".join(md))
+    outputs.append((a.markdown, "\n".join(md)))
+    write_all(outputs)
     print("\n".join(md[-(len(metrics) + 4):]))
 
 

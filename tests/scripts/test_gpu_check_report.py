@@ -211,3 +211,112 @@ with tempfile.TemporaryDirectory() as d:
     out = subprocess.run([sys.executable, SCRIPT, "ncu-kernels", csv_path], capture_output=True, text=True)
     assert out.returncode != 0 and "ncu-kernels CSV SUMMARY" in out.stderr, out
 print("gpu_check_report ncu-kernels command: ok")
+
+# Bad usage and input: one line naming what is wrong, exit status 2, no traceback, nothing
+# written; a check with nothing recorded has no verdict (it did not run), never a PASS.
+def cli(*args):
+    return subprocess.run([sys.executable, SCRIPT, *args], capture_output=True, text=True)
+
+
+def refused(out, *names):
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out
+    assert out.stderr.startswith("[gpu_check_report] ERROR: "), out
+    for n in names:
+        assert n in out.stderr, (n, out)
+
+
+def strict(path):
+    def no_constant(c):
+        raise AssertionError(f"{path} holds {c}: not strict JSON")
+    with open(path) as f:
+        return json.load(f, parse_constant=no_constant)
+
+
+with tempfile.TemporaryDirectory() as d:
+    empty = os.path.join(d, "empty")
+    os.mkdir(empty)
+    out = cli("render", empty)
+    refused(out, "no checks recorded", empty)
+    assert "PASS" not in out.stdout and os.listdir(empty) == [], (out, os.listdir(empty))
+
+    # missing arguments and folders
+    refused(cli("figures"), "figures SUMMARY")
+    refused(cli("same", "a.json"), "same A B")
+    refused(cli("render"), "render OUT")
+    refused(cli("meta"), "meta OUT")
+    refused(cli("peak"), "peak GPU PRECISION")
+    gone = os.path.join(d, "nodir")
+    refused(cli("render", gone), gone)
+    refused(cli("meta", gone, "a=b"), gone)
+    refused(cli("record", gone, "x", "pass", "1", "d"), gone)
+    assert not os.path.exists(gone)
+
+    # SECONDS must be a finite number, 0 or more: a NaN would make gpu_check.json not JSON
+    rec = os.path.join(d, "rec")
+    os.mkdir(rec)
+    for bad in ("abc", "nan", "inf", "-1"):
+        refused(cli("record", rec, "x", "pass", bad, "d"), f"SECONDS '{bad}'")
+    assert os.listdir(rec) == [], os.listdir(rec)
+    nan_fig = os.path.join(d, "nan.json")
+    with open(nan_fig, "w") as f:
+        f.write('{"events_per_s": NaN}')
+    refused(cli("record", rec, "x", "pass", "1", "d", nan_fig), nan_fig, "NaN")
+    assert os.listdir(rec) == [], os.listdir(rec)
+
+    # records written by hand or cut short are named with their line, and nothing rendered
+    for text, why in [('{"name": "x", "status": "pass", "seconds": NaN, "detail": "d"}\n', "seconds"),
+                      ("garbage\n", "line 1 is not JSON"),
+                      ('{"name": "x", "status": "pass", "seconds": 1, "detail": "d"}\n{"name": "y"}\n',
+                       "line 2 has no 'status'")]:
+        with open(os.path.join(rec, "checks.jsonl"), "w") as f:
+            f.write(text)
+        refused(cli("render", rec), os.path.join(rec, "checks.jsonl"), why)
+        assert not os.path.exists(os.path.join(rec, "gpu_check.json")), why
+
+    # files that are not what the command reads
+    for name, text in [("list.json", "[1, 2]"), ("empty.json", "{}"), ("nullrep.json", '{"report": null}'),
+                       ("bad.json", "not json")]:
+        path = os.path.join(d, name)
+        with open(path, "w") as f:
+            f.write(text)
+        refused(cli("figures", path), path)
+        refused(cli("counters", path), path)
+    refused(cli("same", os.path.join(d, "empty.json"), os.path.join(d, "empty.json")), "empty.json")
+    refused(cli("ncu-step", os.path.join(d, "none.csv"), os.path.join(d, "empty.json")), "none.csv")
+    with open(os.path.join(rec, "checks.jsonl"), "w") as f:
+        f.write('{"name": "x", "status": "pass", "seconds": 1, "detail": "d"}\n')
+    with open(os.path.join(rec, "meta.json"), "w") as f:
+        f.write("[1]")
+    refused(cli("render", rec), "meta.json")
+    refused(cli("meta", rec, "a=b"), "meta.json")
+    assert sorted(os.listdir(rec)) == ["checks.jsonl", "meta.json"], os.listdir(rec)
+
+    # the way gpu_check.sh uses it: strict JSON out, the verdict from the records
+    ok = os.path.join(d, "ok")
+    os.mkdir(ok)
+    summary = os.path.join(d, "summary.json")
+    with open(summary, "w") as f:
+        json.dump(report(4e14, 0.98, 1e12, hop), f)
+    figs = os.path.join(d, "figures.json")
+    out = cli("figures", summary)
+    assert out.returncode == 0, out
+    with open(figs, "w") as f:
+        f.write(out.stdout)
+    assert cli("meta", ok, "mode=quick", "host=h").returncode == 0
+    assert cli("record", ok, "precision-fp32", "pass", "1.25", "fine", figs).returncode == 0
+    out = cli("render", ok)
+    assert out.returncode == 0 and "verdict: PASS" in out.stdout, out
+    doc = strict(os.path.join(ok, "gpu_check.json"))
+    assert doc["verdict"] == "PASS" and doc["meta"]["host"] == "h" and len(doc["precision_table"]) == 1, doc
+    assert cli("record", ok, "later", "fail", "0", "broke").returncode == 0
+    # a render that cannot write its text file leaves the earlier pair as it was, no temporaries
+    before = {n: open(os.path.join(ok, n)).read() for n in ("gpu_check.json", "gpu_check.txt")}
+    os.mkdir(os.path.join(ok, "gpu_check.txt.tmp"))
+    refused(cli("render", ok), "gpu_check.txt")
+    os.rmdir(os.path.join(ok, "gpu_check.txt.tmp"))
+    assert {n: open(os.path.join(ok, n)).read() for n in before} == before
+    assert not [n for n in os.listdir(ok) if n.endswith(".tmp")], os.listdir(ok)
+    out = cli("render", ok)
+    assert out.returncode == 1 and "verdict: FAIL (first failure: later)" in out.stdout, out
+    assert strict(os.path.join(ok, "gpu_check.json"))["first_failure"] == "later"
+print("gpu_check_report bad input: ok")
