@@ -49,6 +49,8 @@ import os
 import re
 import sys
 
+from script_output import nan_to_null, write_together  # beside this script
+
 SCRIPTS = os.path.dirname(os.path.abspath(__file__))
 PEAKS = os.path.join(SCRIPTS, "gpu_peaks.json")
 
@@ -93,16 +95,6 @@ def load_summary(path):
     return s
 
 
-def nan_to_null(x):
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, dict):
-        return {k: nan_to_null(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [nan_to_null(v) for v in x]
-    return x
-
-
 def out_dir(out):
     """The OUT folder of gpu_check.sh, which must exist (the commands never create it)."""
     if not os.path.isdir(out):
@@ -120,27 +112,13 @@ def dumps_strict(doc, path, **kw):
 
 
 def write_atomic(*files):
-    """Writes (path, text) pairs: each to a temporary name in its folder, renamed only when all
-    were written, so that a reader never sees a half-written file nor a new file beside an old
-    one of the same render."""
+    """Writes (path, text) pairs whole and together (script_output.py)."""
     for path, _ in files:
         if os.path.isdir(path):
             die(f"cannot write {path}: it is a folder")
-    done = []
     try:
-        for path, text in files:
-            tmp = path + ".tmp"
-            with open(tmp, "w") as f:
-                done.append(tmp)
-                f.write(text)
-        for (path, _), tmp in zip(files, done):
-            os.replace(tmp, path)
+        write_together(files)
     except OSError as e:
-        for tmp in done:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
         die(f"cannot write {e.filename or files[0][0]}: {e.strerror}")
 
 

@@ -36,6 +36,8 @@ import os
 import statistics
 import sys
 
+from script_output import nan_to_null, write_together  # beside this script
+
 METRICS = [  # key, kind, how to read it from wl-stats, floor
     ("validation_accuracy", "absolute", 0.0),
     ("validation_accuracy_particles", "absolute", 0.0),
@@ -182,41 +184,15 @@ def check_outputs(paths):
 
 
 def write_all(files):
-    """Writes every (path, text): all to temporary names in their folders first, renamed only
-    when all were written, so that a failure leaves the earlier outputs as they were and no
-    mix of new and old."""
-    done = []
+    """Writes every (path, text) whole and together (script_output.py)."""
     try:
-        for path, text in files:
-            tmp = path + ".tmp"
-            with open(tmp, "w") as f:
-                done.append(tmp)
-                f.write(text)
-        for (path, _), tmp in zip(files, done):
-            os.replace(tmp, path)
+        write_together(files)
     except OSError as e:
-        for tmp in done:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
         raise TableError(f"cannot write {e.filename or files[0][0]}: {e.strerror}")
 
 
 def fmt_g(x):
     return f"{x:g}" if isinstance(x, (int, float)) else "-"
-
-
-def nan_to_null(x):
-    """A spread not measured (fewer than two runs, no seeds) is NaN in memory, null in JSON:
-    strict JSON that every reader parses."""
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, dict):
-        return {k: nan_to_null(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [nan_to_null(v) for v in x]
-    return x
 
 
 def main():

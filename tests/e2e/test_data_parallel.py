@@ -319,36 +319,27 @@ assert codes == [1, 1] and s["report"]["log"] == "ERROR", codes
 assert "different values of --batch-size, --seed" in s["report"]["error"], s["report"]["error"]
 
 # 11. Launch variables that cannot be read still leave rank 0's report, naming the variable.
-bad_port = os.path.join(d, "bad_port")
-env = dict(os.environ, RANK="0", WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT="abc")
-p = subprocess.run([BIN, "train", *map(str, base), "--results", bad_port], env=env, capture_output=True, text=True,
-                   timeout=120)
-s = summary(bad_port)
-validate(s)
-assert p.returncode == 1 and "MASTER_PORT='abc' is not a TCP port" in s["report"]["error"], (p.returncode, s["report"])
+def failed_start(name, said, extra=(), **launch):
+    """Trains one process with the launch variables `launch` (and options `extra`); checks that it fails at once (not
+    after the rendezvous timeout) with a report whose error holds `said`."""
+    results = os.path.join(d, name)
+    t0 = time.time()
+    p = subprocess.run([BIN, "train", *map(str, base), *extra, "--results", results], env=dict(os.environ, **launch),
+                       capture_output=True, text=True, timeout=120)
+    s = summary(results)
+    validate(s)
+    assert p.returncode == 1 and said in s["report"]["error"], (name, p.returncode, s["report"])
+    assert time.time() - t0 < 60, name
+
+
+failed_start("bad_port", "MASTER_PORT='abc' is not a TCP port", RANK="0", WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
+             MASTER_PORT="abc")
 # ... a rank that is no number leaves one too (no rank 0 can be counted on to write it)...
-bad_rank = os.path.join(d, "bad_rank")
-env = dict(os.environ, RANK="x", WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()))
-p = subprocess.run([BIN, "train", *map(str, base), "--results", bad_rank], env=env, capture_output=True, text=True,
-                   timeout=120)
-s = summary(bad_rank)
-validate(s)
-assert p.returncode == 1 and "RANK='x'" in s["report"]["error"], (p.returncode, s["report"])
+failed_start("bad_rank", "RANK='x'", RANK="x", WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()))
 # ... a MASTER_ADDR that names no host is said at once (not as a store that did not answer)...
-no_host = os.path.join(d, "no_host")
-env = dict(os.environ, RANK="0", WORLD_SIZE="2", MASTER_ADDR="no such host", MASTER_PORT=str(free_port()))
-t0 = time.time()
-p = subprocess.run([BIN, "train", *map(str, base), "--results", no_host], env=env, capture_output=True, text=True,
-                   timeout=120)
-s = summary(no_host)
-validate(s)
-assert p.returncode == 1 and "MASTER_ADDR='no such host' is no host" in s["report"]["error"], (p.returncode, s["report"])
-assert time.time() - t0 < 60
+failed_start("no_host", "MASTER_ADDR='no such host' is no host", RANK="0", WORLD_SIZE="2", MASTER_ADDR="no such host",
+             MASTER_PORT=str(free_port()))
 # ... and so does --nproc under a launcher that already started the ranks.
-nested = os.path.join(d, "nested")
-env = dict(os.environ, RANK="0", WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()))
-p = subprocess.run([BIN, "train", *map(str, base), "--nproc", "3", "--results", nested], env=env, capture_output=True,
-                   text=True, timeout=120)
-s = summary(nested)
-assert p.returncode == 1 and "leave --nproc out" in s["report"]["error"], (p.returncode, s["report"])
+failed_start("nested", "leave --nproc out", ["--nproc", "3"], RANK="0", WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
+             MASTER_PORT=str(free_port()))
 print("ok: all data-parallel checks")
