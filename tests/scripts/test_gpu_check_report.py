@@ -13,6 +13,10 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import script_checks  # noqa: E402
+from script_checks import strict  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPT = os.path.join(ROOT, "scripts", "gpu_check_report.py")
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
@@ -219,17 +223,7 @@ def cli(*args):
 
 
 def refused(out, *names):
-    assert out.returncode == 2 and "Traceback" not in out.stderr, out
-    assert out.stderr.startswith("[gpu_check_report] ERROR: "), out
-    for n in names:
-        assert n in out.stderr, (n, out)
-
-
-def strict(path):
-    def no_constant(c):
-        raise AssertionError(f"{path} holds {c}: not strict JSON")
-    with open(path) as f:
-        return json.load(f, parse_constant=no_constant)
+    script_checks.refused(out, 2, "[gpu_check_report] ERROR: ", *names)
 
 
 with tempfile.TemporaryDirectory() as d:

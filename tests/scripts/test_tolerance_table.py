@@ -14,6 +14,10 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import script_checks  # noqa: E402
+from script_checks import strict  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPT = os.path.join(ROOT, "scripts", "tolerance_table.py")
 
@@ -60,17 +64,7 @@ def table(outdir, *dirs, markdown=None, ensemble_out=None):
 
 
 def refused(out, *names):
-    assert out.returncode == 1 and "Traceback" not in out.stderr, out
-    assert out.stderr.startswith("tolerance_table: "), out
-    for n in names:
-        assert n in out.stderr, (n, out)
-
-
-def strict(path):
-    def no_constant(c):
-        raise AssertionError(f"{path} holds {c}: not strict JSON")
-    with open(path) as f:
-        return json.load(f, parse_constant=no_constant)
+    script_checks.refused(out, 1, "tolerance_table: ", *names)
 
 
 def contents(d):
