@@ -157,23 +157,22 @@ void bench_step(const std::string& preset, int batch, std::int64_t elements, con
 }
 }  // namespace
 
-std::string preset_option(const std::string& requested) {
+std::string preset_option(const std::string& requested, bool on_gpu) {
   const auto known = model::preset_names();
   if (requested != "auto" && std::find(known.begin(), known.end(), requested) == known.end()) {
     std::string list = "auto";
     for (const auto& n : known) list += ", " + n;
     throw Error("option --preset: '" + requested + "' is not a model preset (" + list + ")");
   }
-  const bool gpu = torch::cuda::device_count() > 0;
-  const std::string name = model::resolve_preset_name(requested, gpu);
+  const std::string name = model::resolve_preset_name(requested, on_gpu);
   if (name != requested)
-    spdlog::info("preset auto is {} here ({}), as train would choose", name,
-                 gpu ? "a GPU is visible" : "no GPU is visible");
+    spdlog::info("preset auto is {} ({}), as train would choose", name, on_gpu ? "on a GPU" : "on the CPU");
   return name;
 }
 
 void info_preset(const std::string& requested) {
-  const std::string name = preset_option(requested);
+  // As train's default --gpus auto would run: on a GPU where one is visible.
+  const std::string name = preset_option(requested, torch::cuda::device_count() > 0);
   const auto cfg = model::preset(name);
   model::MLPF net(cfg);
   const auto cost = model::cost_per_element(cfg);
@@ -221,7 +220,9 @@ Command add_bench_command(CLI::App& app) {
   sub->add_option("--trace", a->trace, "step: write a Chrome trace of one profiled training step to this file");
   last_value_wins(*sub);
   return {sub, [a] {
-            a->preset = preset_option(a->preset);
+            // model and step run on the CPU; allreduce on GPUs unless --gpus cpu or none is visible.
+            a->preset = preset_option(a->preset, a->what == "allreduce" && a->gpus != "cpu" &&
+                                                     torch::cuda::device_count() > 0);
             if (a->what == "allreduce") {
               a->allreduce.preset = a->preset;
               require(a->gpus != "all" || torch::cuda::device_count() > 0,

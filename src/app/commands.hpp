@@ -112,10 +112,9 @@ struct AllreduceBench {
 };
 int bench_allreduce(const AllreduceBench& a);
 
-// The model preset that option --preset names: auto resolved as train resolves it for its
-// default --gpus (delphes where a GPU is visible, small elsewhere); a name that is no preset is
-// an error listing them.
-std::string preset_option(const std::string& requested);
+// The model preset that option --preset names: auto resolved as train resolves it (delphes for
+// a run on a GPU, small on the CPU); a name that is no preset is an error listing them.
+std::string preset_option(const std::string& requested, bool on_gpu);
 
 // Prints a model preset's shapes, parameter count and FLOPs (info --preset; auto is resolved).
 void info_preset(const std::string& requested);

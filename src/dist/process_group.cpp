@@ -373,21 +373,30 @@ void check_rendezvous_file(const std::string& file) {
     throw Error(head + "it exists, and is not a file this process can read and write" + advice);
 }
 
-// A MASTER_ADDR that names no host: c10d would retry it until the timeout and then report a store
-// that did not answer. Only the answers that say the name does not exist are taken as final; a
-// resolver that is away for now (EAI_AGAIN) is left to c10d's retries.
-void check_master_addr(const LaunchInfo& launch) {
+// Why `host` is no host this machine can find (the resolver's answer), or nothing: it resolves,
+// or the resolver gave no final answer (EAI_AGAIN and the like).
+std::optional<std::string> unknown_host(const std::string& host) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* found = nullptr;
-  const int rc = ::getaddrinfo(launch.master_addr.c_str(), nullptr, &hints, &found);
+  const int rc = ::getaddrinfo(host.c_str(), nullptr, &hints, &found);
   if (found != nullptr) ::freeaddrinfo(found);
-  if (rc != EAI_NONAME && rc != EAI_FAIL && rc != EAI_NODATA) return;
-  throw Error("rendezvous: MASTER_ADDR='" + launch.master_addr + "' is no host this machine can find (" +
-              ::gai_strerror(rc) + "), so rank " + std::to_string(launch.rank) + " of " +
-              std::to_string(launch.world) + " (" + launch.launcher + ") cannot meet the others. Set MASTER_ADDR to rank 0's host name or IP address, as every rank's "
-              "host resolves it");
+  if (rc != EAI_NONAME && rc != EAI_FAIL && rc != EAI_NODATA) return std::nullopt;
+  return std::string(::gai_strerror(rc));
+}
+
+// The error of a meeting whose store could not be reached, when MASTER_ADDR still names no host
+// (c10d retries such a name until the timeout, since a job's own DNS record may come seconds
+// after its ranks start): that is the cause to name. Nothing when it resolves.
+std::optional<std::string> unknown_master_error(const LaunchInfo& launch, const std::string& head,
+                                                const std::string& limit) {
+  if (launch.master_addr.empty()) return std::nullopt;
+  const auto why = unknown_host(launch.master_addr);
+  if (!why) return std::nullopt;
+  return head + "MASTER_ADDR='" + launch.master_addr + "' is no host this machine can find (" + *why +
+         "), retried for " + limit + ". Set MASTER_ADDR to rank 0's host name or IP address, as every rank's host "
+         "resolves it";
 }
 
 // torchrun's agent serves the store: "torchrun's agent store at ... did not answer<within> (...)".
@@ -436,6 +445,8 @@ c10::intrusive_ptr<c10d::Store> meet(const LaunchInfo& launch, const ConnectOpti
     store->setTimeout(opts.timeout);
     return store;
   } catch (const std::exception& e) {
+    const std::string head = "rendezvous at " + where + " failed for " + rank_text(launch, opts) + ": ";
+    if (auto unknown = unknown_master_error(launch, head, timeout_text(opts.timeout))) throw Error(*unknown);
     const std::string msg = reason_of(e);
     const bool port_taken = serves && (msg.find("EADDRINUSE") != std::string::npos ||
                                        msg.find("ddress already in use") != std::string::npos);
@@ -641,9 +652,6 @@ void run_meeting(const std::shared_ptr<Meeting>& m, const LaunchInfo& launch, co
   std::unique_ptr<Communicator> comm;
   std::exception_ptr error;
   try {
-    // Here, not before the wait: a resolver that does not answer must not hold up a stop signal
-    // or the timeout.
-    if (launch.multi_rank() && !launch.master_addr.empty()) check_master_addr(launch);
     auto store = meet(launch, opts);
     m->enter(Meeting::Stage::ranks, opts.timeout);
     wait_for_ranks(*store, launch, opts, m->start + opts.timeout);
@@ -681,6 +689,7 @@ std::string overdue_message(const LaunchInfo& launch, const ConnectOptions& opts
     case Meeting::Stage::store:
       if (launch.master_addr.empty())
         return head + "the rendezvous file could not be opened within " + limit + ". " + store_advice(launch);
+      if (auto unknown = unknown_master_error(launch, head, limit)) return *unknown;
       if (launch.agent_store) return head + agent_store_advice(launch, " within " + limit);
       return head + "no store answered at " + launch.rendezvous() + " within " + limit + ". " + store_advice(launch);
     case Meeting::Stage::ranks:

@@ -5,7 +5,8 @@
 // their streams.
 //
 // The trainer marks phases through StepPhases, a small interface that does nothing unless a
-// trace is asked for; TraceRecorder keeps the phases of the first steps after the window opens.
+// trace is asked for; TraceRecorder keeps the phases of the first timed steps (across the
+// window's pauses).
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -41,7 +42,11 @@ class TraceRecorder final : public WindowObserver, public StepPhases {
   TraceRecorder(Clock& clock, std::int64_t max_steps) : clock_(clock), max_steps_(max_steps) {}
   void begin(double t) override;
   void pause(double t) override;
+  // After a pause (validation between epochs), recording goes on until `max_steps` steps are
+  // recorded: a warm-up that ends at an epoch's end must not leave the trace empty.
+  void resume(double t) override { begin(t); }
   void end(double t) override { pause(t); }
+  std::int64_t steps() const { return steps_; }  // steps recorded
   void enter(Phase p) override;
   void leave() override;
 

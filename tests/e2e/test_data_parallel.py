@@ -336,8 +336,9 @@ failed_start("bad_port", "MASTER_PORT='abc' is not a TCP port", RANK="0", WORLD_
              MASTER_PORT="abc")
 # ... a rank that is no number leaves one too (no rank 0 can be counted on to write it)...
 failed_start("bad_rank", "RANK='x'", RANK="x", WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()))
-# ... a MASTER_ADDR that names no host is said at once (not as a store that did not answer)...
-failed_start("no_host", "MASTER_ADDR='no such host' is no host", RANK="0", WORLD_SIZE="2", MASTER_ADDR="no such host",
+# ... a MASTER_ADDR that names no host is named when the timeout ends (not as a store that did
+#     not answer)...
+failed_start("no_host", "MASTER_ADDR='no such host' is no host", ["--dist-timeout", "3"], RANK="0", WORLD_SIZE="2", MASTER_ADDR="no such host",
              MASTER_PORT=str(free_port()))
 # ... and so does --nproc under a launcher that already started the ranks.
 failed_start("nested", "leave --nproc out", ["--nproc", "3"], RANK="0", WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",

@@ -88,7 +88,25 @@ for where, said in ((data, "the file of --data"), (os.path.join(d, "own", "confi
     error = summary(os.path.join(d, "own"))["report"]["error"]
     assert p.returncode == 1 and error.startswith("option --trace") and said in error, (p.returncode, error)
     assert open(data, "rb").read() == before
-print("ok: --trace over the event file or the run's config.yaml is refused")
+# ... and so is, for a sweep, a file or folder of one of its batch sizes' runs.
+for where in ("sweep/bs2/hep-mlbench_summary.json", "sweep/bs4"):
+    p = run(["sweep", "--data", data, "--preset", "tiny", "--gpus", "cpu", "--batch-sizes", "2,4",
+             "--results", os.path.join(d, "sweep"), "--trace", os.path.join(d, where)], check=False)
+    error = summary(os.path.join(d, "sweep"))["report"]["error"]
+    assert p.returncode == 1 and error.startswith("option --trace"), (where, p.returncode, error)
+    assert not os.path.exists(os.path.join(d, "sweep", "bs2", "steps.csv"))  # nothing trained
+print("ok: --trace over the event file, the run's config.yaml or a sweep run's files is refused")
+
+# A warm-up that ends with an epoch: the trace goes on after the validation pause (it used to
+# stop there and hold no step).
+across = os.path.join(d, "across.json")
+run(["train", "--data", data, "--preset", "tiny", "--batch-size", 4, "--threads", 1, "--epochs", 2,
+     "--max-train-events", 16, "--max-val-events", 4, "--warmup-steps", 4, "--gpus", "cpu",
+     "--trace", across, "--trace-steps", 2, "--results", os.path.join(d, "across")])
+with open(across) as f:
+    steps_traced = [e for e in json.load(f)["traceEvents"] if e.get("cat") == "step"]
+assert len(steps_traced) == 2, steps_traced
+print("ok: a trace whose warm-up ends with an epoch holds its steps")
 
 # A run stopped before its first timed step leaves an earlier trace at that path as it was (it
 # used to replace it with an empty one).

@@ -244,6 +244,28 @@ TEST_CASE("trace: step phases of the first timed steps, as Chrome-trace JSON", "
   CHECK(rec.from() == Approx(4));
   CHECK(rec.to() == Approx(12));
 
+  // A pause (validation) before the steps asked for were recorded: recording goes on after it.
+  TimedWindow paused_window(clock, device, 0);
+  TraceRecorder after_pause(clock, 2);
+  paused_window.add_observer(&after_pause);
+  auto whole_step = [&] {
+    after_pause.enter(Phase::data_wait);
+    clock.t += 1;
+    after_pause.enter(Phase::forward);
+    clock.t += 1;
+    after_pause.leave();
+  };
+  CHECK(paused_window.before_step(0));
+  whole_step();
+  paused_window.pause();
+  clock.t += 100;  // validation
+  paused_window.resume();
+  whole_step();
+  whole_step();  // past the 2 steps asked for
+  paused_window.end();
+  CHECK(after_pause.steps() == 2);
+  CHECK(after_pause.spans().size() == 6);  // 2 phases + 1 step bar, twice
+
   auto spans_with_gpu = spans;
   spans_with_gpu.push_back({"gemm", "kernel", "GPU stream 7", 4.25, 4.75});
   const auto j = chrome_trace(spans_with_gpu);
