@@ -420,16 +420,7 @@ Command add_sweep_command(CLI::App& app) {
               check_trace_path(base, base.results, table->config_path());
               // Each batch size's run writes in bs<N>/: the trace is none of those folders nor
               // a file any of them writes.
-              for (int b : base.trace.empty() ? std::vector<int>{} : sizes) {
-                namespace fs = std::filesystem;
-                const std::string dir = base.results + "/bs" + std::to_string(b);
-                std::error_code ec;
-                require(fs::weakly_canonical(fs::absolute(base.trace, ec), ec) !=
-                            fs::weakly_canonical(fs::absolute(dir, ec), ec),
-                        "option --trace: '" + base.trace + "' is the folder of batch size " + std::to_string(b) +
-                            "'s run: give the trace another name");
-                check_trace_path(base, dir, table->config_path());
-              }
+              for (int b : sizes) check_trace_path(base, base.results + "/bs" + std::to_string(b), table->config_path());
               folder_lock = FolderLock(base.results, "--results");
               add_log_file(base.results + "/hep-mlbench.log");
               if (table->was_given("batch-size"))  // a configuration shared with train may well have one

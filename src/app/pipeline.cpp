@@ -439,17 +439,13 @@ TrainingOutcome run_training(const config::RunConfig& requested, const dist::Lau
   }
   if (!cfg.trace.empty()) {  // a measurement: its loss is a warning, not a failed run
     try {
-      const auto trace = utilisation.trace();
-      std::int64_t steps = 0;  // the step bars recorded
-      if (const auto events = trace.find("traceEvents"); events != trace.end())
-        for (const auto& e : *events) steps += e.value("cat", "") == "step" ? 1 : 0;
       // A run stopped before its first timed step has nothing to show: an earlier trace there is
       // worth more than an empty one.
-      if (steps == 0) {
+      if (const auto steps = utilisation.traced_steps(); steps == 0) {
         warn("--trace: no timed step was traced (the run ended before one), so nothing was written to " +
              cfg.trace + "; a file already at that path is not this run's");
       } else {
-        write_file_atomic(cfg.trace, json_text(trace) + "\n");
+        write_file_atomic(cfg.trace, json_text(utilisation.trace()) + "\n");
         spdlog::info("trace: {} ({} timed steps)", cfg.trace, steps);
       }
     } catch (const std::exception& e) {

@@ -40,9 +40,11 @@ std::string trace_path_problem(const std::string& trace, const std::string& resu
   for (const auto& [option, path] : inputs)
     if (!path.empty() && fs::equivalent(trace, path, ec))
       return head + "the file of " + option + ", which the run reads: give the trace another path";
-  // A file of the run's folder, whether it is there yet or not: the names the run writes there.
+  // The folder itself, or a file of it, whether there yet or not: the names the run writes there.
   const fs::path at = fs::weakly_canonical(fs::absolute(trace, ec), ec);
-  if (at.parent_path() != fs::weakly_canonical(fs::absolute(results, ec), ec)) return "";
+  const fs::path folder = fs::weakly_canonical(fs::absolute(results, ec), ec);
+  if (at == folder) return head + "the run's results folder: give the trace a file name";
+  if (at.parent_path() != folder) return "";
   const std::string name = at.filename().string();
   auto starts = [&name](const char* p) { return name.rfind(p, 0) == 0; };
   const auto outputs = run_outputs(results);

@@ -27,9 +27,9 @@ inline constexpr const char* kPrevious = "previous";
 std::vector<std::string> run_outputs(const std::string& results);
 
 // What is wrong with `trace` as the path of the run's --trace timeline, or "": one of the files
-// the run reads (`inputs`: option and path, such as {"--data", "events.h5"}), or a file the run
-// writes into `results` (its summary, configuration, weights, page, rows, logs). Written last, the
-// trace would replace them, or be replaced.
+// the run reads (`inputs`: option and path, such as {"--data", "events.h5"}), `results` itself,
+// or a file the run writes into `results` (its summary, configuration, weights, page, rows,
+// logs). Written last, the trace would replace them, or be replaced.
 std::string trace_path_problem(const std::string& trace, const std::string& results,
                                const std::vector<std::pair<std::string, std::string>>& inputs);
 

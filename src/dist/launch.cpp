@@ -39,12 +39,18 @@ constexpr Contract kContracts[] = {
     {"slurm", "SLURM_PROCID", "SLURM_STEP_NUM_TASKS", "SLURM_LOCALID", nullptr},
 };
 
-int parse_int(const std::string& name, const std::string& value) {
+// A rank or a count as a launcher writes it (a whole number, below 2^24), or nothing.
+std::optional<int> whole_count(const std::string& value) {
   char* end = nullptr;
   const long v = std::strtol(value.c_str(), &end, 10);
-  require(!value.empty() && end == value.c_str() + value.size() && v >= 0 && v < (1L << 24),
-          "environment: " + name + "='" + value + "' is not a rank or a count (a whole number >= 0)");
+  if (value.empty() || end != value.c_str() + value.size() || v < 0 || v >= (1L << 24)) return std::nullopt;
   return static_cast<int>(v);
+}
+
+int parse_int(const std::string& name, const std::string& value) {
+  const auto v = whole_count(value);
+  require(v.has_value(), "environment: " + name + "='" + value + "' is not a rank or a count (a whole number >= 0)");
+  return *v;
 }
 
 std::optional<int> read_int(const EnvLookup& env, const char* name) {
@@ -233,18 +239,12 @@ bool reports_for_job(const EnvLookup& env) {
     // The first contract present decides, as in detect_launch. Only a process that reads as
     // another rank of a job of several leaves the report to rank 0: a rank that is no number
     // (RANK=x) or a job of one (RANK=1 WORLD_SIZE=1) has no rank 0 to count on.
-    const auto whole = [](const std::string& v) -> std::optional<long> {
-      char* end = nullptr;
-      const long n = std::strtol(v.c_str(), &end, 10);
-      if (v.empty() || end != v.c_str() + v.size() || n < 0) return std::nullopt;
-      return n;
-    };
     for (const auto& c : kContracts) {
       const auto rank = env(c.rank);
       const auto world = env(c.world);
       if (!rank || !world) continue;
-      const auto r = whole(*rank);
-      const auto w = whole(*world);
+      const auto r = whole_count(*rank);
+      const auto w = whole_count(*world);
       const bool other_rank_of_several = r && *r > 0 && !(w && *w <= 1);
       return !other_rank_of_several;
     }

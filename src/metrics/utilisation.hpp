@@ -70,6 +70,8 @@ class UtilisationMeters {
   UtilisationRecord finish(double timed_events, double events_per_s, double flop_per_event) const;
   // The Chrome trace of the recorded steps (with the GPU's work where CUPTI ran).
   nlohmann::json trace() const;
+  // How many timed steps that trace holds (0 without --trace).
+  std::int64_t traced_steps() const { return trace_ ? trace_->steps() : 0; }
 
  private:
   UtilisationConfig cfg_;
