@@ -7,9 +7,15 @@
 #   - Singularity's contained run: an arbitrary uid with no passwd entry and no home, and a
 #     bare yes/no switch (HEPscore's `key: true`);
 #   - failures that must leave log "ERROR" and a non-zero exit: a corrupt sample mounted over
-#     the bundled one, an unknown option, and `--gpus all` in a container given no GPU.
-#   scripts/container_test.sh            (root; installs podman, runc, debootstrap)
-#   scripts/container_test.sh --no-build (the checks only, on the image an earlier run built)
+#     the bundled one, an unknown option, and `--gpus all` in a container given no GPU;
+#   - with --hepscore DIR: HEPscore itself (a checkout of hep-score in DIR) runs the CPU entry of
+#     hepscore/hep-mlbench.yaml on the image, under Docker (podman standing in for it, with
+#     HEPscore's -C and -n) and under Singularity (a stand-in that runs `singularity run -i -c
+#     -e -B …` with podman), then once with an option the workload refuses; the scores it
+#     computes and its status are checked against the runs' summaries.
+#   scripts/container_test.sh [--no-build] [--hepscore DIR]   (root; installs podman, runc,
+#     debootstrap, and python3-yaml for HEPscore when its python3 lacks PyYAML)
+#   --no-build: the checks only, on the image an earlier run built
 # Environment: HMB_PODMAN_ROOT (image store, default /var/tmp/hmb-podman), SAMPLE_EVENTS (40),
 # PIP_CERT (a CA bundle pip needs behind a TLS-re-signing proxy).
 set -euo pipefail
@@ -20,15 +26,27 @@ EVENTS="${SAMPLE_EVENTS:-40}"
 SHA256_40=eb22158d14ae1b568f0d098be1b3113236deee442c1bccbdcde290a3b4642c44
 CA_COPY="$ROOT/scripts/ca/pip-ca.crt"
 WORK="$(mktemp -d /var/tmp/hmb-container-XXXXXX)"
-trap 'rm -rf "$WORK" "$CA_COPY"' EXIT
+HS_IMAGE=""  # the image's tag under a HEPscore entry's name, removed at the end (--hepscore)
+cleanup() {
+  [[ -z "$HS_IMAGE" ]] || podman --root "$STORE" untag localhost/hep-mlbench:test "$HS_IMAGE" 2>/dev/null || true
+  rm -rf "$WORK" "$CA_COPY"
+}
+trap cleanup EXIT
 log() { printf '[container_test] %s\n' "$*"; }
 die() { printf '[container_test] FAILED: %s\n' "$*" >&2; exit 1; }
-BUILD=1
-case "${1:-}" in
-  "") ;;
-  --no-build) BUILD=0 ;;
-  *) die "unknown option '$1' (usage: scripts/container_test.sh [--no-build])" ;;
-esac
+BUILD=1 HEPSCORE_SRC=""
+USAGE="usage: scripts/container_test.sh [--no-build] [--hepscore DIR]"
+while (($#)); do
+  case "$1" in
+    --no-build) BUILD=0; shift ;;
+    --hepscore)
+      [[ $# -ge 2 && -n "$2" ]] || die "--hepscore needs the folder of a HEPscore checkout ($USAGE)"
+      [[ -f "$2/hepscore/main.py" ]] ||
+        die "--hepscore $2: no hepscore/main.py there; give a checkout of HEPscore (hep-score, from the HEPiX benchmarking group's repository)"
+      HEPSCORE_SRC="$(cd "$2" && pwd)"; shift 2 ;;
+    *) die "unknown option '$1' ($USAGE)" ;;
+  esac
+done
 
 for p in podman runc debootstrap; do
   command -v "$p" >/dev/null || { apt-get update -qq && apt-get install -y -qq podman runc debootstrap; break; }
@@ -149,4 +167,129 @@ log "an unknown option"
 expect_failure bogus "an unknown option" '"no-such-option" in s["report"]["error"]' -- --no-such-option 3
 log "--gpus all in a container given no GPU"
 expect_failure nogpu "--gpus all without a GPU" '"--gpus all" in s["report"]["error"]' -- --gpus all
+# HEPscore itself runs the CPU entry of hepscore/hep-mlbench.yaml on the image (the GPU entry
+# commented out, as HEPscore's own configurations do, for there is no GPU here), the image tagged
+# under the entry's name as HEPscore pulls it: <registry>/<benchmark>:<version>.
+hepscore_checks() {
+  local py=python3 bin="$WORK/hs-bin" version
+  if ! "$py" -c 'import yaml' 2>/dev/null; then
+    py=/usr/bin/python3
+    "$py" -c 'import yaml' 2>/dev/null || { apt-get update -qq && apt-get install -y -qq python3-yaml; }
+  fi
+  version="$("$py" -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["hepscore"]["benchmarks"]["hep-mlbench-cpu"]["version"])' "$ROOT/hepscore/hep-mlbench.yaml")"
+  HS_IMAGE="localhost/hep-mlbench/hep-mlbench-cpu:$version"
+  podman "${FLAGS[@]}" tag localhost/hep-mlbench:test "$HS_IMAGE"
+  # HEPscore calls `docker` or `singularity` from PATH: podman stands in for both, with this
+  # machine's flags. The Singularity stand-in runs as `singularity run -c -e` does: the invoking
+  # user, a clean environment, no home, the root file system read-only, the -B folders bound.
+  mkdir -p "$bin"
+  cat > "$bin/docker" <<EOF
+#!/usr/bin/env bash
+if [[ "\${1:-}" == run ]]; then shift; exec podman ${FLAGS[*]} run ${LIMITS[*]} "\$@"; fi
+exec podman ${FLAGS[*]} "\$@"
+EOF
+  cat > "$bin/singularity" <<EOF
+#!/usr/bin/env bash
+set -euo pipefail
+case "\${1:-}" in
+  --version) echo "singularity stand-in (podman) of hep-mlbench's container test"; exit 0 ;;
+  run) shift ;;
+  *) echo "singularity stand-in: only 'run' and '--version' are known, not '\${1:-}'" >&2; exit 2 ;;
+esac
+binds=()
+while (( \$# )); do
+  case "\$1" in
+    -i|-c|-e|-u|--unsquash) shift ;;
+    -B) binds+=(-v "\$2"); shift 2 ;;
+    --nv) echo "singularity stand-in: --nv asks for GPUs and there are none here" >&2; exit 1 ;;
+    -*) echo "singularity stand-in: unknown option '\$1'" >&2; exit 2 ;;
+    *) break ;;
+  esac
+done
+image="\${1#docker://}"; shift
+exec podman ${FLAGS[*]} run --rm ${LIMITS[*]} --network none --read-only --user "\$(id -u):\$(id -g)" \\
+  --workdir / -e HOME=/nonexistent "\${binds[@]}" "\$image" "\$@"
+EOF
+  chmod +x "$bin/docker" "$bin/singularity"
+
+  # hepscore_run NAME EXEC [KEY=VALUE ...] -- [HEPscore options]: HEPscore runs the CPU entry, made
+  # short (the tiny preset, 8 training events, KEY=VALUE added to its args), 3 times under EXEC;
+  # its exit status lands in HS_RC.
+  hepscore_run() {
+    local name="$1" exec="$2"; shift 2
+    local sets=()
+    while [[ $# -gt 0 && "$1" != -- ]]; do sets+=("$1"); shift; done
+    shift
+    mkdir -p "$WORK/hs-$name/out"
+    "$py" - "$ROOT/hepscore/hep-mlbench.yaml" "$WORK/hs-$name/config.yaml" "$exec" "${sets[@]}" <<'PY'
+import sys, yaml
+source, target, container_exec, *sets = sys.argv[1:]
+config = yaml.safe_load(open(source))
+hs = config["hepscore"]
+benchmarks = hs["benchmarks"]
+benchmarks[".hep-mlbench-gpu"] = benchmarks.pop("hep-mlbench-gpu")
+args = benchmarks["hep-mlbench-cpu"]["args"]
+args.update({"preset": "tiny", "epochs": 1, "batch-size": 4, "max-train-events": 8,
+             "max-val-events": 4, "warmup-steps": 1})
+args.update(dict(s.split("=", 1) for s in sets))
+hs["settings"].update({"registry": ["docker://localhost/hep-mlbench"], "repetitions": 3,
+                       "container_exec": container_exec})
+yaml.safe_dump(config, open(target, "w"), sort_keys=False)
+PY
+    HS_RC=0
+    PATH="$bin:$PATH" PYTHONPATH="$HEPSCORE_SRC" "$py" -m hepscore.main -v -f "$WORK/hs-$name/config.yaml" "$@" \
+      "$WORK/hs-$name/out" > "$WORK/hs-$name/hepscore.log" 2>&1 || HS_RC=$?
+  }
+  # hs_die NAME MESSAGE: the end of HEPscore's log of that check, then the failure.
+  hs_die() { sed 's/^/  | /' "$WORK/hs-$1/hepscore.log" | tail -25; die "$2"; }
+  # hepscore_check NAME CONDITION WHAT: HEPscore's report meets CONDITION (else fails as WHAT), where h is the report, runs
+  # the summaries of its runs in order, and score the median of the runs' scores as HEPscore
+  # defines them (events/s over the entry's reference, rounded to 4 places).
+  hepscore_check() {
+    "$py" - "$WORK/hs-$1" "$2" <<'PY' || hs_die "$1" "$3"
+import glob, json, statistics, sys, yaml
+folder, condition = sys.argv[1:]
+entry, key = "hep-mlbench-cpu", "mlpf_train_events_per_s"
+ref = yaml.safe_load(open(folder + "/config.yaml"))["hepscore"]["benchmarks"][entry]["ref_scores"][key]
+(report,) = glob.glob(folder + "/out/HEPscore_*/HEPscore_MLPF.json")
+h = json.load(open(report))
+runs = [json.load(open(f)) for f in
+        sorted(glob.glob(report.rsplit("/", 1)[0] + f"/{entry}/run*/hep-mlbench_summary.json"))]
+ok = [round(r["report"]["wl-scores"][key] / ref, 4) for r in runs if r["report"]["log"] == "ok"]
+score = statistics.median(ok) if ok else None
+assert eval("(" + condition + ")"), (condition, {k: h.get(k) for k in ("status", "score", "error", "wl-scores")},
+                         [r["report"].get("error") or r["report"]["wl-scores"] for r in runs])
+print("[container_test] HEPscore's report ok:", h["status"], "score", h["score"], "over", len(runs), "run(s)")
+PY
+  }
+  log "HEPscore ($HEPSCORE_SRC) under Docker (podman), with -C (--mop all) and -n 1 (--ncores 1)"
+  hepscore_run docker docker -- -C -n 1
+  ((HS_RC == 0)) || hs_die docker "HEPscore under Docker exited with $HS_RC"
+  hepscore_check docker 'h["status"] == "success" and len(runs) == 3 and h["score"] == round(score, 4)
+    and all(r["run_info"]["threads_per_copy"] == 1 for r in runs)
+    and all(r["app"]["containment"] in ("docker", "podman") for r in runs)' "HEPscore's report (Docker)"
+  # HEPscore's log (-v) gives the command it started: the options that -C and -n 1 add came first.
+  grep -q "'-W', '--mop', 'all', '--ncores', '1', '--copies', '1'" "$WORK/hs-docker/hepscore.log" ||
+    hs_die docker "HEPscore did not start the workload with -W --mop all --ncores 1"
+  extra="$(find "$WORK"/hs-docker/out/HEPscore_*/hep-mlbench-cpu/run*/proc_0 -type f ! -name '*.log' ! -name '*summary.json' | head -3)"
+  [[ -z "$extra" ]] || die "HEPscore's -C (--mop all) left files behind: $extra"
+
+  log "HEPscore under Singularity (the podman stand-in), the entry's own container_exec"
+  hepscore_run sing singularity --
+  ((HS_RC == 0)) || hs_die sing "HEPscore under Singularity exited with $HS_RC"
+  grep -q "\['singularity', 'run', '-i', '-c', '-e', '-B'" "$WORK/hs-sing/hepscore.log" ||
+    hs_die sing "HEPscore did not start the workload with singularity run -i -c -e"
+  hepscore_check sing 'h["status"] == "success" and len(runs) == 3 and h["score"] == round(score, 4)' \
+    "HEPscore's report (Singularity)"
+
+  log "HEPscore with an option the workload refuses"
+  hepscore_run refused docker no-such-option=3 --
+  ((HS_RC != 0)) || hs_die refused "HEPscore exited 0 on a run the workload refused"
+  hepscore_check refused 'h["status"] == "failed" and h["score"] == -1 and h["error"] == "hep-mlbench-cpu"
+    and len(runs) == 1 and runs[0]["report"]["log"] == "ERROR" and "no-such-option" in runs[0]["report"]["error"]' \
+    "HEPscore's report of a failed run"
+}
+if [[ -n "$HEPSCORE_SRC" ]]; then
+  hepscore_checks
+fi
 log "all passed"
