@@ -1,5 +1,7 @@
 #include "data/loader.hpp"
 
+#include <ATen/EmptyTensor.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -161,12 +163,19 @@ Batch assemble_batch(const EventTable& t, const std::vector<std::int64_t>& ids, 
     real += t.event_size(i);
   }
   const auto B = static_cast<std::int64_t>(ids.size());
-  auto opts = torch::TensorOptions(torch::kFloat).pinned_memory(pin_memory);
+  // This runs on a loader thread, which must not enter a LibTorch operator that can run in
+  // parallel (torch::zeros, or torch::empty itself under deterministic algorithms, which fills
+  // new memory): each such thread would start an OpenMP team of its own, and with more OpenMP
+  // threads than cores the training threads sleep at every barrier instead of spinning, which
+  // slowed CPU training steps by a fifth (docs/performance.md). So the memory comes straight
+  // from the allocator (pinned where asked) and is filled here.
   Batch b;
-  b.x = torch::zeros({B, n_max, kXColumns}, opts);
-  b.ygen = torch::zeros({B, n_max, kYColumns}, opts);
+  b.x = at::detail::empty_cpu({B, n_max, kXColumns}, torch::kFloat, pin_memory);
+  b.ygen = at::detail::empty_cpu({B, n_max, kYColumns}, torch::kFloat, pin_memory);
   float* x = b.x.data_ptr<float>();
   float* y = b.ygen.data_ptr<float>();
+  std::fill_n(x, B * n_max * kXColumns, 0.0f);
+  std::fill_n(y, B * n_max * kYColumns, 0.0f);
   for (std::int64_t k = 0; k < B; ++k) {
     const auto i = ids[static_cast<size_t>(k)];
     const auto row = t.offsets[static_cast<size_t>(i)];
@@ -177,8 +186,9 @@ Batch assemble_batch(const EventTable& t, const std::vector<std::int64_t>& ids, 
   // The mask goes to the device with the other two: in pinned memory too, so that its copy is a
   // DMA queued on the stream like theirs rather than one the driver stages through its own
   // buffer on the host, at the host's expense, every step.
-  b.mask = torch::empty({B, n_max}, torch::TensorOptions(torch::kBool).pinned_memory(pin_memory));
-  torch::ne_out(b.mask, b.x.select(-1, xcol::type), 0);
+  b.mask = at::detail::empty_cpu({B, n_max}, torch::kBool, pin_memory);
+  bool* m = b.mask.data_ptr<bool>();
+  for (std::int64_t e = 0; e < B * n_max; ++e) m[e] = x[e * kXColumns + xcol::type] != 0.0f;
   b.event_ids = ids;
   b.real_elements = real;
   b.padded_elements = B * n_max - real;

@@ -1,8 +1,14 @@
 #include <catch2/catch.hpp>
 
+#include <ATen/Context.h>
+#include <ATen/Parallel.h>
+
 #include <chrono>
+#include <filesystem>
+#include <iterator>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "data/loader.hpp"
 
@@ -96,4 +102,46 @@ TEST_CASE("loader: batches are padded to the longest event, bucketing cuts the p
   const double plain = padding(false), bucketed = padding(true);
   INFO("padding fraction plain " << plain << ", bucketed " << bucketed);
   CHECK(bucketed < plain);
+}
+
+TEST_CASE("loader: a batch is made on a loader thread without starting threads of its own", "[data][loader]") {
+  // A LibTorch operator big enough to run in parallel, called on a loader thread, starts an
+  // OpenMP team for that thread; its threads outnumber the cores and slow training down. Under
+  // deterministic algorithms even torch::empty is such an operator (it fills new memory).
+  auto t = std::make_shared<EventTable>();
+  const int n = 4000;  // 48,000 floats in x: above LibTorch's grain for running in parallel
+  std::vector<float> x(static_cast<size_t>(n * kXColumns), 0.5f), y(static_cast<size_t>(n * kYColumns), 0.25f);
+  for (int r = 0; r < n; ++r) x[static_cast<size_t>(r * kXColumns + xcol::type)] = r % 2 ? 1.0f : 0.0f;
+  t->append(x.data(), y.data(), n, 0);
+  auto tasks = [] {
+    const std::filesystem::directory_iterator it("/proc/self/task");
+    return std::distance(begin(it), end(it));
+  };
+  const int threads_before = at::get_num_threads();
+  const bool deterministic = at::globalContext().deterministicAlgorithms();
+  const bool warn_only = at::globalContext().deterministicAlgorithmsWarnOnly();
+  at::set_num_threads(2);
+  at::globalContext().setDeterministicAlgorithms(true, false);
+  std::ptrdiff_t before = 0, after = 0;
+  Batch b;
+  std::thread loader_thread([&] {
+    before = tasks();
+    b = assemble_batch(*t, {0}, false, n + 10);
+    after = tasks();
+  });
+  loader_thread.join();
+  at::globalContext().setDeterministicAlgorithms(deterministic, warn_only);
+  at::set_num_threads(threads_before);
+  CHECK(after == before);
+  // And the batch is what it was: the event, then zeros; the mask marks the elements with a type.
+  REQUIRE(b.x.sizes() == torch::IntArrayRef({1, n + 10, kXColumns}));
+  CHECK(b.x[0][1][1].item<float>() == 0.5f);
+  CHECK(b.ygen[0][n - 1][0].item<float>() == 0.25f);
+  CHECK(b.x.narrow(1, n, 10).abs().sum().item<float>() == 0.0f);
+  CHECK(b.ygen.narrow(1, n, 10).abs().sum().item<float>() == 0.0f);
+  CHECK(b.mask.sum().item<std::int64_t>() == n / 2);
+  CHECK(b.mask[0][1].item<bool>());
+  CHECK_FALSE(b.mask[0][0].item<bool>());
+  CHECK(b.real_elements == n);
+  CHECK(b.padded_elements == 10);
 }
