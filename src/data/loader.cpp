@@ -174,14 +174,14 @@ Batch assemble_batch(const EventTable& t, const std::vector<std::int64_t>& ids, 
   b.ygen = at::detail::empty_cpu({B, n_max, kYColumns}, torch::kFloat, pin_memory);
   float* x = b.x.data_ptr<float>();
   float* y = b.ygen.data_ptr<float>();
-  std::fill_n(x, B * n_max * kXColumns, 0.0f);
-  std::fill_n(y, B * n_max * kYColumns, 0.0f);
-  for (std::int64_t k = 0; k < B; ++k) {
+  for (std::int64_t k = 0; k < B; ++k) {  // each event's rows, then zeros to n_max
     const auto i = ids[static_cast<size_t>(k)];
     const auto row = t.offsets[static_cast<size_t>(i)];
     const auto n = t.event_size(i);
     std::memcpy(x + k * n_max * kXColumns, t.X.data() + row * kXColumns, static_cast<size_t>(n * kXColumns) * sizeof(float));
     std::memcpy(y + k * n_max * kYColumns, t.ygen.data() + row * kYColumns, static_cast<size_t>(n * kYColumns) * sizeof(float));
+    std::fill(x + (k * n_max + n) * kXColumns, x + (k + 1) * n_max * kXColumns, 0.0f);
+    std::fill(y + (k * n_max + n) * kYColumns, y + (k + 1) * n_max * kYColumns, 0.0f);
   }
   // The mask goes to the device with the other two: in pinned memory too, so that its copy is a
   // DMA queued on the stream like theirs rather than one the driver stages through its own
