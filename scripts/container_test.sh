@@ -99,7 +99,8 @@ fi
 RUN=(podman "${FLAGS[@]}" run --rm "${LIMITS[@]}" --network none --read-only --user 4242:4242)
 # As `singularity run -c -e` does: the invoking user (no passwd entry, no home), a clean
 # environment, the root file system read-only.
-SING=(podman "${FLAGS[@]}" run --rm "${LIMITS[@]}" --network none --read-only --user 1234:1234
+SING_UID=1234
+SING=(podman "${FLAGS[@]}" run --rm "${LIMITS[@]}" --network none --read-only --user "$SING_UID:$SING_UID"
       --workdir / -e HOME=/nonexistent)
 ARGS=(-t 1 --preset tiny --epochs 1 --max-train-events 8 --max-val-events 4 --warmup-steps 1 --batch-size 4)
 # A results folder and the /tmp and /var/tmp binds of one run; HEPscore makes them world-writable.
@@ -139,7 +140,7 @@ extra="$(find "$WORK/ok/results/proc_0" -type f ! -name '*.log' ! -name '*summar
 closed="$(find "$WORK/ok/results" -mindepth 1 -type d ! -perm -0002 | head -3)"
 [[ -z "$closed" ]] || die "folders the container wrote that the results folder's owner cannot empty: $closed"
 
-log "a run as Singularity does it (uid 1234, no home) with a bare switch"
+log "a run as Singularity does it (uid $SING_UID, no home) with a bare switch"
 # shellcheck disable=SC2046
 "${SING[@]}" $(binds sing) localhost/hep-mlbench:test -W "${ARGS[@]}" --bucket-by-size ||
   die "the run as an arbitrary user failed"
@@ -180,12 +181,12 @@ hepscore_checks() {
   HS_IMAGE="localhost/hep-mlbench/hep-mlbench-cpu:$version"
   podman "${FLAGS[@]}" tag localhost/hep-mlbench:test "$HS_IMAGE"
   # HEPscore calls `docker` or `singularity` from PATH: podman stands in for both, with this
-  # machine's flags. The Singularity stand-in runs as `singularity run -c -e` does for a user
-  # who is not root: that user (uid 1234, no passwd entry) owns the folders it was given with
-  # -B, as HEPscore run by that user would have made them (HEPscore runs as root here); a clean
-  # environment, no home, the root file system read-only.
-  local flags limits
-  flags="$(printf '%q ' "${FLAGS[@]}")" limits="$(printf '%q ' "${LIMITS[@]}")"
+  # machine's flags. The Singularity stand-in starts the image as the Singularity-like run above
+  # (SING: a user with no passwd entry and no home, a clean environment, the root file system
+  # read-only), and that user owns the folders given with -B, as HEPscore run by that user would
+  # have made them (HEPscore runs as root here).
+  local flags limits sing
+  flags="$(printf '%q ' "${FLAGS[@]}")" limits="$(printf '%q ' "${LIMITS[@]}")" sing="$(printf '%q ' "${SING[@]}")"
   mkdir -p "$bin"
   cat > "$bin/docker" <<EOF
 #!/usr/bin/env bash
@@ -204,15 +205,14 @@ binds=()
 while (( \$# )); do
   case "\$1" in
     -i|-c|-e|-u|--unsquash) shift ;;
-    -B) chown 1234:1234 "\${2%%:*}"; binds+=(-v "\$2"); shift 2 ;;
+    -B) chown $SING_UID:$SING_UID "\${2%%:*}"; binds+=(-v "\$2"); shift 2 ;;
     --nv) echo "singularity stand-in: --nv asks for GPUs and there are none here" >&2; exit 1 ;;
     -*) echo "singularity stand-in: unknown option '\$1'" >&2; exit 2 ;;
     *) break ;;
   esac
 done
 image="\${1#docker://}"; shift
-exec podman $flags run --rm $limits --network none --read-only --user 1234:1234 \\
-  --workdir / -e HOME=/nonexistent "\${binds[@]}" "\$image" "\$@"
+exec $sing "\${binds[@]}" "\$image" "\$@"
 EOF
   chmod +x "$bin/docker" "$bin/singularity"
 
@@ -291,7 +291,7 @@ PY
   grep -q "\['singularity', 'run', '-i', '-c', '-e', '-B'" "$WORK/hs-sing/hepscore.log" ||
     hs_die sing "HEPscore did not start the workload with singularity run -i -c -e"
   hepscore_check sing 'h["status"] == "success" and len(runs) == 3 and h["score"] == round(score, 4)
-    and all(os.stat(p).st_uid == 1234 for p in paths)' "HEPscore's report (Singularity)"
+    and all(os.stat(p).st_uid == '"$SING_UID"' for p in paths)' "HEPscore's report (Singularity)"
 
   log "HEPscore with an option the workload refuses"
   hepscore_run refused docker no-such-option=3 --
